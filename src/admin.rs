@@ -1,0 +1,47 @@
+//! The admin listener: `/healthz` (the proxy listener serves a loaded configuration) and
+//! `/readyz` (also: the store answers). Kept off the proxy port so probes never mix with traffic.
+
+use crate::app::App;
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use std::sync::Arc;
+
+pub struct Admin {
+    app: Arc<App>,
+}
+
+impl Admin {
+    pub fn new(app: Arc<App>) -> Admin {
+        Admin { app }
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        if !self.app.is_serving() {
+            return Err("proxy listener not serving yet".into());
+        }
+        self.app.store.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let (status, body) = match session.req_header().uri.path() {
+            "/healthz" if self.app.is_serving() => (200, "ok\n".to_string()),
+            "/healthz" => (503, "starting\n".to_string()),
+            "/readyz" => match self.ready().await {
+                Ok(()) => (200, "ready\n".to_string()),
+                Err(e) => (503, format!("not ready: {e}\n")),
+            },
+            _ => (404, "not found\n".to_string()),
+        };
+        Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .body(body.into_bytes())
+            .unwrap_or_default()
+    }
+}

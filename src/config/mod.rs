@@ -1,0 +1,178 @@
+//! Configuration: `jargate.toml` (SPEC §3) and the client registry (SPEC §4), read, expanded
+//! (`${VAR}`), validated and turned into one immutable `Snapshot`. A snapshot is built whole or
+//! not at all; requests only ever see a complete one. No I/O happens here on the request path.
+
+pub mod env;
+pub mod registry;
+pub mod settings;
+
+pub use registry::{Client, Registry};
+pub use settings::*;
+
+use crate::request::Routes;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Largest body jargate buffers: Pingora replays at most 64 KiB of a buffered request body.
+pub const MAX_BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything a request is checked against, loaded together.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub settings: Settings,
+    pub upstream: Upstream,
+    pub routes: Routes,
+    pub registry: Registry,
+    pub proxy_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    /// Every file this snapshot was read from (config, registry, key files).
+    pub files: Vec<PathBuf>,
+}
+
+/// Where and how to reach the authorization server.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub host: String,
+    /// Path prefix from `upstream.url`, without a trailing slash.
+    pub base_path: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+impl Snapshot {
+    /// Reads and validates the configuration file and everything it names.
+    pub fn load(config_path: &Path) -> Result<Snapshot, String> {
+        let text = std::fs::read_to_string(config_path)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        let settings = parse_settings(&text).map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let clients_path = base.join(&settings.clients.file);
+        let registry = read_registry(&clients_path)?;
+        let mut snapshot = Snapshot::build(settings, registry)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        snapshot.files = vec![config_path.to_path_buf(), clients_path];
+        Ok(snapshot)
+    }
+
+    /// Validates settings against each other and the registry.
+    pub fn build(settings: Settings, registry: Registry) -> Result<Snapshot, String> {
+        let proxy_addr = parse_addr("listen.proxy", &settings.listen.proxy)?;
+        let admin_addr = match settings.listen.admin.as_str() {
+            "" => None,
+            a => Some(parse_addr("listen.admin", a)?),
+        };
+        if settings.listen.tls_cert.is_some() || settings.listen.tls_key.is_some() {
+            return Err("listen.tls_cert/tls_key: TLS termination is not available in this build; \
+                        terminate TLS in front of jargate".into());
+        }
+        let upstream = parse_upstream(&settings.upstream)?;
+        let routes = Routes::new(&settings.paths)?;
+        check_limits(&settings)?;
+        if settings.issuer.identifier.is_empty() {
+            return Err("issuer.identifier: must not be empty".into());
+        }
+        if settings.store.backend == Backend::Redis {
+            return Err("store.backend: the redis backend is not available in this build".into());
+        }
+        if settings.upstream.mode == Mode::Legacy {
+            return Err("upstream.mode: legacy mode is not available in this build".into());
+        }
+        if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 600 {
+            return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
+        }
+        Ok(Snapshot {
+            settings,
+            upstream,
+            routes,
+            registry,
+            proxy_addr,
+            admin_addr,
+            files: Vec::new(),
+        })
+    }
+}
+
+pub fn parse_settings(text: &str) -> Result<Settings, String> {
+    let mut doc: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
+    env::expand_toml(&mut doc)?;
+    doc.try_into::<Settings>().map_err(|e| e.to_string())
+}
+
+pub fn read_registry(path: &Path) -> Result<Registry, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    Registry::from_json(doc, base).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_addr(field: &str, text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("{field}: {text:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{field}: {text:?} resolves to no address"))
+}
+
+/// Host names are resolved once, here; a request never waits on DNS.
+fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
+    let uri: http::Uri = up
+        .url
+        .parse()
+        .map_err(|e| format!("upstream.url: {:?}: {e}", up.url))?;
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => {
+            return Err("upstream.url: https upstreams are not available in this build".into())
+        }
+        _ => return Err(format!("upstream.url: {:?} must start with http://", up.url)),
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("upstream.url: {:?} has no host", up.url))?
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let addr = parse_addr("upstream.url", &format!("{host}:{port}"))
+        .or_else(|_| parse_addr("upstream.url", &format!("[{host}]:{port}")))?;
+    if uri.query().is_some() {
+        return Err("upstream.url: must not have a query string".into());
+    }
+    if up.connect_timeout_ms == 0 || up.read_timeout_ms == 0 {
+        return Err("upstream: timeouts must be positive".into());
+    }
+    Ok(Upstream {
+        addr,
+        tls,
+        host,
+        base_path: uri.path().trim_end_matches('/').to_string(),
+        connect_timeout: Duration::from_millis(up.connect_timeout_ms),
+        read_timeout: Duration::from_millis(up.read_timeout_ms),
+    })
+}
+
+fn check_limits(s: &Settings) -> Result<(), String> {
+    let l = &s.limits;
+    if l.max_body_bytes == 0 || l.max_body_bytes > MAX_BODY_LIMIT {
+        return Err(format!("limits.max_body_bytes: must be between 1 and {MAX_BODY_LIMIT}"));
+    }
+    let positive = [
+        ("limits.max_assertion_bytes", l.max_assertion_bytes as i64),
+        ("limits.max_request_object_bytes", l.max_request_object_bytes as i64),
+        ("limits.max_claim_chars", l.max_claim_chars as i64),
+        ("limits.max_alg_chars", l.max_alg_chars as i64),
+        ("limits.assertion_max_lifetime_secs", l.assertion_max_lifetime_secs),
+        ("limits.request_object_max_lifetime_secs", l.request_object_max_lifetime_secs),
+    ];
+    for (name, value) in positive {
+        if value <= 0 {
+            return Err(format!("{name}: must be positive"));
+        }
+    }
+    if l.clock_skew_secs < 0 {
+        return Err("limits.clock_skew_secs: must not be negative".into());
+    }
+    Ok(())
+}

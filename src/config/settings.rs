@@ -1,0 +1,274 @@
+//! `jargate.toml` as typed structs: every key of SPEC §3 with its default. Unknown keys are
+//! errors (`deny_unknown_fields`), so a typo never silently falls back to a default.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub listen: Listen,
+    pub upstream: UpstreamSettings,
+    #[serde(default)]
+    pub issuer: Issuer,
+    #[serde(default)]
+    pub paths: Paths,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub jar: Jar,
+    #[serde(default)]
+    pub store: Store,
+    #[serde(default)]
+    pub par: Par,
+    pub clients: Clients,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub proxy: String,
+    pub admin: String,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            proxy: "0.0.0.0:8080".into(),
+            admin: "127.0.0.1:9901".into(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Passthrough,
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamAuth {
+    Post,
+    Basic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    pub url: String,
+    #[serde(default = "passthrough")]
+    pub mode: Mode,
+    #[serde(default = "post")]
+    pub client_auth: UpstreamAuth,
+    #[serde(default = "ms_2000")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "ms_10000")]
+    pub read_timeout_ms: u64,
+    pub ca_file: Option<String>,
+}
+
+fn passthrough() -> Mode {
+    Mode::Passthrough
+}
+fn post() -> UpstreamAuth {
+    UpstreamAuth::Post
+}
+fn ms_2000() -> u64 {
+    2000
+}
+fn ms_10000() -> u64 {
+    10000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Issuer {
+    pub identifier: String,
+    pub aliases: Vec<String>,
+    pub strict_audience: bool,
+}
+
+impl Default for Issuer {
+    fn default() -> Self {
+        Issuer {
+            identifier: "https://login.example.com/".into(),
+            aliases: Vec::new(),
+            strict_audience: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub authorize: String,
+    pub par: String,
+    pub token: String,
+    pub client_auth: Vec<String>,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            authorize: "/authorize".into(),
+            par: "/oauth/par".into(),
+            token: "/oauth/token".into(),
+            client_auth: [
+                "/oauth/revoke",
+                "/oauth/introspect",
+                "/oauth/device/code",
+                "/bc-authorize",
+                "/mfa/challenge",
+                "/mfa/associate",
+                "/passwordless/start",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_assertion_bytes: usize,
+    pub max_request_object_bytes: usize,
+    pub max_body_bytes: usize,
+    pub max_claim_chars: usize,
+    pub max_alg_chars: usize,
+    pub assertion_max_lifetime_secs: i64,
+    pub request_object_max_lifetime_secs: i64,
+    pub clock_skew_secs: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_assertion_bytes: 2048,
+            max_request_object_bytes: 16384,
+            max_body_bytes: 65536,
+            max_claim_chars: 64,
+            max_alg_chars: 16,
+            assertion_max_lifetime_secs: 300,
+            request_object_max_lifetime_secs: 3600,
+            clock_skew_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutsideParameters {
+    Strip,
+    Reject,
+    Allow,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jar {
+    pub require_exp: bool,
+    pub require_nbf: bool,
+    pub require_typ: bool,
+    pub outside_parameters: OutsideParameters,
+}
+
+impl Default for Jar {
+    fn default() -> Self {
+        Jar {
+            require_exp: true,
+            require_nbf: false,
+            require_typ: false,
+            outside_parameters: OutsideParameters::Strip,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    Reject,
+    Allow,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Store {
+    pub backend: Backend,
+    pub redis_url: Option<String>,
+    pub on_error: OnError,
+    /// jargate extension: most live entries the memory store holds before it refuses new ones.
+    pub max_entries: u64,
+    /// jargate extension: the longest a store call may take before `on_error` decides.
+    pub timeout_ms: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            backend: Backend::Memory,
+            redis_url: None,
+            on_error: OnError::Reject,
+            max_entries: 1_000_000,
+            timeout_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Par {
+    pub request_uri_ttl_secs: u64,
+    pub require_par: bool,
+}
+
+impl Default for Par {
+    fn default() -> Self {
+        Par {
+            request_uri_ttl_secs: 30,
+            require_par: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unregistered {
+    Reject,
+    Passthrough,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clients {
+    pub file: String,
+    #[serde(default = "secs_300")]
+    pub jwks_refresh_secs: u64,
+    #[serde(default = "secs_30")]
+    pub jwks_min_refetch_secs: u64,
+    #[serde(default = "reject")]
+    pub unregistered: Unregistered,
+}
+
+fn secs_300() -> u64 {
+    300
+}
+fn secs_30() -> u64 {
+    30
+}
+fn reject() -> Unregistered {
+    Unregistered::Reject
+}

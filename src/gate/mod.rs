@@ -1,0 +1,168 @@
+//! The decision for one intercepted request: from its method, query, headers and buffered body
+//! to "forward (maybe rewritten)" or a `Rejection`. Request shape first, then the client, then
+//! the tokens, then single use; the first failure decides. No Pingora types here, so the whole
+//! decision is testable without a socket.
+
+mod authorize;
+mod client_auth;
+mod outside;
+
+use crate::config::Snapshot;
+use crate::reject::{Rejection, RequestFault};
+use crate::request::body::{body_kind, BodyKind};
+use crate::request::params::{Origin, Params};
+use crate::request::Endpoint;
+use crate::store::{Store, StoreError};
+use bytes::Bytes;
+use http::Method;
+use std::time::Duration;
+
+/// What the proxy glue hands over once the body is buffered.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    pub endpoint: Endpoint,
+    pub method: &'a Method,
+    /// Raw query string, without the `?`.
+    pub query: Option<&'a [u8]>,
+    pub content_type: Option<&'a [u8]>,
+    pub content_encoding: Option<&'a [u8]>,
+    pub authorization: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
+/// How a valid request goes upstream. `None` fields are forwarded exactly as received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// New query string (empty: none).
+    pub query: Option<String>,
+    /// New body; Content-Length is recomputed.
+    pub body: Option<Bytes>,
+}
+
+/// The decision and what is known about the client, for logs and metrics.
+#[derive(Debug)]
+pub struct Verdict {
+    pub client_id: Option<String>,
+    pub result: Result<Forward, Rejection>,
+    /// Single use could not be recorded but `store.on_error = "allow"` let it through.
+    pub store_error: Option<StoreError>,
+}
+
+/// Checks that need no body: method, query string, declared length (SPEC §5 request shape).
+pub fn precheck(
+    snapshot: &Snapshot,
+    endpoint: Endpoint,
+    method: &Method,
+    has_query: bool,
+    content_length: Option<usize>,
+) -> Result<(), Rejection> {
+    let allowed = match endpoint {
+        Endpoint::Authorize => method == Method::GET || method == Method::POST,
+        _ => method == Method::POST,
+    };
+    if !allowed {
+        return Err(Rejection::MethodNotAllowed);
+    }
+    if has_query && endpoint != Endpoint::Authorize {
+        return Err(RequestFault::QueryNotAllowed.into());
+    }
+    if content_length.is_some_and(|n| n > snapshot.settings.limits.max_body_bytes) {
+        return Err(Rejection::BodyTooLarge);
+    }
+    Ok(())
+}
+
+/// Decides an intercepted request whose `precheck` passed and whose body is fully buffered.
+pub async fn decide(snapshot: &Snapshot, store: &dyn Store, req: Incoming<'_>, now: i64) -> Verdict {
+    let mut ctx = Decision {
+        snapshot,
+        store,
+        now,
+        client_id: None,
+        store_error: None,
+    };
+    let result = ctx.run(req).await;
+    Verdict {
+        client_id: ctx.client_id,
+        result,
+        store_error: ctx.store_error,
+    }
+}
+
+/// State shared by the steps of one decision.
+struct Decision<'a> {
+    snapshot: &'a Snapshot,
+    store: &'a dyn Store,
+    now: i64,
+    client_id: Option<String>,
+    store_error: Option<StoreError>,
+}
+
+impl Decision<'_> {
+    async fn run(&mut self, req: Incoming<'_>) -> Result<Forward, Rejection> {
+        let params = read_params(&req)?;
+        match req.endpoint {
+            Endpoint::Authorize => self.authorize(&req, &params).await,
+            Endpoint::Par => self.par(&req, &params).await,
+            Endpoint::Token | Endpoint::ClientAuth => {
+                let auth = self.authenticate_client(&req, &params)?;
+                self.record_all(auth.single_use).await?;
+                Ok(Forward::default())
+            }
+        }
+    }
+
+    /// Records single-use keys once every stateless rule passed; the first replay refuses.
+    async fn record_all(&mut self, pending: Vec<SingleUse>) -> Result<(), Rejection> {
+        for item in pending {
+            match self.store.insert_once(&item.key, item.ttl).await {
+                Ok(true) => {}
+                Ok(false) => return Err(item.replayed),
+                Err(e) => self.store_failed(e)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn store_failed(&mut self, e: StoreError) -> Result<(), Rejection> {
+        tracing::warn!(error = %e, "store call failed");
+        match self.snapshot.settings.store.on_error {
+            crate::config::OnError::Allow if e != StoreError::Full => {
+                self.store_error = Some(e);
+                Ok(())
+            }
+            _ => Err(Rejection::StoreUnavailable),
+        }
+    }
+
+    /// How long a single-use entry must live: until `exp + skew`.
+    fn single_use_ttl(&self, exp: Option<i64>, max_lifetime: i64) -> Duration {
+        let skew = self.snapshot.settings.limits.clock_skew_secs;
+        let until = exp.unwrap_or(self.now + max_lifetime) + skew;
+        Duration::from_secs((until - self.now).max(1) as u64)
+    }
+}
+
+/// A `jti` to record once the request is otherwise valid.
+struct SingleUse {
+    key: String,
+    ttl: Duration,
+    replayed: Rejection,
+}
+
+/// The request's parameters: the query (at `/authorize`) and the body, as one set.
+fn read_params(req: &Incoming<'_>) -> Result<Params, Rejection> {
+    let mut params = Params::default();
+    if let Some(query) = req.query {
+        params.add_form(query, Origin::Query)?;
+    }
+    if req.method == Method::GET && !req.body.is_empty() {
+        return Err(RequestFault::MalformedBody.into());
+    }
+    match body_kind(req.content_type, req.content_encoding, req.body.is_empty())? {
+        BodyKind::Form => params.add_form(req.body, Origin::Form)?,
+        BodyKind::Json => params.add_json(req.body)?,
+        BodyKind::None => {}
+    }
+    Ok(params)
+}

@@ -1,0 +1,25 @@
+//! jargate: an enforcing reverse proxy for signed OAuth requests.
+//!
+//! - [`config`]: `jargate.toml` and `clients.json` into one validated, immutable [`config::Snapshot`].
+//! - [`keys`]: registered credentials as verifying keys, parsed once.
+//! - [`jose`]: compact JWS shape, header and signature; no OAuth meaning.
+//! - [`rules`]: client assertion and request object rules as plain functions.
+//! - [`request`]: path routing and parameter parsing.
+//! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use).
+//! - [`store`]: single-use `jti` and pushed requests.
+//! - [`reject`]: every refusal, mapped to SPEC §6.
+//! - [`proxy`], [`admin`], [`server`]: the Pingora glue.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod gate;
+pub mod jose;
+pub mod keys;
+pub mod proxy;
+pub mod reject;
+pub mod request;
+pub mod rules;
+pub mod server;
+pub mod store;

@@ -1,0 +1,250 @@
+//! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
+//! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
+
+mod respond;
+
+use crate::app::{unix_now, App};
+use crate::config::Snapshot;
+use crate::gate::{self, Forward, Incoming};
+use crate::reject::{Rejection, RequestFault};
+use crate::request::{Endpoint, Route};
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::http::RequestHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Gateway {
+    app: Arc<App>,
+}
+
+impl Gateway {
+    pub fn new(app: Arc<App>) -> Gateway {
+        Gateway { app }
+    }
+}
+
+/// What the hooks of one request share.
+pub struct Ctx {
+    snapshot: Arc<Snapshot>,
+    endpoint: Option<Endpoint>,
+    client_id: Option<String>,
+    forward: Forward,
+    basic_sent: bool,
+    started: Instant,
+    outcome: Option<Result<(), Rejection>>,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            snapshot: self.app.snapshot(),
+            endpoint: None,
+            client_id: None,
+            forward: Forward::default(),
+            basic_sent: false,
+            started: Instant::now(),
+            outcome: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let route = ctx.snapshot.routes.classify(session.req_header().uri.path());
+        let endpoint = match route {
+            Route::Passthrough => return Ok(false),
+            Route::Ambiguous => {
+                return self.refuse(session, ctx, RequestFault::AmbiguousPath.into()).await
+            }
+            Route::Intercept(endpoint) => endpoint,
+        };
+        ctx.endpoint = Some(endpoint);
+        let req = session.req_header();
+        ctx.basic_sent = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().get(..6).is_some_and(|p| p.eq_ignore_ascii_case(b"basic ")));
+        let content_length = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let has_query = req.uri.query().is_some();
+        if let Err(rejection) =
+            gate::precheck(&ctx.snapshot, endpoint, &req.method, has_query, content_length)
+        {
+            return self.refuse(session, ctx, rejection).await;
+        }
+        let body = match read_body(session, ctx.snapshot.settings.limits.max_body_bytes).await? {
+            Ok(body) => body,
+            Err(rejection) => return self.refuse(session, ctx, rejection).await,
+        };
+        let req = session.req_header();
+        let header = |name: http::header::HeaderName| req.headers.get(name).map(|v| v.as_bytes());
+        let incoming = Incoming {
+            endpoint,
+            method: &req.method,
+            query: req.uri.query().map(str::as_bytes),
+            content_type: header(http::header::CONTENT_TYPE),
+            content_encoding: header(http::header::CONTENT_ENCODING),
+            authorization: header(http::header::AUTHORIZATION),
+            body: &body,
+        };
+        let verdict = gate::decide(&ctx.snapshot, self.app.store.as_ref(), incoming, unix_now()).await;
+        ctx.client_id = verdict.client_id;
+        match verdict.result {
+            Ok(forward) => {
+                ctx.forward = forward;
+                ctx.outcome = Some(Ok(()));
+                Ok(false)
+            }
+            Err(rejection) => self.refuse(session, ctx, rejection).await,
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let up = &ctx.snapshot.upstream;
+        let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.total_connection_timeout = Some(up.connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.write_timeout = Some(up.read_timeout);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let base = &ctx.snapshot.upstream.base_path;
+        if !base.is_empty() || ctx.forward.query.is_some() {
+            let path = upstream.uri.path();
+            let query = match &ctx.forward.query {
+                Some(q) => (!q.is_empty()).then_some(q.as_str()),
+                None => upstream.uri.query(),
+            };
+            let target = match query {
+                Some(q) => format!("{base}{path}?{q}"),
+                None => format!("{base}{path}"),
+            };
+            let uri = target
+                .parse::<http::Uri>()
+                .or_err(ErrorType::InternalError, "rebuilding the upstream URI")?;
+            upstream.set_uri(uri);
+        }
+        if let Some(body) = &ctx.forward.body {
+            upstream.remove_header(&http::header::TRANSFER_ENCODING);
+            upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // The buffered body is replayed to the upstream in one piece; swap in the rewrite.
+        if let Some(rewritten) = ctx.forward.body.take() {
+            *body = Some(rewritten);
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let rejection = match e.etype() {
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                Some(Rejection::UpstreamTimeout)
+            }
+            _ if e.esource() == &ErrorSource::Upstream => Some(Rejection::UpstreamUnreachable),
+            _ => None,
+        };
+        let code = match rejection {
+            Some(r) => {
+                let code = r.status();
+                ctx.outcome = Some(Err(r.clone()));
+                respond::rejection(session, &r, false).await;
+                code
+            }
+            None => 0,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let Some(endpoint) = ctx.endpoint else {
+            return;
+        };
+        let latency_us = ctx.started.elapsed().as_micros() as u64;
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        match &ctx.outcome {
+            Some(Err(r)) => tracing::info!(
+                endpoint = endpoint.name(),
+                client_id = ctx.client_id.as_deref().unwrap_or(""),
+                outcome = "rejected",
+                error = r.error(),
+                rule = r.rule(),
+                status,
+                latency_us,
+                "decision"
+            ),
+            _ => tracing::info!(
+                endpoint = endpoint.name(),
+                client_id = ctx.client_id.as_deref().unwrap_or(""),
+                outcome = "forwarded",
+                status,
+                latency_us,
+                "decision"
+            ),
+        }
+    }
+}
+
+impl Gateway {
+    /// Answers a refusal; the upstream is never contacted.
+    async fn refuse(&self, session: &mut Session, ctx: &mut Ctx, rejection: Rejection) -> Result<bool> {
+        respond::rejection(session, &rejection, ctx.basic_sent).await;
+        ctx.outcome = Some(Err(rejection));
+        Ok(true)
+    }
+}
+
+/// Buffers the whole request body (also when chunked), refusing it past `max` bytes.
+async fn read_body(session: &mut Session, max: usize) -> Result<Result<Bytes, Rejection>> {
+    // Pingora replays the buffered body to the upstream from its retry buffer.
+    session.enable_retry_buffering();
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = session.read_request_body().await? {
+        total += chunk.len();
+        if total > max {
+            return Ok(Err(Rejection::BodyTooLarge));
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(head) => {
+                if rest.is_empty() {
+                    rest.extend_from_slice(head);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(Ok(if rest.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        rest.freeze()
+    }))
+}

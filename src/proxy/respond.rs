@@ -1,0 +1,37 @@
+//! Writing jargate's own answers (SPEC §6): JSON error bodies, never cached.
+
+use crate::reject::Rejection;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+/// Writes `rejection` to the client. A failure to write is only logged: the client is gone.
+pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent: bool) {
+    let body = Bytes::from(rejection.body());
+    let mut www_authenticate = None;
+    if rejection.status() == 401 && basic_sent {
+        www_authenticate = Some("Basic realm=\"jargate\"");
+    }
+    if let Err(e) = write_json(session, rejection.status(), body, www_authenticate).await {
+        tracing::debug!(error = %e, "could not write the refusal");
+    }
+    // The request body may be unread; the connection cannot be reused safely.
+    session.set_keepalive(None);
+}
+
+pub async fn write_json(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    www_authenticate: Option<&'static str>,
+) -> pingora::Result<()> {
+    let mut header = ResponseHeader::build(status, Some(5))?;
+    header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    if let Some(value) = www_authenticate {
+        header.insert_header(http::header::WWW_AUTHENTICATE, value)?;
+    }
+    session.write_response_header(Box::new(header), false).await?;
+    session.write_response_body(Some(body), true).await
+}

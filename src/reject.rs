@@ -1,0 +1,379 @@
+//! The one rejection type: every reason jargate refuses a request, each mapped to exactly one row
+//! of SPEC §6 (status and OAuth `error` code) with a stable rule name for logs and metrics and a
+//! description for the client. Nothing here ever contains key material or a whole token.
+
+use std::fmt;
+
+/// A problem with a JWT (client assertion or request object). The same fault maps to
+/// `invalid_client` for an assertion and to `invalid_request_object` for a request object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenFault {
+    TooLarge,
+    NotCompact,
+    Encrypted,
+    BadEncoding,
+    HeaderNotObject,
+    AlgMissing,
+    AlgTooLong,
+    AlgNotAllowed,
+    Crit,
+    UnknownKid,
+    NoCredential,
+    BadSignature,
+    ClaimsNotObject,
+    DuplicateMember,
+    TimeNotNumber(&'static str),
+    MissingExp,
+    Expired,
+    LifetimeTooLong,
+    IssuedInFuture,
+    NotYetValid,
+    NbfTooOld,
+    MissingNbf,
+    MissingAud,
+    AudienceMismatch,
+    AudienceNotStrict,
+    TypNotAllowed,
+    MissingClaim(&'static str),
+    ClaimNotString(&'static str),
+    ClaimTooLong(&'static str),
+    IssSubDiffer,
+    NotThisClient(&'static str),
+    ForbiddenClaim(&'static str),
+    SubIsClient,
+    Replayed,
+}
+
+impl TokenFault {
+    /// Stable, machine-friendly name of the rule (metrics label, log field).
+    pub fn rule(&self) -> &'static str {
+        use TokenFault::*;
+        match self {
+            TooLarge => "too_large",
+            NotCompact => "not_compact",
+            Encrypted => "encrypted",
+            BadEncoding => "bad_encoding",
+            HeaderNotObject => "header_not_object",
+            AlgMissing => "alg_missing",
+            AlgTooLong => "alg_too_long",
+            AlgNotAllowed => "alg_not_allowed",
+            Crit => "crit",
+            UnknownKid => "unknown_kid",
+            NoCredential => "no_credential",
+            BadSignature => "bad_signature",
+            ClaimsNotObject => "claims_not_object",
+            DuplicateMember => "duplicate_member",
+            TimeNotNumber(_) => "time_not_number",
+            MissingExp => "missing_exp",
+            Expired => "expired",
+            LifetimeTooLong => "lifetime_too_long",
+            IssuedInFuture => "iat_in_future",
+            NotYetValid => "nbf_in_future",
+            NbfTooOld => "nbf_too_old",
+            MissingNbf => "missing_nbf",
+            MissingAud => "missing_aud",
+            AudienceMismatch => "aud_mismatch",
+            AudienceNotStrict => "aud_not_strict",
+            TypNotAllowed => "typ_not_allowed",
+            MissingClaim(_) => "missing_claim",
+            ClaimNotString(_) => "claim_not_string",
+            ClaimTooLong(_) => "claim_too_long",
+            IssSubDiffer => "iss_sub_differ",
+            NotThisClient(_) => "not_this_client",
+            ForbiddenClaim(_) => "forbidden_claim",
+            SubIsClient => "sub_is_client",
+            Replayed => "jti_replayed",
+        }
+    }
+
+    /// Human-readable reason, safe to send to the client.
+    pub fn describe(&self, what: &str) -> String {
+        use TokenFault::*;
+        match self {
+            TooLarge => format!("{what} exceeds the size limit"),
+            NotCompact => format!("{what} is not a compact JWS (three base64url parts)"),
+            Encrypted => format!("{what} is encrypted (JWE); only signed JWTs are accepted"),
+            BadEncoding => format!("{what} is not valid unpadded base64url"),
+            HeaderNotObject => format!("{what} header is not a JSON object"),
+            AlgMissing => format!("{what} header has no alg"),
+            AlgTooLong => format!("{what} alg is too long"),
+            AlgNotAllowed => format!("{what} alg is not registered for this client"),
+            Crit => format!("{what} header carries crit, which is not supported"),
+            UnknownKid => format!("{what} kid names no current credential of this client"),
+            NoCredential => format!("no current credential of this client can verify the {what}"),
+            BadSignature => format!("{what} signature does not verify"),
+            ClaimsNotObject => format!("{what} claims are not a JSON object"),
+            DuplicateMember => format!("{what} has a duplicate JSON member name"),
+            TimeNotNumber(c) => format!("{what} claim {c} is not a number"),
+            MissingExp => format!("{what} has no exp"),
+            Expired => format!("{what} has expired"),
+            LifetimeTooLong => format!("{what} lifetime exceeds the maximum"),
+            IssuedInFuture => format!("{what} iat is in the future"),
+            NotYetValid => format!("{what} nbf is in the future"),
+            NbfTooOld => format!("{what} nbf is too far in the past"),
+            MissingNbf => format!("{what} has no nbf"),
+            MissingAud => format!("{what} has no aud"),
+            AudienceMismatch => format!("{what} aud does not name this authorization server"),
+            AudienceNotStrict => {
+                format!("{what} aud must be a single string equal to the issuer identifier")
+            }
+            TypNotAllowed => format!("{what} typ is not allowed"),
+            MissingClaim(c) => format!("{what} has no {c}"),
+            ClaimNotString(c) => format!("{what} claim {c} is not a string"),
+            ClaimTooLong(c) => format!("{what} claim {c} is too long"),
+            IssSubDiffer => format!("{what} iss and sub differ"),
+            NotThisClient(c) => format!("{what} {c} does not match the client_id"),
+            ForbiddenClaim(c) => format!("{what} must not contain {c}"),
+            SubIsClient => format!("{what} sub must not equal the client_id"),
+            Replayed => "jti already used".to_string(),
+        }
+    }
+}
+
+/// A malformed request, answered `invalid_request` (400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestFault {
+    AmbiguousPath,
+    QueryNotAllowed,
+    UnsupportedMediaType,
+    UnsupportedCharset,
+    ContentEncoding,
+    MalformedBody,
+    RepeatedParameter(String),
+    TwoAuthMethods,
+    AssertionType,
+    MissingAssertion,
+    MissingParameter(&'static str),
+    RequestWithRequestUri,
+    RequestUriInPar,
+    SignedRequestRequired,
+    ParRequired,
+    OutsideParameter(String),
+    UnknownClient,
+}
+
+impl RequestFault {
+    pub fn rule(&self) -> &'static str {
+        use RequestFault::*;
+        match self {
+            AmbiguousPath => "ambiguous_path",
+            QueryNotAllowed => "query_not_allowed",
+            UnsupportedMediaType => "unsupported_media_type",
+            UnsupportedCharset => "unsupported_charset",
+            ContentEncoding => "content_encoding",
+            MalformedBody => "malformed_body",
+            RepeatedParameter(_) => "repeated_parameter",
+            TwoAuthMethods => "two_auth_methods",
+            AssertionType => "assertion_type",
+            MissingAssertion => "missing_assertion",
+            MissingParameter(_) => "missing_parameter",
+            RequestWithRequestUri => "request_with_request_uri",
+            RequestUriInPar => "request_uri_in_par",
+            SignedRequestRequired => "signed_request_required",
+            ParRequired => "par_required",
+            OutsideParameter(_) => "outside_parameter",
+            UnknownClient => "unknown_client",
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        use RequestFault::*;
+        match self {
+            AmbiguousPath => "request path is not in normal form".into(),
+            QueryNotAllowed => "query parameters are not allowed on this endpoint".into(),
+            UnsupportedMediaType => {
+                "content type must be application/x-www-form-urlencoded or application/json".into()
+            }
+            UnsupportedCharset => "charset must be UTF-8".into(),
+            ContentEncoding => "content encoding is not supported".into(),
+            MalformedBody => "request body is malformed".into(),
+            RepeatedParameter(p) => format!("parameter {p} is repeated"),
+            TwoAuthMethods => "more than one client authentication method".into(),
+            AssertionType => "client_assertion_type must be \
+                urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                .into(),
+            MissingAssertion => "client_assertion_type without client_assertion".into(),
+            MissingParameter(p) => format!("parameter {p} is missing"),
+            RequestWithRequestUri => "request and request_uri must not both be present".into(),
+            RequestUriInPar => "request_uri is not allowed in a pushed authorization request".into(),
+            SignedRequestRequired => "this client must send a signed request object".into(),
+            ParRequired => "authorization requests must use a pushed request_uri".into(),
+            OutsideParameter(p) => format!("parameter {p} must be inside the request object"),
+            UnknownClient => "unknown client_id".into(),
+        }
+    }
+}
+
+/// Why a client failed to authenticate: `invalid_client` (401).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFault {
+    Unknown,
+    AssertionRequired,
+    Assertion(TokenFault),
+}
+
+/// Why a PAR `request_uri` was refused: `invalid_request_uri` (400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestUriFault {
+    UnknownOrUsed,
+    OtherClient,
+}
+
+/// Every refusal jargate answers itself; one variant per row of SPEC §6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Client(ClientFault),
+    Request(RequestFault),
+    BodyTooLarge,
+    MethodNotAllowed,
+    RequestObject(TokenFault),
+    RequestUri(RequestUriFault),
+    RequestUriNotSupported,
+    StoreUnavailable,
+    UpstreamUnreachable,
+    UpstreamTimeout,
+}
+
+impl Rejection {
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::Client(_) => 401,
+            Rejection::Request(_)
+            | Rejection::RequestObject(_)
+            | Rejection::RequestUri(_)
+            | Rejection::RequestUriNotSupported => 400,
+            Rejection::BodyTooLarge => 413,
+            Rejection::MethodNotAllowed => 405,
+            Rejection::StoreUnavailable => 503,
+            Rejection::UpstreamUnreachable => 502,
+            Rejection::UpstreamTimeout => 504,
+        }
+    }
+
+    pub fn error(&self) -> &'static str {
+        match self {
+            Rejection::Client(_) => "invalid_client",
+            Rejection::Request(_) | Rejection::BodyTooLarge | Rejection::MethodNotAllowed => {
+                "invalid_request"
+            }
+            Rejection::RequestObject(_) => "invalid_request_object",
+            Rejection::RequestUri(_) => "invalid_request_uri",
+            Rejection::RequestUriNotSupported => "request_uri_not_supported",
+            Rejection::StoreUnavailable
+            | Rejection::UpstreamUnreachable
+            | Rejection::UpstreamTimeout => "temporarily_unavailable",
+        }
+    }
+
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Rejection::Client(ClientFault::Unknown) => "unknown_client",
+            Rejection::Client(ClientFault::AssertionRequired) => "assertion_required",
+            Rejection::Client(ClientFault::Assertion(t)) | Rejection::RequestObject(t) => t.rule(),
+            Rejection::Request(r) => r.rule(),
+            Rejection::BodyTooLarge => "body_too_large",
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::RequestUri(RequestUriFault::UnknownOrUsed) => "request_uri_unknown",
+            Rejection::RequestUri(RequestUriFault::OtherClient) => "request_uri_other_client",
+            Rejection::RequestUriNotSupported => "request_uri_not_par",
+            Rejection::StoreUnavailable => "store_unavailable",
+            Rejection::UpstreamUnreachable => "upstream_unreachable",
+            Rejection::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    pub fn description(&self) -> String {
+        match self {
+            Rejection::Client(ClientFault::Unknown) => "unknown client".into(),
+            Rejection::Client(ClientFault::AssertionRequired) => {
+                "this client must authenticate with private_key_jwt".into()
+            }
+            Rejection::Client(ClientFault::Assertion(t)) => t.describe("client assertion"),
+            Rejection::RequestObject(t) => t.describe("request object"),
+            Rejection::Request(r) => r.describe(),
+            Rejection::BodyTooLarge => "request body exceeds the size limit".into(),
+            Rejection::MethodNotAllowed => "method not allowed on this endpoint".into(),
+            Rejection::RequestUri(RequestUriFault::UnknownOrUsed) => {
+                "request_uri is unknown, expired or already used".into()
+            }
+            Rejection::RequestUri(RequestUriFault::OtherClient) => {
+                "request_uri was pushed by another client".into()
+            }
+            Rejection::RequestUriNotSupported => {
+                "only request_uri values from pushed authorization requests are supported".into()
+            }
+            Rejection::StoreUnavailable => "replay store unavailable".into(),
+            Rejection::UpstreamUnreachable => "authorization server unreachable".into(),
+            Rejection::UpstreamTimeout => "authorization server timed out".into(),
+        }
+    }
+
+    /// The JSON body of SPEC §6.
+    pub fn body(&self) -> Vec<u8> {
+        let body = serde_json::json!({
+            "error": self.error(),
+            "error_description": self.description(),
+        });
+        body.to_string().into_bytes()
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.error(), self.rule(), self.description())
+    }
+}
+
+impl From<RequestFault> for Rejection {
+    fn from(f: RequestFault) -> Self {
+        Rejection::Request(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_row_of_the_error_table_has_its_status_and_code() {
+        let rows = [
+            (Rejection::Client(ClientFault::Unknown), 401, "invalid_client"),
+            (
+                Rejection::Request(RequestFault::TwoAuthMethods),
+                400,
+                "invalid_request",
+            ),
+            (Rejection::BodyTooLarge, 413, "invalid_request"),
+            (Rejection::MethodNotAllowed, 405, "invalid_request"),
+            (
+                Rejection::RequestObject(TokenFault::Expired),
+                400,
+                "invalid_request_object",
+            ),
+            (
+                Rejection::RequestUri(RequestUriFault::UnknownOrUsed),
+                400,
+                "invalid_request_uri",
+            ),
+            (
+                Rejection::RequestUriNotSupported,
+                400,
+                "request_uri_not_supported",
+            ),
+            (Rejection::StoreUnavailable, 503, "temporarily_unavailable"),
+            (Rejection::UpstreamUnreachable, 502, "temporarily_unavailable"),
+            (Rejection::UpstreamTimeout, 504, "temporarily_unavailable"),
+        ];
+        for (r, status, code) in rows {
+            assert_eq!(r.status(), status, "{r}");
+            assert_eq!(r.error(), code, "{r}");
+        }
+    }
+
+    #[test]
+    fn replay_is_described_as_the_spec_says() {
+        let r = Rejection::Client(ClientFault::Assertion(TokenFault::Replayed));
+        let body: serde_json::Value = serde_json::from_slice(&r.body()).unwrap();
+        assert_eq!(body["error_description"], "jti already used");
+    }
+}

@@ -1,0 +1,157 @@
+//! Which endpoint a request path names. Intercepted paths match only in their exact normal form;
+//! any other spelling that normalises to one of them (percent-encoding, dot segments, repeated
+//! or trailing slashes, `;` parameters, letter case) is refused as ambiguous, because the
+//! upstream might read it as the intercepted endpoint while jargate would have passed it through.
+
+use crate::config::Paths;
+use percent_encoding::percent_decode;
+
+/// The intercepted endpoints of SPEC §3 `[paths]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Authorize,
+    Par,
+    Token,
+    ClientAuth,
+}
+
+impl Endpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Authorize => "authorize",
+            Endpoint::Par => "par",
+            Endpoint::Token => "token",
+            Endpoint::ClientAuth => "client_auth",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Intercept(Endpoint),
+    /// Normalises to an intercepted path without being spelled as one.
+    Ambiguous,
+    Passthrough,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routes {
+    table: Vec<(String, Endpoint)>,
+}
+
+impl Routes {
+    /// Configured paths must be in normal form themselves, else nothing could ever match them.
+    pub fn new(paths: &Paths) -> Result<Routes, String> {
+        let mut table = vec![
+            (paths.authorize.clone(), Endpoint::Authorize),
+            (paths.par.clone(), Endpoint::Par),
+            (paths.token.clone(), Endpoint::Token),
+        ];
+        table.extend(paths.client_auth.iter().map(|p| (p.clone(), Endpoint::ClientAuth)));
+        for (path, _) in &table {
+            if normalize(path) != *path {
+                return Err(format!(
+                    "paths: {path:?} is not in normal form (write it as {:?})",
+                    normalize(path)
+                ));
+            }
+        }
+        for (i, (path, _)) in table.iter().enumerate() {
+            if table[..i].iter().any(|(p, _)| p == path) {
+                return Err(format!("paths: {path:?} is listed twice"));
+            }
+        }
+        Ok(Routes { table })
+    }
+
+    /// Classifies a raw request path (without the query string).
+    pub fn classify(&self, raw: &str) -> Route {
+        if let Some((_, endpoint)) = self.table.iter().find(|(p, _)| p == raw) {
+            return Route::Intercept(*endpoint);
+        }
+        let normal = normalize(raw);
+        if self.table.iter().any(|(p, _)| *p == normal) {
+            Route::Ambiguous
+        } else {
+            Route::Passthrough
+        }
+    }
+}
+
+/// How many rounds of percent-decoding are undone; enough for double and triple encoding.
+const DECODE_ROUNDS: usize = 3;
+
+/// The canonical form of a path: decoded, `;` parameters and dot segments removed, no empty
+/// segments, lower case.
+pub fn normalize(raw: &str) -> String {
+    let mut text = raw.to_string();
+    for _ in 0..DECODE_ROUNDS {
+        if !text.contains('%') {
+            break;
+        }
+        text = percent_decode(text.as_bytes()).decode_utf8_lossy().into_owned();
+    }
+    let text = text.replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in text.split('/') {
+        let segment = segment.split(';').next().unwrap_or("");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    format!("/{}", segments.join("/")).to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes() -> Routes {
+        Routes::new(&Paths::default()).unwrap()
+    }
+
+    #[test]
+    fn exact_paths_are_intercepted() {
+        assert_eq!(routes().classify("/oauth/token"), Route::Intercept(Endpoint::Token));
+        assert_eq!(routes().classify("/authorize"), Route::Intercept(Endpoint::Authorize));
+        assert_eq!(routes().classify("/oauth/par"), Route::Intercept(Endpoint::Par));
+        assert_eq!(routes().classify("/oauth/revoke"), Route::Intercept(Endpoint::ClientAuth));
+    }
+
+    #[test]
+    fn every_other_spelling_of_an_intercepted_path_is_ambiguous() {
+        for raw in [
+            "/oauth//token",
+            "/OAUTH/token",
+            "/oauth/%74oken",
+            "/oauth/%2574oken",
+            "/oauth/token/",
+            "/oauth/./token",
+            "/oauth/x/../token",
+            "/oauth/token;x=1",
+            "//oauth/token",
+            "/oauth\\token",
+            "/Authorize",
+        ] {
+            assert_eq!(routes().classify(raw), Route::Ambiguous, "{raw}");
+        }
+    }
+
+    #[test]
+    fn unrelated_paths_pass_through() {
+        for raw in ["/userinfo", "/", "/oauth/tokens", "/.well-known/openid-configuration"] {
+            assert_eq!(routes().classify(raw), Route::Passthrough, "{raw}");
+        }
+    }
+
+    #[test]
+    fn configured_paths_must_be_normal() {
+        let mut paths = Paths::default();
+        paths.token = "/OAuth/Token".into();
+        assert!(Routes::new(&paths).unwrap_err().contains("normal form"));
+    }
+}

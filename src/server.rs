@@ -1,0 +1,75 @@
+//! Turns a loaded configuration into running Pingora services: the proxy, the admin listener,
+//! and the background task that marks the proxy as serving.
+
+use crate::admin::Admin;
+use crate::app::App;
+use crate::config::Snapshot;
+use crate::proxy::Gateway;
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::listening::Service;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs until SIGTERM (graceful: stop accepting, finish requests in flight) or SIGINT.
+pub fn run(snapshot: Snapshot) -> Result<(), String> {
+    let proxy_addr = snapshot.proxy_addr;
+    let admin_addr = snapshot.admin_addr;
+    let app = App::new(snapshot)?;
+
+    let conf = ServerConf {
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        // Pingora sleeps the whole grace period after SIGTERM; requests in flight get
+        // `graceful_shutdown_timeout_seconds` more to finish.
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(10),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(app.clone()));
+    proxy.add_tcp(&proxy_addr.to_string());
+    server.add_service(proxy);
+
+    if let Some(admin_addr) = admin_addr {
+        let mut admin = Service::new("admin".to_string(), Admin::new(app.clone()));
+        admin.add_tcp(&admin_addr.to_string());
+        server.add_service(admin);
+    }
+    server.add_service(background_service(
+        "readiness",
+        Readiness {
+            app: app.clone(),
+            proxy_addr,
+        },
+    ));
+    tracing::info!(%proxy_addr, admin = ?admin_addr, "jargate serving");
+    server.run_forever()
+}
+
+/// Marks the proxy as serving once its listener accepts connections.
+struct Readiness {
+    app: Arc<App>,
+    proxy_addr: SocketAddr,
+}
+
+#[async_trait]
+impl BackgroundService for Readiness {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        let mut target = self.proxy_addr;
+        if target.ip().is_unspecified() {
+            target.set_ip(match target {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        while tokio::net::TcpStream::connect(target).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.app.set_serving();
+    }
+}
