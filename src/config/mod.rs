@@ -78,7 +78,12 @@ impl Snapshot {
             return Err("store.backend: the redis backend is not available in this build".into());
         }
         if settings.upstream.mode == Mode::Legacy {
-            return Err("upstream.mode: legacy mode is not available in this build".into());
+            if let Some(c) = registry.clients().find(|c| c.upstream_client_secret.is_none()) {
+                return Err(format!(
+                    "upstream.mode is legacy but client {:?} has no upstream_client_secret",
+                    c.id
+                ));
+            }
         }
         if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 600 {
             return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());

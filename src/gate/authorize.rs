@@ -1,20 +1,23 @@
-//! Authorization requests: `/authorize` (request object by value or a PAR `request_uri`) and
-//! `/oauth/par` (client authentication, then the request object).
+//! Authorization requests: `/authorize` (a request object by value, or a PAR `request_uri`) and
+//! `/oauth/par` (client authentication, then the request object). In legacy mode the validated
+//! request is translated (see `legacy`) and PAR is answered by jargate itself.
 
-use super::{outside, Decision, Forward, Incoming, SingleUse};
+use super::{legacy, outside, Action, Decision, Forward, Incoming, SingleUse};
 use crate::config::{Client, Unregistered};
-use crate::reject::{ClientFault, Rejection, RequestFault, TokenFault};
+use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
 use crate::request::Params;
 use crate::rules::{check_request_object, Checked, PAR_URN_PREFIX};
 use crate::store::jti_key;
+use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
 
 impl Decision<'_> {
     pub(super) async fn authorize(
         &mut self,
         req: &Incoming<'_>,
         params: &Params,
-    ) -> Result<Forward, Rejection> {
+    ) -> Result<Action, Rejection> {
         let request = params.get("request");
         let request_uri = params.get("request_uri");
         if request.is_some() && request_uri.is_some() {
@@ -26,19 +29,22 @@ impl Decision<'_> {
                 return Err(Rejection::RequestUriNotSupported);
             }
         }
-        let settings = &self.snapshot.settings;
+        let policy = self.snapshot.settings.jar.outside_parameters;
         let client_id = params.get("client_id");
         self.client_id = client_id.map(str::to_owned);
         let client = client_id.and_then(|id| self.snapshot.registry.get(id)).cloned();
-        if request_uri.is_some() {
-            if client_id.is_none() {
-                return Err(RequestFault::MissingParameter("client_id").into());
+        if let Some(uri) = request_uri {
+            let client_id = client_id.ok_or(RequestFault::MissingParameter("client_id"))?;
+            // Only the pushed parameters count; outside ones are refused or dropped.
+            let forward = outside::apply(policy, params, None, req.query, req.body)?;
+            if self.legacy() {
+                return self.redeem(uri, client_id).await;
             }
-            self.admit(client.as_ref())?;
             // Passthrough mode: the upstream holds the pushed request and checks its binding.
-            return outside::apply(settings.jar.outside_parameters, params, None, req.query, req.body);
+            self.admit(client.as_ref())?;
+            return Ok(forward.into());
         }
-        if settings.par.require_par {
+        if self.snapshot.settings.par.require_par {
             return Err(RequestFault::ParRequired.into());
         }
         let Some(token) = request else {
@@ -46,7 +52,7 @@ impl Decision<'_> {
                 return Err(RequestFault::SignedRequestRequired.into());
             }
             self.admit(client.as_ref())?;
-            return Ok(Forward::default());
+            return Ok(Forward::default().into());
         };
         if client_id.is_none() {
             return Err(RequestFault::MissingParameter("client_id").into());
@@ -54,48 +60,92 @@ impl Decision<'_> {
         // A request object needs the registered keys of its client.
         let client = client.ok_or(Rejection::Request(RequestFault::UnknownClient))?;
         let checked = self.check_object(token, &client)?;
-        let forward = outside::apply(
-            settings.jar.outside_parameters,
-            params,
-            Some(&checked.claims),
-            req.query,
-            req.body,
-        )?;
+        let forward = outside::apply(policy, params, Some(&checked.claims), req.query, req.body)?;
         let single_use = self.object_single_use(&client, &checked);
         self.record_all(single_use).await?;
-        Ok(forward)
+        if self.legacy() {
+            let query = legacy::query_from_claims(&client.id, &checked.claims);
+            return Ok(legacy::authorize_with(query).into());
+        }
+        Ok(forward.into())
     }
 
     pub(super) async fn par(
         &mut self,
         req: &Incoming<'_>,
         params: &Params,
-    ) -> Result<Forward, Rejection> {
+    ) -> Result<Action, Rejection> {
         if params.contains("request_uri") {
             return Err(RequestFault::RequestUriInPar.into());
         }
         let auth = self.authenticate_client(req, params)?;
+        // In legacy mode jargate keeps the pushed request, so it must know who pushed it; an
+        // assertion is the one client authentication it can verify.
+        if self.legacy() && !auth.by_assertion {
+            return Err(Rejection::Client(ClientFault::AssertionRequired));
+        }
         let mut single_use = auth.single_use;
         let Some(token) = params.get("request") else {
             if auth.client.as_ref().is_some_and(|c| c.requires_signed_request) {
                 return Err(RequestFault::SignedRequestRequired.into());
             }
             self.record_all(single_use).await?;
-            return Ok(Forward::default());
+            return match auth.client {
+                Some(client) if self.legacy() => {
+                    let query = legacy::query_from_params(&client.id, params);
+                    self.push(&client, query).await
+                }
+                _ => Ok(Forward::default().into()),
+            };
         };
         // A request object needs the registered keys of an authenticated client.
         let client = auth.client.ok_or(Rejection::Client(ClientFault::Unknown))?;
         let checked = self.check_object(token, &client)?;
-        let forward = outside::apply(
-            self.snapshot.settings.jar.outside_parameters,
-            params,
-            Some(&checked.claims),
-            None,
-            req.body,
-        )?;
+        let policy = self.snapshot.settings.jar.outside_parameters;
+        let forward = outside::apply(policy, params, Some(&checked.claims), None, req.body)?;
         single_use.extend(self.object_single_use(&client, &checked));
         self.record_all(single_use).await?;
-        Ok(forward)
+        if self.legacy() {
+            let query = legacy::query_from_claims(&client.id, &checked.claims);
+            return self.push(&client, query).await;
+        }
+        Ok(forward.into())
+    }
+
+    /// Legacy PAR: keeps the request and answers `201` with its `request_uri` (RFC 9126 §2.2).
+    async fn push(&mut self, client: &Client, query: String) -> Result<Action, Rejection> {
+        let ttl = self.snapshot.settings.par.request_uri_ttl_secs;
+        let request_uri = legacy::new_request_uri()?;
+        let entry = legacy::PushedRequest {
+            client_id: client.id.clone(),
+            query,
+        };
+        let value = serde_json::to_vec(&entry).map_err(|_| Rejection::StoreUnavailable)?;
+        self.store
+            .put(&legacy::pushed_key(&request_uri), Bytes::from(value), Duration::from_secs(ttl))
+            .await
+            .map_err(|_| Rejection::StoreUnavailable)?;
+        let body = serde_json::json!({ "request_uri": request_uri, "expires_in": ttl });
+        Ok(Action::Answer {
+            status: 201,
+            body: Bytes::from(body.to_string().into_bytes()),
+        })
+    }
+
+    /// Legacy `/authorize?request_uri=…`: the pushed request, once, for the client that pushed it.
+    async fn redeem(&mut self, request_uri: &str, client_id: &str) -> Result<Action, Rejection> {
+        let stored = self
+            .store
+            .take(&legacy::pushed_key(request_uri))
+            .await
+            .map_err(|_| Rejection::StoreUnavailable)?
+            .ok_or(Rejection::RequestUri(RequestUriFault::UnknownOrUsed))?;
+        let entry: legacy::PushedRequest = serde_json::from_slice(&stored)
+            .map_err(|_| Rejection::RequestUri(RequestUriFault::UnknownOrUsed))?;
+        if entry.client_id != client_id {
+            return Err(Rejection::RequestUri(RequestUriFault::OtherClient));
+        }
+        Ok(legacy::authorize_with(entry.query).into())
     }
 
     /// A request without a JWT from an unknown client is refused, unless

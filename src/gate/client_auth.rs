@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub(super) struct Authenticated {
     /// `None`: an unregistered client let through by `clients.unregistered = "passthrough"`.
     pub client: Option<Arc<Client>>,
+    /// The client proved itself with a valid assertion (not merely named itself).
+    pub by_assertion: bool,
     pub single_use: Vec<SingleUse>,
 }
 
@@ -55,11 +57,13 @@ impl Decision<'_> {
                 }
                 Some(c) => Ok(Authenticated {
                     client: Some(c.clone()),
+                    by_assertion: false,
                     single_use: Vec::new(),
                 }),
                 None if self.snapshot.settings.clients.unregistered == Unregistered::Passthrough => {
                     Ok(Authenticated {
                         client: None,
+                        by_assertion: false,
                         single_use: Vec::new(),
                     })
                 }
@@ -84,6 +88,7 @@ impl Decision<'_> {
         let max_lifetime = self.snapshot.settings.limits.assertion_max_lifetime_secs;
         Ok(Authenticated {
             client: Some(client.clone()),
+            by_assertion: true,
             single_use: vec![SingleUse {
                 key: jti_key("assertion", &client.id, &jti),
                 ttl: self.single_use_ttl(checked.exp, max_lifetime),

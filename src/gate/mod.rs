@@ -5,6 +5,7 @@
 
 mod authorize;
 mod client_auth;
+mod legacy;
 mod outside;
 
 use crate::config::Snapshot;
@@ -30,6 +31,14 @@ pub struct Incoming<'a> {
     pub body: &'a [u8],
 }
 
+/// What happens to a valid request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Forward(Forward),
+    /// jargate answers itself (PAR emulation in legacy mode).
+    Answer { status: u16, body: Bytes },
+}
+
 /// How a valid request goes upstream. `None` fields are forwarded exactly as received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forward {
@@ -37,13 +46,23 @@ pub struct Forward {
     pub query: Option<String>,
     /// New body; Content-Length is recomputed.
     pub body: Option<Bytes>,
+    /// New `Authorization` header (legacy `client_secret_basic`).
+    pub authorization: Option<String>,
+    /// Send upstream as a GET without a body (legacy `/authorize`).
+    pub as_get: bool,
+}
+
+impl From<Forward> for Action {
+    fn from(f: Forward) -> Action {
+        Action::Forward(f)
+    }
 }
 
 /// The decision and what is known about the client, for logs and metrics.
 #[derive(Debug)]
 pub struct Verdict {
     pub client_id: Option<String>,
-    pub result: Result<Forward, Rejection>,
+    pub result: Result<Action, Rejection>,
     /// Single use could not be recorded but `store.on_error = "allow"` let it through.
     pub store_error: Option<StoreError>,
 }
@@ -99,7 +118,7 @@ struct Decision<'a> {
 }
 
 impl Decision<'_> {
-    async fn run(&mut self, req: Incoming<'_>) -> Result<Forward, Rejection> {
+    async fn run(&mut self, req: Incoming<'_>) -> Result<Action, Rejection> {
         let params = read_params(&req)?;
         match req.endpoint {
             Endpoint::Authorize => self.authorize(&req, &params).await,
@@ -107,9 +126,22 @@ impl Decision<'_> {
             Endpoint::Token | Endpoint::ClientAuth => {
                 let auth = self.authenticate_client(&req, &params)?;
                 self.record_all(auth.single_use).await?;
-                Ok(Forward::default())
+                match (&auth.client, auth.by_assertion && self.legacy()) {
+                    (Some(client), true) => Ok(legacy::client_secret(
+                        self.snapshot,
+                        client,
+                        &params,
+                        req.body,
+                    )?
+                    .into()),
+                    _ => Ok(Forward::default().into()),
+                }
             }
         }
+    }
+
+    fn legacy(&self) -> bool {
+        self.snapshot.settings.upstream.mode == crate::config::Mode::Legacy
     }
 
     /// Records single-use keys once every stateless rule passed; the first replay refuses.

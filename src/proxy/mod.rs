@@ -5,7 +5,7 @@ mod respond;
 
 use crate::app::{unix_now, App};
 use crate::config::Snapshot;
-use crate::gate::{self, Forward, Incoming};
+use crate::gate::{self, Action, Forward, Incoming};
 use crate::reject::{Rejection, RequestFault};
 use crate::request::{Endpoint, Route};
 use async_trait::async_trait;
@@ -97,10 +97,15 @@ impl ProxyHttp for Gateway {
         let verdict = gate::decide(&ctx.snapshot, self.app.store.as_ref(), incoming, unix_now()).await;
         ctx.client_id = verdict.client_id;
         match verdict.result {
-            Ok(forward) => {
+            Ok(Action::Forward(forward)) => {
                 ctx.forward = forward;
                 ctx.outcome = Some(Ok(()));
                 Ok(false)
+            }
+            Ok(Action::Answer { status, body }) => {
+                ctx.outcome = Some(Ok(()));
+                respond::write_json(session, status, body, None).await?;
+                Ok(true)
             }
             Err(rejection) => self.refuse(session, ctx, rejection).await,
         }
@@ -138,9 +143,17 @@ impl ProxyHttp for Gateway {
                 .or_err(ErrorType::InternalError, "rebuilding the upstream URI")?;
             upstream.set_uri(uri);
         }
+        if ctx.forward.as_get {
+            upstream.set_method(http::Method::GET);
+            upstream.remove_header(&http::header::CONTENT_TYPE);
+            ctx.forward.body = Some(Bytes::new());
+        }
         if let Some(body) = &ctx.forward.body {
             upstream.remove_header(&http::header::TRANSFER_ENCODING);
             upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+        }
+        if let Some(authorization) = &ctx.forward.authorization {
+            upstream.insert_header(http::header::AUTHORIZATION, authorization.as_str())?;
         }
         Ok(())
     }

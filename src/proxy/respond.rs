@@ -7,6 +7,8 @@ use pingora::proxy::Session;
 
 /// Writes `rejection` to the client. A failure to write is only logged: the client is gone.
 pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent: bool) {
+    // The request body may be unread; the connection cannot be reused safely.
+    session.set_keepalive(None);
     let body = Bytes::from(rejection.body());
     let mut www_authenticate = None;
     if rejection.status() == 401 && basic_sent {
@@ -15,8 +17,6 @@ pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent:
     if let Err(e) = write_json(session, rejection.status(), body, www_authenticate).await {
         tracing::debug!(error = %e, "could not write the refusal");
     }
-    // The request body may be unread; the connection cannot be reused safely.
-    session.set_keepalive(None);
 }
 
 pub async fn write_json(

@@ -1,0 +1,174 @@
+//! Legacy mode (SPEC §1): the upstream knows nothing of JAR, PAR or private_key_jwt, so a
+//! validated request is translated into the plain OAuth it does know: parameters from the
+//! request object's claims, pushed requests kept by jargate, and the client's upstream secret
+//! in place of its assertion. The secret appears only in the forwarded request, never in logs.
+
+use super::Forward;
+use crate::config::{Client, Snapshot, UpstreamAuth};
+use crate::reject::Rejection;
+use crate::request::params::{Origin, Params};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// JWT claims that describe the object itself, not the authorization request (SPEC §1).
+const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
+
+/// Client-authentication parameters a pushed request never stores.
+const CLIENT_AUTH_PARAMS: [&str; 3] = ["client_assertion", "client_assertion_type", "client_secret"];
+
+/// The authorization request carried by a request object, as a query string: every claim but
+/// the JWT ones; strings as they are, numbers and booleans as JSON text, objects and arrays as
+/// compact JSON; `client_id` first.
+pub fn query_from_claims(client_id: &str, claims: &Map<String, Value>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("client_id", client_id);
+    for (name, value) in claims {
+        if name == "client_id" || JWT_CLAIMS.contains(&name.as_str()) {
+            continue;
+        }
+        match value {
+            Value::String(s) => query.append_pair(name, s),
+            Value::Null => continue,
+            other => query.append_pair(name, &other.to_string()),
+        };
+    }
+    query.finish()
+}
+
+/// The parameters of a plain (unsigned) pushed request: everything but client authentication.
+pub fn query_from_params(client_id: &str, params: &Params) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("client_id", client_id);
+    for p in params.iter() {
+        if p.name != "client_id" && !CLIENT_AUTH_PARAMS.contains(&p.name.as_str()) {
+            query.append_pair(&p.name, &p.value);
+        }
+    }
+    query.finish()
+}
+
+/// An `/authorize` request for the upstream: a GET carrying `query`, whatever the client used.
+pub fn authorize_with(query: String) -> Forward {
+    Forward {
+        query: Some(query),
+        as_get: true,
+        ..Forward::default()
+    }
+}
+
+/// What a pushed request stores until it is redeemed.
+#[derive(Serialize, Deserialize)]
+pub struct PushedRequest {
+    pub client_id: String,
+    pub query: String,
+}
+
+pub fn pushed_key(request_uri: &str) -> String {
+    format!("par:{request_uri}")
+}
+
+/// A fresh `request_uri` with 128 random bits (RFC 9126 §2.2).
+pub fn new_request_uri() -> Result<String, Rejection> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| Rejection::StoreUnavailable)?;
+    Ok(format!(
+        "{}{}",
+        crate::rules::PAR_URN_PREFIX,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// Replaces the client assertion of a token or client-authentication request with the client's
+/// upstream secret (`client_secret_post`, or Basic per RFC 6749 §2.3.1).
+pub fn client_secret(
+    snapshot: &Snapshot,
+    client: &Client,
+    params: &Params,
+    body: &[u8],
+) -> Result<Forward, Rejection> {
+    // `Snapshot::build` refuses a legacy configuration with a client lacking a secret.
+    let secret = client.upstream_client_secret.as_deref().unwrap_or_default();
+    let basic = snapshot.settings.upstream.client_auth == UpstreamAuth::Basic;
+    let keep = |name: &str| {
+        !matches!(name, "client_assertion" | "client_assertion_type")
+            && !(basic && name == "client_id")
+    };
+    let json = params.iter().any(|p| p.origin == Origin::Json);
+    let body = if json {
+        let mut object: Map<String, Value> = params
+            .iter()
+            .filter(|p| keep(&p.name))
+            .map(|p| (p.name.clone(), Value::String(p.value.clone())))
+            .collect();
+        if !basic {
+            object.insert("client_id".into(), Value::String(client.id.clone()));
+            object.insert("client_secret".into(), Value::String(secret.to_owned()));
+        }
+        Value::Object(object).to_string()
+    } else {
+        let mut pieces: Vec<&str> = params
+            .iter()
+            .filter(|p| p.origin == Origin::Form && keep(&p.name))
+            .filter_map(|p| body.get(p.raw.clone()))
+            .filter_map(|raw| std::str::from_utf8(raw).ok())
+            .collect();
+        let mut extra = form_urlencoded::Serializer::new(String::new());
+        if !basic {
+            if !params.contains("client_id") {
+                extra.append_pair("client_id", &client.id);
+            }
+            extra.append_pair("client_secret", secret);
+        }
+        let extra = extra.finish();
+        if !extra.is_empty() {
+            pieces.push(&extra);
+        }
+        pieces.join("&")
+    };
+    let authorization = basic.then(|| {
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", encode(&client.id), encode(secret)))
+        )
+    });
+    Ok(Forward {
+        body: Some(Bytes::from(body.into_bytes())),
+        authorization,
+        ..Forward::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_become_parameters_with_their_json_text() {
+        let claims = json!({
+            "iss": "app", "aud": "https://as/", "exp": 1, "iat": 1, "nbf": 1, "jti": "j",
+            "client_id": "app", "response_type": "code", "max_age": 300, "flag": true,
+            "claims": {"id_token": {"email": null}}, "scope": "openid email"
+        });
+        let query = query_from_claims("app", claims.as_object().unwrap());
+        assert_eq!(
+            query,
+            "client_id=app&claims=%7B%22id_token%22%3A%7B%22email%22%3Anull%7D%7D&flag=true\
+             &max_age=300&response_type=code&scope=openid+email"
+        );
+    }
+
+    #[test]
+    fn request_uris_are_unpredictable_and_well_formed() {
+        let a = new_request_uri().unwrap();
+        let b = new_request_uri().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("urn:ietf:params:oauth:request_uri:"));
+        assert_eq!(a.len(), "urn:ietf:params:oauth:request_uri:".len() + 22);
+    }
+}
