@@ -1,5 +1,6 @@
-//! The admin listener: `/healthz` (the proxy listener serves a loaded configuration) and
-//! `/readyz` (also: the store answers). Kept off the proxy port so probes never mix with traffic.
+//! The admin listener: `/healthz` (the proxy listener serves a loaded configuration), `/readyz`
+//! (also: the store answers) and `/metrics` (Prometheus text). Kept off the proxy port so probes
+//! and scrapes never mix with traffic.
 
 use crate::app::App;
 use async_trait::async_trait;
@@ -28,7 +29,12 @@ impl Admin {
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let mut content_type = "text/plain; charset=utf-8";
         let (status, body) = match session.req_header().uri.path() {
+            "/metrics" => {
+                content_type = "text/plain; version=0.0.4; charset=utf-8";
+                (200, self.app.metrics.render())
+            }
             "/healthz" if self.app.is_serving() => (200, "ok\n".to_string()),
             "/healthz" => (503, "starting\n".to_string()),
             "/readyz" => match self.ready().await {
@@ -39,7 +45,7 @@ impl ServeHttp for Admin {
         };
         Response::builder()
             .status(status)
-            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(http::header::CONTENT_TYPE, content_type)
             .header(http::header::CONTENT_LENGTH, body.len())
             .body(body.into_bytes())
             .unwrap_or_default()

@@ -1,30 +1,53 @@
-//! The running state shared by the proxy, the admin listener and the reloader: the current
-//! configuration snapshot (swapped whole, never edited) and the single-use store.
+//! The running state shared by the proxy, the admin listener and the background tasks: the
+//! current configuration snapshot (swapped whole, never edited), the single-use store, the
+//! remote key cache and the metrics. Built once per process; reloads swap only the snapshot.
 
 use crate::config::{Backend, Snapshot};
-use crate::store::{memory::MemoryStore, Store};
+use crate::keys::jwks::JwksCache;
+use crate::metrics::Metrics;
+use crate::store::counted::Counted;
+use crate::store::{memory::MemoryStore, redis::RedisStore, Store};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct App {
     snapshot: ArcSwap<Snapshot>,
     pub store: Arc<dyn Store>,
+    pub jwks: JwksCache,
+    pub metrics: Arc<Metrics>,
     serving: AtomicBool,
 }
 
 impl App {
     pub fn new(snapshot: Snapshot) -> Result<Arc<App>, String> {
-        let store: Arc<dyn Store> = match snapshot.settings.store.backend {
-            Backend::Memory => Arc::new(MemoryStore::new(snapshot.settings.store.max_entries)),
-            Backend::Redis => return Err("store.backend: redis is not available".into()),
+        // Built once: a reload does not switch the store (backend, URL, timeout).
+        let settings = &snapshot.settings.store;
+        let store: Arc<dyn Store> = match settings.backend {
+            Backend::Memory => Arc::new(MemoryStore::new(settings.max_entries)),
+            // Parses the URL only; the connection is made in the background.
+            Backend::Redis => Arc::new(RedisStore::new(
+                settings.redis_url.as_deref().unwrap_or_default(),
+                Duration::from_millis(settings.timeout_ms),
+            )?),
         };
-        Ok(Arc::new(App {
+        let metrics = Arc::new(Metrics::new());
+        let store = Arc::new(Counted::new(store, metrics.clone()));
+        let ca = match &snapshot.settings.upstream.ca_file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("upstream.ca_file: {path}: {e}"))?),
+            None => None,
+        };
+        let jwks = JwksCache::new(metrics.clone(), ca.as_deref())?;
+        let app = App {
             snapshot: ArcSwap::from_pointee(snapshot),
             store,
+            jwks,
+            metrics,
             serving: AtomicBool::new(false),
-        }))
+        };
+        app.record_loaded(&app.snapshot());
+        Ok(Arc::new(app))
     }
 
     /// The snapshot a request keeps from start to finish, even if a reload swaps in another.
@@ -33,7 +56,26 @@ impl App {
     }
 
     pub fn swap(&self, snapshot: Snapshot) {
-        self.snapshot.store(Arc::new(snapshot));
+        let snapshot = Arc::new(snapshot);
+        self.record_loaded(&snapshot);
+        self.snapshot.store(snapshot);
+    }
+
+    /// Sets the gauges that describe the serving configuration.
+    fn record_loaded(&self, snapshot: &Snapshot) {
+        let m = &self.metrics;
+        m.config_loaded.set(unix_now() as f64);
+        m.clients.set(snapshot.registry.len() as i64);
+        let count = |f: fn(&crate::config::Client) -> usize| {
+            snapshot.registry.clients().map(|c| f(c)).sum::<usize>() as i64
+        };
+        let set = |use_: &str, source: &str, n: i64| {
+            m.credentials.with_label_values(&[use_, source]).set(n);
+        };
+        set("request_object", "registered", count(|c| c.jar_keys.all().len()));
+        set("client_assertion", "registered", count(|c| c.auth_keys.all().len()));
+        set("request_object", "jwks_uri", count(|c| c.jar_jwks_uris.len()));
+        set("client_assertion", "jwks_uri", count(|c| c.auth_jwks_uris.len()));
     }
 
     pub fn set_serving(&self) {

@@ -13,12 +13,15 @@
 
 pub mod admin;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod gate;
 pub mod jose;
 pub mod keys;
+pub mod metrics;
 pub mod proxy;
 pub mod reject;
+pub mod reload;
 pub mod request;
 pub mod rules;
 pub mod server;

@@ -1,12 +1,18 @@
-//! The `jargate` command line (SPEC §2).
+//! The `jargate` command line (SPEC §2): `serve` runs the proxy; the operator tools (`check`,
+//! `demo`, `keygen`, `sign`, `explain`) live in `jargate::cli`, one module each.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use jargate::cli;
 use jargate::config::Snapshot;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "jargate", version, about = "Enforce JAR and private_key_jwt in front of an OAuth server")]
+#[command(
+    name = "jargate",
+    version,
+    about = "Enforce JAR, PAR and private_key_jwt in front of an OAuth authorization server"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -31,11 +37,16 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate the configuration, the registry and every key; exit 1 with reasons.
-    Check {
-        #[arg(long, short)]
-        config: PathBuf,
-    },
+    /// Validate the configuration, the registry and every key, and summarise them.
+    Check(cli::check::CheckArgs),
+    /// Walk accepted and refused requests through jargate on loopback (no setup needed).
+    Demo,
+    /// Generate a key pair: private.pem, public.pem, public.jwk.json, jwks.json.
+    Keygen(cli::keygen::KeygenArgs),
+    /// Build and sign a client assertion or a request object, for testing.
+    Sign(cli::sign::SignArgs),
+    /// Dry-run every rule on a token and show the verdict the proxy would give.
+    Explain(cli::explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,10 +58,14 @@ fn main() -> ExitCode {
             Some(config) => serve(config),
             None => {
                 eprintln!("jargate: --config FILE is required (see jargate --help)");
-                ExitCode::from(2)
+                ExitCode::from(cli::EXIT_USAGE)
             }
         },
-        Some(Command::Check { config }) => check(config),
+        Some(Command::Check(args)) => cli::check::run(&args),
+        Some(Command::Demo) => cli::demo::run(),
+        Some(Command::Keygen(args)) => cli::keygen::run(&args),
+        Some(Command::Sign(args)) => cli::sign::run(&args),
+        Some(Command::Explain(args)) => cli::explain::run(&args),
     }
 }
 
@@ -75,30 +90,10 @@ fn serve(config: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match jargate::server::run(snapshot) {
+    match jargate::server::run(&config, snapshot) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jargate: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn check(config: PathBuf) -> ExitCode {
-    match Snapshot::load(&config) {
-        Ok(snapshot) => {
-            for warning in &snapshot.registry.warnings {
-                println!("warning: {warning}");
-            }
-            println!(
-                "ok: {} ({} clients)",
-                config.display(),
-                snapshot.registry.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!("error: {e}");
             ExitCode::FAILURE
         }
     }

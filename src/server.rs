@@ -10,12 +10,14 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
+use crate::reload::{KeyRefresher, Reloader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs until SIGTERM (graceful: stop accepting, finish requests in flight) or SIGINT.
-pub fn run(snapshot: Snapshot) -> Result<(), String> {
+pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
     let proxy_addr = snapshot.proxy_addr;
     let admin_addr = snapshot.admin_addr;
     let app = App::new(snapshot)?;
@@ -40,6 +42,14 @@ pub fn run(snapshot: Snapshot) -> Result<(), String> {
         admin.add_tcp(&admin_addr.to_string());
         server.add_service(admin);
     }
+    server.add_service(background_service(
+        "reloader",
+        Reloader {
+            app: app.clone(),
+            config_path: config_path.to_path_buf(),
+        },
+    ));
+    server.add_service(background_service("jwks", KeyRefresher { app: app.clone() }));
     server.add_service(background_service(
         "readiness",
         Readiness {

@@ -54,6 +54,12 @@ impl Snapshot {
         let mut snapshot = Snapshot::build(settings, registry)
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         snapshot.files = vec![config_path.to_path_buf(), clients_path];
+        snapshot.files.extend(snapshot.registry.files.iter().cloned());
+        if let Some(ca) = &mut snapshot.settings.upstream.ca_file {
+            let path = base.join(&*ca);
+            snapshot.files.push(path.clone());
+            *ca = path.display().to_string();
+        }
         Ok(snapshot)
     }
 
@@ -75,7 +81,18 @@ impl Snapshot {
             return Err("issuer.identifier: must not be empty".into());
         }
         if settings.store.backend == Backend::Redis {
-            return Err("store.backend: the redis backend is not available in this build".into());
+            match settings.store.redis_url.as_deref() {
+                None | Some("") => {
+                    return Err("store.redis_url: required when store.backend = \"redis\"".into())
+                }
+                Some(url) => {
+                    crate::store::redis::parse_url(url)
+                        .map_err(|e| format!("store.redis_url: {e}"))?;
+                }
+            }
+            if settings.store.timeout_ms == 0 {
+                return Err("store.timeout_ms: must be at least 1".into());
+            }
         }
         if settings.upstream.mode == Mode::Legacy {
             if let Some(c) = registry.clients().find(|c| c.upstream_client_secret.is_none()) {

@@ -5,7 +5,7 @@ use crate::keys::{Alg, Credential, CredentialSet, PublicKey};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// One registered client, ready for request-time checks.
@@ -33,6 +33,8 @@ pub struct Client {
 pub struct Registry {
     clients: HashMap<String, Arc<Client>>,
     pub warnings: Vec<String>,
+    /// Key files named by `pem_file`, watched for changes.
+    pub files: Vec<PathBuf>,
 }
 
 impl Registry {
@@ -63,8 +65,8 @@ impl Registry {
             if id.is_empty() {
                 return Err(format!("clients[{index}]: client_id is empty"));
             }
-            let client =
-                build_client(raw, base, &mut registry.warnings).map_err(|e| format!("client {id:?}: {e}"))?;
+            let client = build_client(raw, base, &mut registry)
+                .map_err(|e| format!("client {id:?}: {e}"))?;
             if registry.clients.insert(id.clone(), Arc::new(client)).is_some() {
                 return Err(format!("client {id:?} is listed twice"));
             }
@@ -134,7 +136,7 @@ struct RawCredential {
     _updated_at: Option<String>,
 }
 
-fn build_client(raw: RawClient, base: &Path, warnings: &mut Vec<String>) -> Result<Client, String> {
+fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<Client, String> {
     let (jar_required, jar_raw) = match raw.signed_request_object {
         Some(s) => (s.required, s.credentials),
         None => (false, Vec::new()),
@@ -144,15 +146,18 @@ fn build_client(raw: RawClient, base: &Path, warnings: &mut Vec<String>) -> Resu
         .and_then(|m| m.private_key_jwt)
         .map(|p| p.credentials)
         .unwrap_or_default();
-    let (jar_keys, jar_jwks_uris) = build_set(jar_raw, base, "signed_request_object.credentials")?;
+    let files = &mut registry.files;
+    let (jar_keys, jar_jwks_uris) =
+        build_set(jar_raw, base, files, "signed_request_object.credentials")?;
     let (auth_keys, auth_jwks_uris) = build_set(
         auth_raw,
         base,
+        files,
         "client_authentication_methods.private_key_jwt.credentials",
     )?;
     for jar in jar_keys.all() {
         if auth_keys.all().iter().any(|a| a.key == jar.key) {
-            warnings.push(format!(
+            registry.warnings.push(format!(
                 "client {:?}: credential {:?} is registered for both request objects and client \
                  assertions; one key pair per use is recommended",
                 raw.client_id, jar.name
@@ -182,6 +187,7 @@ fn build_client(raw: RawClient, base: &Path, warnings: &mut Vec<String>) -> Resu
 fn build_set(
     raw: Vec<RawCredential>,
     base: &Path,
+    files: &mut Vec<PathBuf>,
     field: &str,
 ) -> Result<(CredentialSet, Vec<String>), String> {
     let mut keys = Vec::new();
@@ -189,7 +195,12 @@ fn build_set(
     for (i, cred) in raw.into_iter().enumerate() {
         let at = format!("{field}[{i}]");
         match cred.credential_type.as_str() {
-            "public_key" => keys.push(build_credential(cred, base).map_err(|e| format!("{at}.{e}"))?),
+            "public_key" => {
+                if let Some(file) = &cred.pem_file {
+                    files.push(base.join(file));
+                }
+                keys.push(build_credential(cred, base).map_err(|e| format!("{at}.{e}"))?)
+            }
             "jwks_uri" => {
                 let uri = cred.uri.ok_or_else(|| format!("{at}.uri: missing"))?;
                 if !(uri.starts_with("https://") || uri.starts_with("http://")) {

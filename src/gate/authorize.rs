@@ -6,7 +6,7 @@ use super::{legacy, outside, Action, Decision, Forward, Incoming, SingleUse};
 use crate::config::{Client, Unregistered};
 use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
 use crate::request::Params;
-use crate::rules::{check_request_object, Checked, PAR_URN_PREFIX};
+use crate::rules::{check_request_object_with, Checked, PAR_URN_PREFIX};
 use crate::store::jti_key;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ impl Decision<'_> {
         }
         // A request object needs the registered keys of its client.
         let client = client.ok_or(Rejection::Request(RequestFault::UnknownClient))?;
-        let checked = self.check_object(token, &client)?;
+        let checked = self.check_object(token, &client).await?;
         let forward = outside::apply(policy, params, Some(&checked.claims), req.query, req.body)?;
         let single_use = self.object_single_use(&client, &checked);
         self.record_all(single_use).await?;
@@ -78,7 +78,11 @@ impl Decision<'_> {
         if params.contains("request_uri") {
             return Err(RequestFault::RequestUriInPar.into());
         }
-        let auth = self.authenticate_client(req, params)?;
+        // RFC 9101 §5: `client_id` travels outside the object too (RFC 9126 errata 6711).
+        if params.contains("request") && !params.contains("client_id") {
+            return Err(RequestFault::MissingParameter("client_id").into());
+        }
+        let auth = self.authenticate_client(req, params).await?;
         // In legacy mode jargate keeps the pushed request, so it must know who pushed it; an
         // assertion is the one client authentication it can verify.
         if self.legacy() && !auth.by_assertion {
@@ -100,7 +104,7 @@ impl Decision<'_> {
         };
         // A request object needs the registered keys of an authenticated client.
         let client = auth.client.ok_or(Rejection::Client(ClientFault::Unknown))?;
-        let checked = self.check_object(token, &client)?;
+        let checked = self.check_object(token, &client).await?;
         let policy = self.snapshot.settings.jar.outside_parameters;
         let forward = outside::apply(policy, params, Some(&checked.claims), None, req.body)?;
         single_use.extend(self.object_single_use(&client, &checked));
@@ -159,9 +163,13 @@ impl Decision<'_> {
         }
     }
 
-    fn check_object(&self, token: &str, client: &Client) -> Result<Checked, Rejection> {
-        check_request_object(token, client, &self.snapshot.settings, self.now)
-            .map_err(Rejection::RequestObject)
+    async fn check_object(&self, token: &str, client: &Client) -> Result<Checked, Rejection> {
+        let settings = &self.snapshot.settings;
+        self.with_remote_keys(&client.jar_jwks_uris, |remote| {
+            check_request_object_with(token, client, remote, settings, self.now)
+        })
+        .await
+        .map_err(Rejection::RequestObject)
     }
 
     fn object_single_use(&self, client: &Client, checked: &Checked) -> Vec<SingleUse> {

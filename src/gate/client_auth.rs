@@ -6,7 +6,7 @@ use crate::config::{Client, Unregistered};
 use crate::jose::peek_claim;
 use crate::reject::{ClientFault, Rejection, RequestFault, TokenFault};
 use crate::request::Params;
-use crate::rules::{check_assertion, JWT_BEARER};
+use crate::rules::{check_assertion_with, JWT_BEARER};
 use crate::store::jti_key;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -23,7 +23,7 @@ pub(super) struct Authenticated {
 
 impl Decision<'_> {
     /// Authenticates the client of a token, PAR or client-authentication request.
-    pub(super) fn authenticate_client(
+    pub(super) async fn authenticate_client(
         &mut self,
         req: &Incoming<'_>,
         params: &Params,
@@ -82,7 +82,12 @@ impl Decision<'_> {
             .as_deref()
             .and_then(|id| registry.get(id))
             .ok_or(Rejection::Client(ClientFault::Unknown))?;
-        let checked = check_assertion(token, client, &self.snapshot.settings, self.now)
+        let settings = &self.snapshot.settings;
+        let checked = self
+            .with_remote_keys(&client.auth_jwks_uris, |remote| {
+                check_assertion_with(token, client, remote, settings, self.now)
+            })
+            .await
             .map_err(|f| Rejection::Client(ClientFault::Assertion(f)))?;
         let jti = checked.jti.unwrap_or_default();
         let max_lifetime = self.snapshot.settings.limits.assertion_max_lifetime_secs;

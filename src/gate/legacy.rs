@@ -93,9 +93,10 @@ pub fn client_secret(
     // `Snapshot::build` refuses a legacy configuration with a client lacking a secret.
     let secret = client.upstream_client_secret.as_deref().unwrap_or_default();
     let basic = snapshot.settings.upstream.client_auth == UpstreamAuth::Basic;
-    let keep = |name: &str| {
-        !matches!(name, "client_assertion" | "client_assertion_type")
-            && !(basic && name == "client_id")
+    let keep = |name: &str| match name {
+        "client_assertion" | "client_assertion_type" => false,
+        "client_id" => !basic,
+        _ => true,
     };
     let json = params.iter().any(|p| p.origin == Origin::Json);
     let body = if json {

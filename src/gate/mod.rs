@@ -8,7 +8,12 @@ mod client_auth;
 mod legacy;
 mod outside;
 
+use crate::app::App;
 use crate::config::Snapshot;
+use crate::keys::jwks::{JwksCache, Refresh};
+use crate::keys::CredentialSet;
+use crate::reject::TokenFault;
+use crate::rules::Checked;
 use crate::reject::{Rejection, RequestFault};
 use crate::request::body::{body_kind, BodyKind};
 use crate::request::params::{Origin, Params};
@@ -92,10 +97,12 @@ pub fn precheck(
 }
 
 /// Decides an intercepted request whose `precheck` passed and whose body is fully buffered.
-pub async fn decide(snapshot: &Snapshot, store: &dyn Store, req: Incoming<'_>, now: i64) -> Verdict {
+/// `snapshot` is the configuration the request holds from start to finish.
+pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64) -> Verdict {
     let mut ctx = Decision {
         snapshot,
-        store,
+        store: app.store.as_ref(),
+        jwks: &app.jwks,
         now,
         client_id: None,
         store_error: None,
@@ -112,6 +119,7 @@ pub async fn decide(snapshot: &Snapshot, store: &dyn Store, req: Incoming<'_>, n
 struct Decision<'a> {
     snapshot: &'a Snapshot,
     store: &'a dyn Store,
+    jwks: &'a JwksCache,
     now: i64,
     client_id: Option<String>,
     store_error: Option<StoreError>,
@@ -124,7 +132,7 @@ impl Decision<'_> {
             Endpoint::Authorize => self.authorize(&req, &params).await,
             Endpoint::Par => self.par(&req, &params).await,
             Endpoint::Token | Endpoint::ClientAuth => {
-                let auth = self.authenticate_client(&req, &params)?;
+                let auth = self.authenticate_client(&req, &params).await?;
                 self.record_all(auth.single_use).await?;
                 match (&auth.client, auth.by_assertion && self.legacy()) {
                     (Some(client), true) => Ok(legacy::client_secret(
@@ -164,6 +172,51 @@ impl Decision<'_> {
                 Ok(())
             }
             _ => Err(Rejection::StoreUnavailable),
+        }
+    }
+
+    /// Runs `check` against the client's registered keys and its remote JWK Sets (`uris`).
+    /// When no key fits, the sets are refetched (rate-limited) and the check runs once more,
+    /// so a client that rotated its keys is followed at once.
+    async fn with_remote_keys(
+        &self,
+        uris: &[String],
+        check: impl Fn(&[&CredentialSet]) -> Result<Checked, TokenFault>,
+    ) -> Result<Checked, TokenFault> {
+        if uris.is_empty() {
+            return check(&[]);
+        }
+        let cached: Vec<_> = uris.iter().filter_map(|u| self.jwks.cached(u)).collect();
+        let sets: Vec<&CredentialSet> = cached.iter().map(|f| &f.keys).collect();
+        match check(&sets) {
+            Err(
+                TokenFault::UnknownKid
+                | TokenFault::NoCredential
+                | TokenFault::AlgNotAllowed
+                | TokenFault::BadSignature,
+            ) => {
+                let refresh = self.refresh();
+                let mut fresh = Vec::with_capacity(uris.len());
+                for uri in uris {
+                    fresh.extend(self.jwks.refetch(uri, refresh).await);
+                }
+                let sets: Vec<&CredentialSet> = fresh.iter().map(|f| &f.keys).collect();
+                check(&sets)
+            }
+            result => {
+                if result.is_ok() && !cached.is_empty() {
+                    self.jwks.count_hit();
+                }
+                result
+            }
+        }
+    }
+
+    fn refresh(&self) -> Refresh {
+        let clients = &self.snapshot.settings.clients;
+        Refresh {
+            every: Duration::from_secs(clients.jwks_refresh_secs),
+            min_interval: Duration::from_secs(clients.jwks_min_refetch_secs),
         }
     }
 

@@ -65,7 +65,7 @@ pub fn apply(
 fn same_value(claim: &Value, outside: &str) -> bool {
     match claim {
         Value::String(s) => s == outside,
-        other => other.to_string() == outside,
+        other => serde_json::to_string(other).is_ok_and(|text| text == outside),
     }
 }
 

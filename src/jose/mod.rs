@@ -83,14 +83,16 @@ impl<'a> Jws<'a> {
         self.header.get("typ").and_then(Value::as_str)
     }
 
-    /// SPEC §5 steps 2 (alg and kid against the credentials) and 3 (signature). Keys named by
+    /// SPEC §5 steps 2 (alg and kid against the credentials) and 3 (signature), against the
+    /// current credentials of every set (registered keys, then remote JWK Sets). Keys named by
     /// the token itself (`jwk`, `jku`, `x5u`, `x5c`) are never looked at.
-    pub fn verify(&self, credentials: &CredentialSet, now: i64) -> Result<Alg, TokenFault> {
+    pub fn verify(&self, sets: &[&CredentialSet], now: i64) -> Result<Alg, TokenFault> {
+        let current = || sets.iter().flat_map(move |s| s.current(now));
         let alg = Alg::parse(self.alg_name()?).ok_or(TokenFault::AlgNotAllowed)?;
-        if credentials.current(now).next().is_none() {
+        if current().next().is_none() {
             return Err(TokenFault::NoCredential);
         }
-        if !credentials.current(now).any(|c| c.alg == alg) {
+        if !current().any(|c| c.alg == alg) {
             return Err(TokenFault::AlgNotAllowed);
         }
         let kid = match self.header.get("kid") {
@@ -99,12 +101,11 @@ impl<'a> Jws<'a> {
             Some(_) => return Err(TokenFault::UnknownKid),
         };
         if let Some(kid) = kid {
-            if !credentials.current(now).any(|c| c.kid == kid) {
+            if !current().any(|c| c.kid == kid) {
                 return Err(TokenFault::UnknownKid);
             }
         }
-        let mut candidates = credentials
-            .current(now)
+        let mut candidates = current()
             .filter(|c| c.alg == alg && kid.is_none_or(|k| c.kid == k))
             .peekable();
         if candidates.peek().is_none() {

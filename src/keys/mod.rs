@@ -3,6 +3,7 @@
 //! is checked against. Nothing here parses a key while a request waits.
 
 pub mod alg;
+pub mod jwks;
 pub mod public;
 
 pub use alg::{Alg, KeyKind};

@@ -35,6 +35,8 @@ pub struct Ctx {
     basic_sent: bool,
     started: Instant,
     outcome: Option<Result<(), Rejection>>,
+    /// jargate answered a valid request itself (legacy PAR).
+    answered: bool,
 }
 
 #[async_trait]
@@ -50,6 +52,7 @@ impl ProxyHttp for Gateway {
             basic_sent: false,
             started: Instant::now(),
             outcome: None,
+            answered: false,
         }
     }
 
@@ -94,7 +97,14 @@ impl ProxyHttp for Gateway {
             authorization: header(http::header::AUTHORIZATION),
             body: &body,
         };
-        let verdict = gate::decide(&ctx.snapshot, self.app.store.as_ref(), incoming, unix_now()).await;
+        let verdict = gate::decide(&self.app, &ctx.snapshot, incoming, unix_now()).await;
+        let metrics = &self.app.metrics;
+        metrics
+            .validation_seconds
+            .observe(ctx.started.elapsed().as_secs_f64());
+        if verdict.store_error.is_some() {
+            metrics.store_bypassed.inc();
+        }
         ctx.client_id = verdict.client_id;
         match verdict.result {
             Ok(Action::Forward(forward)) => {
@@ -104,6 +114,7 @@ impl ProxyHttp for Gateway {
             }
             Ok(Action::Answer { status, body }) => {
                 ctx.outcome = Some(Ok(()));
+                ctx.answered = true;
                 respond::write_json(session, status, body, None).await?;
                 Ok(true)
             }
@@ -196,14 +207,29 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        let Some(endpoint) = ctx.endpoint else {
-            return;
+        let endpoint = match (ctx.endpoint, &ctx.outcome) {
+            (Some(endpoint), _) => endpoint.name(),
+            (None, Some(_)) => "ambiguous_path",
+            (None, None) => return,
         };
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let metrics = &self.app.metrics;
+        let outcome = match &ctx.outcome {
+            Some(Err(r)) => {
+                metrics.rejections.with_label_values(&[r.error(), r.rule()]).inc();
+                "rejected"
+            }
+            _ if ctx.answered => "answered",
+            _ => "forwarded",
+        };
+        metrics
+            .requests
+            .with_label_values(&[endpoint, outcome])
+            .inc();
         match &ctx.outcome {
             Some(Err(r)) => tracing::info!(
-                endpoint = endpoint.name(),
+                endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome = "rejected",
                 error = r.error(),
@@ -213,9 +239,9 @@ impl ProxyHttp for Gateway {
                 "decision"
             ),
             _ => tracing::info!(
-                endpoint = endpoint.name(),
+                endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
-                outcome = "forwarded",
+                outcome,
                 status,
                 latency_us,
                 "decision"

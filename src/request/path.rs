@@ -150,8 +150,10 @@ mod tests {
 
     #[test]
     fn configured_paths_must_be_normal() {
-        let mut paths = Paths::default();
-        paths.token = "/OAuth/Token".into();
+        let paths = Paths {
+            token: "/OAuth/Token".into(),
+            ..Paths::default()
+        };
         assert!(Routes::new(&paths).unwrap_err().contains("normal form"));
     }
 }

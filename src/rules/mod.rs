@@ -9,8 +9,8 @@ pub mod request_object;
 
 use serde_json::{Map, Value};
 
-pub use assertion::check_assertion;
-pub use request_object::check_request_object;
+pub use assertion::{check_assertion, check_assertion_with};
+pub use request_object::{check_request_object, check_request_object_with};
 
 /// A token that passed every stateless rule.
 #[derive(Debug, Clone)]

@@ -4,12 +4,24 @@ use super::claims::{check_audience, check_times, string_claim, typ_is, AudienceP
 use super::Checked;
 use crate::config::{Client, Settings};
 use crate::jose::{Jws, ShapeLimits};
+use crate::keys::CredentialSet;
 use crate::reject::TokenFault;
 
 /// Checks `token` as a request object of `client`, in SPEC §5 order.
 pub fn check_request_object(
     token: &str,
     client: &Client,
+    settings: &Settings,
+    now: i64,
+) -> Result<Checked, TokenFault> {
+    check_request_object_with(token, client, &[], settings, now)
+}
+
+/// Like [`check_request_object`], also trying the keys of the client's remote JWK Sets.
+pub fn check_request_object_with(
+    token: &str,
+    client: &Client,
+    remote: &[&CredentialSet],
     settings: &Settings,
     now: i64,
 ) -> Result<Checked, TokenFault> {
@@ -21,7 +33,13 @@ pub fn check_request_object(
             max_alg_chars: limits.max_alg_chars,
         },
     )?;
-    jws.verify(&client.jar_keys, now)?;
+    if remote.is_empty() {
+        jws.verify(&[&client.jar_keys], now)?;
+    } else {
+        let mut sets = vec![&client.jar_keys];
+        sets.extend_from_slice(remote);
+        jws.verify(&sets, now)?;
+    }
     let claims = jws.claims()?;
     let exp = check_times(
         &claims,

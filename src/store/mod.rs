@@ -1,7 +1,9 @@
 //! The store behind single use: `jti` values already seen (per client and use) and, in legacy
 //! mode, pushed authorization requests waiting to be redeemed. One trait, several backends.
 
+pub mod counted;
 pub mod memory;
+pub mod redis;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -1,0 +1,192 @@
+//! `jargate check`: loads a configuration exactly as `serve` does ([`Snapshot::load`]) and
+//! prints what it loaded: the listeners and upstream, every client with its credentials per use
+//! (name, kid, alg, expiry) and `jwks_uri`s, and warnings (a key registered for both uses, a
+//! credential expired or expiring within 30 days, a use left with no current key). Exit 0 when
+//! it loads (warnings or not), 1 with the loader's own error otherwise.
+
+use super::{rfc3339, EXIT_FAILURE};
+use crate::app::unix_now;
+use crate::config::{Client, Mode, Snapshot};
+use crate::keys::{Credential, CredentialSet, KeyKind};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Credentials expiring within this many seconds are warned about.
+const SOON: i64 = 30 * 24 * 3600;
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The jargate.toml to check (and the clients.json and key files it names).
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let snapshot = match Snapshot::load(&args.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let now = unix_now();
+    print!("{}", summary(&snapshot, now));
+    let warnings = warnings(&snapshot, now);
+    if !warnings.is_empty() {
+        println!("\nwarnings:");
+        for w in &warnings {
+            println!("  warning: {w}");
+        }
+    }
+    let clients = snapshot.registry.len();
+    println!(
+        "\nok: {} ({clients} client{}, {} warning{})",
+        args.config.display(),
+        if clients == 1 { "" } else { "s" },
+        warnings.len(),
+        if warnings.len() == 1 { "" } else { "s" },
+    );
+    ExitCode::SUCCESS
+}
+
+fn sorted_clients(snapshot: &Snapshot) -> Vec<&Client> {
+    let mut clients: Vec<&Client> = snapshot.registry.clients().map(|c| c.as_ref()).collect();
+    clients.sort_by(|a, b| a.id.cmp(&b.id));
+    clients
+}
+
+/// The loaded configuration, as text.
+pub fn summary(snapshot: &Snapshot, now: i64) -> String {
+    let s = &snapshot.settings;
+    let mut out = String::new();
+    let mode = match s.upstream.mode {
+        Mode::Passthrough => "passthrough",
+        Mode::Legacy => "legacy",
+    };
+    let admin = snapshot
+        .admin_addr
+        .map_or("disabled".to_string(), |a| a.to_string());
+    out += &format!("proxy      {}\n", snapshot.proxy_addr);
+    out += &format!("admin      {admin}\n");
+    out += &format!("upstream   {} ({mode})\n", s.upstream.url);
+    let aliases = if s.issuer.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" (aliases: {})", s.issuer.aliases.join(", "))
+    };
+    out += &format!("issuer     {}{aliases}\n", s.issuer.identifier);
+    out += &format!("store      {:?}\n", s.store.backend).to_lowercase();
+    out += &format!("clients    {}\n", snapshot.registry.len());
+    for client in sorted_clients(snapshot) {
+        out += &format!("\nclient {}", client.id);
+        if let Some(name) = &client.name {
+            out += &format!(" ({name})");
+        }
+        out += "\n";
+        let auth_method = if client.requires_private_key_jwt {
+            "private_key_jwt required"
+        } else {
+            "other methods forwarded; assertions validated when sent"
+        };
+        out += &format!("  token endpoint auth: {auth_method}\n");
+        let jar = if client.requires_signed_request {
+            "required"
+        } else {
+            "optional"
+        };
+        out += &format!("  signed request objects: {jar}\n");
+        out += &uses(
+            "client assertion credentials",
+            &client.auth_keys,
+            &client.auth_jwks_uris,
+            now,
+        );
+        out += &uses(
+            "request object credentials",
+            &client.jar_keys,
+            &client.jar_jwks_uris,
+            now,
+        );
+        if client.upstream_client_secret.is_some() {
+            out += "  upstream client secret: set\n";
+        }
+    }
+    out
+}
+
+fn uses(title: &str, set: &CredentialSet, uris: &[String], now: i64) -> String {
+    let mut out = format!("  {title}:");
+    if set.is_empty() && uris.is_empty() {
+        return out + " none\n";
+    }
+    out += "\n";
+    for c in set.all() {
+        out += &format!(
+            "    {:<16} kid {:<44} {:<6} {:<8} {}\n",
+            c.name,
+            c.kid,
+            c.alg.name(),
+            key_desc(c),
+            expiry(c, now)
+        );
+    }
+    for uri in uris {
+        out += &format!("    jwks_uri {uri}\n");
+    }
+    out
+}
+
+fn key_desc(c: &Credential) -> String {
+    match c.key.kind() {
+        KeyKind::Rsa => format!("RSA-{}", c.key.rsa_bits()),
+        KeyKind::P256 => "P-256".into(),
+        KeyKind::P384 => "P-384".into(),
+        KeyKind::Ed25519 => "Ed25519".into(),
+    }
+}
+
+fn expiry(c: &Credential, now: i64) -> String {
+    match c.expires_at {
+        None => "no expiry".into(),
+        Some(t) if t <= now => format!("EXPIRED {} (ignored)", rfc3339(t)),
+        Some(t) => format!("expires {} (in {} days)", rfc3339(t), (t - now) / 86_400),
+    }
+}
+
+/// The registry's own warnings plus expiry warnings.
+pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
+    let mut out = snapshot.registry.warnings.clone();
+    for client in sorted_clients(snapshot) {
+        for (use_, set, uris) in [
+            ("client assertion", &client.auth_keys, &client.auth_jwks_uris),
+            ("request object", &client.jar_keys, &client.jar_jwks_uris),
+        ] {
+            for c in set.all() {
+                match c.expires_at {
+                    Some(t) if t <= now => out.push(format!(
+                        "client {:?}: {use_} credential {:?} expired at {}",
+                        client.id,
+                        c.name,
+                        rfc3339(t)
+                    )),
+                    Some(t) if t - now <= SOON => out.push(format!(
+                        "client {:?}: {use_} credential {:?} expires at {} (in {} days)",
+                        client.id,
+                        c.name,
+                        rfc3339(t),
+                        (t - now) / 86_400
+                    )),
+                    _ => {}
+                }
+            }
+            if !set.is_empty() && set.current(now).next().is_none() && uris.is_empty() {
+                out.push(format!(
+                    "client {:?}: no current {use_} credential: every {use_} will be refused",
+                    client.id
+                ));
+            }
+        }
+    }
+    out
+}

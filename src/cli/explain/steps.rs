@@ -1,0 +1,561 @@
+//! The ✓/✗ lines of `jargate explain`: every SPEC §5 rule evaluated on its own, in the order the
+//! proxy applies them, with the values it saw and the values it expected. Unlike the rule
+//! functions, this keeps going after a failure so that a client developer sees every problem at
+//! once. The formulas mirror `rules::claims`, `jose::Jws` and `rules::{assertion,
+//! request_object}`; the verdict itself never comes from here (see the parent module), and the
+//! tests check that the first ✗ here is the fault the rule functions return.
+
+use crate::cli::rfc3339;
+use crate::cli::sign::Kind;
+use crate::config::{Client, Settings};
+use crate::jose::json::{parse_object, StrictJsonError};
+use crate::keys::{Alg, Credential, CredentialSet};
+use crate::reject::TokenFault;
+use crate::rules::claims::typ_is;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// How one rule went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    Pass,
+    /// Failed with this fault (`None`: not a token fault, e.g. an unknown client).
+    Fail(Option<TokenFault>),
+    /// Information, not a rule (absent optional claims, checks done only by the proxy).
+    Info,
+    /// Not evaluated: an earlier failure left nothing to check.
+    Skip,
+}
+
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub mark: Mark,
+    pub check: &'static str,
+    pub text: String,
+}
+
+/// What a token decoded to, as far as it decoded.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub header: Option<Map<String, Value>>,
+    pub header_text: Option<String>,
+    pub claims: Option<Map<String, Value>>,
+    pub payload_text: Option<String>,
+}
+
+/// The inputs of one explanation.
+pub struct Subject<'a> {
+    pub token: &'a str,
+    pub kind: Kind,
+    pub client: Option<&'a Client>,
+    pub settings: &'a Settings,
+    pub now: i64,
+}
+
+impl Subject<'_> {
+    pub(super) fn what(&self) -> &'static str {
+        match self.kind {
+            Kind::Assertion => "client assertion",
+            Kind::Request => "request object",
+        }
+    }
+
+    fn keys_of(&self, client: &Client, own: bool) -> (CredentialSet, &'static str) {
+        let assertion = (self.kind == Kind::Assertion) == own;
+        if assertion {
+            (client.auth_keys.clone(), "client assertions")
+        } else {
+            (client.jar_keys.clone(), "request objects")
+        }
+    }
+}
+
+/// The lines collected so far.
+#[derive(Default)]
+pub(super) struct Out {
+    lines: Vec<Line>,
+}
+
+impl Out {
+    pub(super) fn pass(&mut self, check: &'static str, text: impl Into<String>) {
+        self.push(Mark::Pass, check, text.into());
+    }
+    pub(super) fn fail(&mut self, check: &'static str, fault: TokenFault, text: impl Into<String>) {
+        self.push(Mark::Fail(Some(fault)), check, text.into());
+    }
+    pub(super) fn info(&mut self, check: &'static str, text: impl Into<String>) {
+        self.push(Mark::Info, check, text.into());
+    }
+    pub(super) fn skip(&mut self, check: &'static str, text: impl Into<String>) {
+        self.push(Mark::Skip, check, text.into());
+    }
+    fn push(&mut self, mark: Mark, check: &'static str, text: String) {
+        self.lines.push(Line { mark, check, text });
+    }
+}
+
+/// Evaluates every rule on the token; returns the lines and what decoded.
+pub fn evaluate(s: &Subject) -> (Vec<Line>, Decoded) {
+    let mut out = Out::default();
+    let mut decoded = Decoded::default();
+    match s.client {
+        Some(c) => out.pass("client", format!("{:?} is registered", c.id)),
+        None => out.push(
+            Mark::Fail(None),
+            "client",
+            "unknown: not in the registry (the proxy looks the client up before any token rule)"
+                .into(),
+        ),
+    }
+    if let Some(jws) = shape(s, &mut out, &mut decoded) {
+        signature(s, &jws, &mut out);
+        claims(s, &jws, &mut out, &mut decoded);
+    }
+    (out.lines, decoded)
+}
+
+/// The parts of a token that decoded.
+struct Parts {
+    signing_input: Vec<u8>,
+    header: Map<String, Value>,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// SPEC §5 steps 1 and 2 without the credentials: size, parts, header, alg, crit.
+fn shape(s: &Subject, out: &mut Out, decoded: &mut Decoded) -> Option<Parts> {
+    let limits = &s.settings.limits;
+    let (limit, key) = match s.kind {
+        Kind::Assertion => (limits.max_assertion_bytes, "limits.max_assertion_bytes"),
+        Kind::Request => (limits.max_request_object_bytes, "limits.max_request_object_bytes"),
+    };
+    let len = s.token.len();
+    if len > limit {
+        out.fail(
+            "size",
+            TokenFault::TooLarge,
+            format!("{len} bytes; at most {limit} are accepted ({key}), checked before any decoding"),
+        );
+    } else {
+        out.pass("size", format!("{len} bytes, at most {limit} ({key})"));
+    }
+    let parts: Vec<&str> = s.token.split('.').collect();
+    match parts.len() {
+        3 => {}
+        5 => {
+            out.fail(
+                "shape",
+                TokenFault::Encrypted,
+                "five parts: an encrypted JWT (JWE); only signed JWTs (header.payload.signature) \
+                 are accepted",
+            );
+            return None;
+        }
+        n => {
+            out.fail(
+                "shape",
+                TokenFault::NotCompact,
+                format!("{n} part(s); a compact JWS has exactly three: header.payload.signature"),
+            );
+            return None;
+        }
+    }
+    if parts[0].is_empty() || parts[2].is_empty() {
+        let empty = if parts[0].is_empty() { "header" } else { "signature" };
+        out.fail(
+            "shape",
+            TokenFault::NotCompact,
+            format!("the {empty} part is empty (an unsigned JWT is never accepted)"),
+        );
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(3);
+    for (part, name) in parts.iter().zip(["header", "payload", "signature"]) {
+        match B64.decode(part) {
+            Ok(b) => bytes.push(b),
+            Err(_) => {
+                out.fail(
+                    "shape",
+                    TokenFault::BadEncoding,
+                    format!(
+                        "the {name} part is not unpadded base64url (no '=' padding; only \
+                         A-Z a-z 0-9 - _)"
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let signature = bytes.pop().unwrap_or_default();
+    let payload = bytes.pop().unwrap_or_default();
+    let header_bytes = bytes.pop().unwrap_or_default();
+    out.pass(
+        "shape",
+        format!(
+            "three base64url parts (header {} bytes, payload {} bytes, signature {} bytes)",
+            header_bytes.len(),
+            payload.len(),
+            signature.len()
+        ),
+    );
+    decoded.header_text = Some(String::from_utf8_lossy(&header_bytes).into_owned());
+    decoded.payload_text = Some(String::from_utf8_lossy(&payload).into_owned());
+    let header = match parse_object(&header_bytes) {
+        Ok(h) => h,
+        Err(StrictJsonError::Duplicate(name)) => {
+            out.fail(
+                "header",
+                TokenFault::DuplicateMember,
+                format!("the header has the member {name:?} twice"),
+            );
+            return None;
+        }
+        Err(_) => {
+            out.fail("header", TokenFault::HeaderNotObject, "the header is not a JSON object");
+            return None;
+        }
+    };
+    out.pass("header", "a JSON object without duplicate members");
+    decoded.header = Some(header.clone());
+    let max_alg = s.settings.limits.max_alg_chars;
+    match header.get("alg") {
+        Some(Value::String(alg)) if alg.len() > max_alg => out.fail(
+            "alg",
+            TokenFault::AlgTooLong,
+            format!("alg is {} characters; at most {max_alg} (limits.max_alg_chars)", alg.len()),
+        ),
+        Some(Value::String(alg)) => out.pass("alg", format!("{alg:?}")),
+        Some(other) => out.fail(
+            "alg",
+            TokenFault::AlgMissing,
+            format!("alg must be a string; got {other}"),
+        ),
+        None => out.fail("alg", TokenFault::AlgMissing, "the header has no alg"),
+    }
+    match header.get("crit") {
+        Some(crit) => out.fail(
+            "crit",
+            TokenFault::Crit,
+            format!("the header carries crit ({crit}); no JWS extension is supported, remove it"),
+        ),
+        None => out.pass("crit", "absent"),
+    }
+    for name in ["jwk", "jku", "x5u", "x5c"] {
+        if header.contains_key(name) {
+            out.info(
+                "header keys",
+                format!("{name} is ignored: keys come from the registry only, never from the token"),
+            );
+        }
+    }
+    let cut = parts[0].len() + 1 + parts[1].len();
+    Some(Parts {
+        signing_input: s.token.as_bytes()[..cut].to_vec(),
+        header,
+        payload,
+        signature,
+    })
+}
+
+fn names(creds: &[&Credential]) -> String {
+    if creds.is_empty() {
+        return "none".into();
+    }
+    creds
+        .iter()
+        .map(|c| format!("{:?} (kid {}, {})", c.name, c.kid, c.alg))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SPEC §5 step 2 (alg and kid against the credentials) and step 3 (signature), in the order
+/// of `Jws::verify`.
+fn signature(s: &Subject, jws: &Parts, out: &mut Out) {
+    let Some(client) = s.client else {
+        out.skip("signature", "not checked: no registered client to take keys from");
+        return;
+    };
+    let (set, use_) = s.keys_of(client, true);
+    let current: Vec<&Credential> = set.current(s.now).collect();
+    let Some(alg_name) = jws.header.get("alg").and_then(Value::as_str) else {
+        out.skip("signature", "not checked: no alg");
+        return;
+    };
+    let uris = match s.kind {
+        Kind::Assertion => &client.auth_jwks_uris,
+        Kind::Request => &client.jar_jwks_uris,
+    };
+    let verified = (|| {
+        let Some(alg) = Alg::parse(alg_name) else {
+            out.fail(
+                "alg allowed",
+                TokenFault::AlgNotAllowed,
+                format!(
+                    "{alg_name:?} is never accepted (none and HS* are not signature algorithms \
+                     here); registered for {use_} of {:?}: {}",
+                    client.id,
+                    names(&current)
+                ),
+            );
+            return None;
+        };
+        if current.is_empty() {
+            let expired = set.all().len();
+            let mut text = format!(
+                "{:?} has no current credential for {use_} ({expired} registered, all expired)",
+                client.id
+            );
+            if expired == 0 {
+                text = format!("{:?} has no credential registered for {use_}", client.id);
+            }
+            if !uris.is_empty() {
+                text += &format!("; jwks_uri keys are not used offline ({})", uris.join(", "));
+            }
+            out.fail("alg allowed", TokenFault::NoCredential, text);
+            return None;
+        }
+        if !current.iter().any(|c| c.alg == alg) {
+            out.fail(
+                "alg allowed",
+                TokenFault::AlgNotAllowed,
+                format!(
+                    "{alg} is not registered for {use_} of {:?}; registered: {}",
+                    client.id,
+                    names(&current)
+                ),
+            );
+            return None;
+        }
+        out.pass(
+            "alg allowed",
+            format!("{alg} is registered for {use_} of {:?}", client.id),
+        );
+        let kid = match jws.header.get("kid") {
+            None => None,
+            Some(Value::String(k)) => Some(k.as_str()),
+            Some(other) => {
+                out.fail(
+                    "kid",
+                    TokenFault::UnknownKid,
+                    format!("kid must be a string; got {other}"),
+                );
+                return None;
+            }
+        };
+        match kid {
+            Some(k) if !current.iter().any(|c| c.kid == k) => {
+                out.fail(
+                    "kid",
+                    TokenFault::UnknownKid,
+                    format!(
+                        "{k:?} names no current credential for {use_} of {:?}; current: {}",
+                        client.id,
+                        names(&current)
+                    ),
+                );
+                return None;
+            }
+            Some(k) => out.pass("kid", format!("{k:?} names a current credential")),
+            None => out.pass("kid", format!("absent: every current {alg} credential is tried")),
+        }
+        let candidates: Vec<&Credential> = current
+            .iter()
+            .copied()
+            .filter(|c| c.alg == alg && kid.is_none_or(|k| c.kid == k))
+            .collect();
+        if candidates.is_empty() {
+            out.fail(
+                "alg allowed",
+                TokenFault::AlgNotAllowed,
+                format!(
+                    "the credential kid {:?} names is not registered for {alg}; current: {}",
+                    kid.unwrap_or_default(),
+                    names(&current)
+                ),
+            );
+            return None;
+        }
+        match candidates
+            .iter()
+            .find(|c| c.key.verify(alg, &jws.signing_input, &jws.signature))
+        {
+            Some(c) => {
+                out.pass(
+                    "signature",
+                    format!("verifies with credential {:?} (kid {}, {alg})", c.name, c.kid),
+                );
+                Some(())
+            }
+            None => {
+                out.fail(
+                    "signature",
+                    TokenFault::BadSignature,
+                    format!(
+                        "does not verify with {}: signed with another key, or the token was \
+                         altered after signing",
+                        names(&candidates)
+                    ),
+                );
+                None
+            }
+        }
+    })();
+    if verified.is_none() {
+        signature_hints(s, client, jws, alg_name, out);
+    }
+    for uri in uris {
+        out.info(
+            "jwks_uri",
+            format!("{uri} is not fetched by explain; the proxy also tries the keys it serves"),
+        );
+    }
+}
+
+/// After a failed signature step: does another of the client's keys verify it?
+fn signature_hints(s: &Subject, client: &Client, jws: &Parts, alg_name: &str, out: &mut Out) {
+    let Some(alg) = Alg::parse(alg_name) else {
+        return;
+    };
+    let verifies = |c: &Credential| {
+        c.key.fits(alg) && c.key.verify(alg, &jws.signing_input, &jws.signature)
+    };
+    let (other, other_use) = s.keys_of(client, false);
+    if let Some(c) = other.current(s.now).find(|c| verifies(c)) {
+        out.info(
+            "hint",
+            format!(
+                "the signature verifies with {:?}, a credential for {other_use}: keys never \
+                 cross uses; sign a {} with a key registered for it",
+                c.name,
+                s.what()
+            ),
+        );
+    }
+    let (own, _) = s.keys_of(client, true);
+    if let Some(c) = own.all().iter().find(|c| !c.is_current(s.now) && verifies(c)) {
+        out.info(
+            "hint",
+            format!(
+                "the signature verifies with {:?}, which expired at {}",
+                c.name,
+                c.expires_at.map_or_else(String::new, rfc3339)
+            ),
+        );
+    }
+}
+
+/// SPEC §5 step 4 and the claim rules that follow it.
+fn claims(s: &Subject, jws: &Parts, out: &mut Out, decoded: &mut Decoded) {
+    let claims = match parse_object(&jws.payload) {
+        Ok(c) => c,
+        Err(StrictJsonError::Duplicate(name)) => {
+            out.fail(
+                "claims",
+                TokenFault::DuplicateMember,
+                format!(
+                    "the member {name:?} appears twice; servers disagree on which one counts, so \
+                     it is refused"
+                ),
+            );
+            return;
+        }
+        Err(_) => {
+            out.fail(
+                "claims",
+                TokenFault::ClaimsNotObject,
+                "the payload is not a JSON object",
+            );
+            return;
+        }
+    };
+    out.pass("claims", "a JSON object without duplicate member names");
+    decoded.claims = Some(claims.clone());
+    super::times::check(s, &claims, out);
+    audience(s, &claims, out);
+    typ(s, jws, out);
+    match s.kind {
+        Kind::Assertion => super::kinds::assertion(s, &claims, out),
+        Kind::Request => super::kinds::request(s, &claims, out),
+    }
+}
+
+fn audience(s: &Subject, claims: &Map<String, Value>, out: &mut Out) {
+    let issuer = &s.settings.issuer;
+    let strict = s.kind == Kind::Assertion && issuer.strict_audience;
+    let accepted = |a: &str| a == issuer.identifier || issuer.aliases.iter().any(|x| x == a);
+    let expected = if strict {
+        format!(
+            "aud must be the one string {:?} (issuer.strict_audience: no array, no alias)",
+            issuer.identifier
+        )
+    } else if issuer.aliases.is_empty() {
+        format!("aud must be {:?} (or an array containing it)", issuer.identifier)
+    } else {
+        format!(
+            "aud must be {:?} or an alias ({}), or an array containing one",
+            issuer.identifier,
+            issuer.aliases.join(", ")
+        )
+    };
+    match claims.get("aud") {
+        None => out.fail("aud", TokenFault::MissingAud, format!("absent; {expected}")),
+        Some(Value::String(a)) if strict && *a == issuer.identifier => {
+            out.pass("aud", format!("{a:?} is the issuer identifier"))
+        }
+        Some(aud) if strict => out.fail(
+            "aud",
+            TokenFault::AudienceNotStrict,
+            format!("{expected}; got {aud}"),
+        ),
+        Some(Value::String(a)) if accepted(a) => {
+            out.pass("aud", format!("{a:?} names this authorization server"))
+        }
+        Some(Value::Array(items)) if items.iter().filter_map(Value::as_str).any(accepted) => out
+            .pass(
+                "aud",
+                format!("{} contains this authorization server", Value::Array(items.clone())),
+            ),
+        Some(aud) => out.fail("aud", TokenFault::AudienceMismatch, format!("{expected}; got {aud}")),
+    }
+}
+
+fn typ(s: &Subject, jws: &Parts, out: &mut Out) {
+    let typ = jws.header.get("typ").and_then(Value::as_str);
+    let require = s.kind == Kind::Request && s.settings.jar.require_typ;
+    let allowed = match s.kind {
+        Kind::Assertion => "JWT or client-authentication+jwt",
+        Kind::Request if require => "oauth-authz-req+jwt (jar.require_typ)",
+        Kind::Request => "JWT or oauth-authz-req+jwt",
+    };
+    let ok = |t: &str| match s.kind {
+        Kind::Assertion => typ_is(t, "JWT") || typ_is(t, "client-authentication+jwt"),
+        Kind::Request if require => typ_is(t, "oauth-authz-req+jwt"),
+        Kind::Request => typ_is(t, "JWT") || typ_is(t, "oauth-authz-req+jwt"),
+    };
+    match typ {
+        None if require => out.fail(
+            "typ",
+            TokenFault::TypNotAllowed,
+            format!("absent; a request object must be typed {allowed}"),
+        ),
+        None => out.pass("typ", format!("absent (allowed; when present: {allowed})")),
+        Some(t) if ok(t) => out.pass("typ", format!("{t:?}")),
+        Some(t) => {
+            let crossing = match s.kind {
+                Kind::Assertion if typ_is(t, "oauth-authz-req+jwt") => {
+                    ": that is a request object's type, and types never cross"
+                }
+                Kind::Request if typ_is(t, "client-authentication+jwt") => {
+                    ": that is a client assertion's type, and types never cross"
+                }
+                _ => "",
+            };
+            out.fail(
+                "typ",
+                TokenFault::TypNotAllowed,
+                format!("{t:?} is not allowed for a {}{crossing}; use {allowed}", s.what()),
+            )
+        }
+    }
+}

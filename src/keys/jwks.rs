@@ -1,0 +1,245 @@
+//! Remote JWK Sets named by `jwks_uri` credentials: fetched in the background, cached (the last
+//! good set stays when a fetch fails), refetched early when a token names an unknown key, at
+//! most once per `jwks_min_refetch_secs` per URI, so random `kid`s cannot turn jargate into a
+//! request amplifier. Response size and fetch time are bounded.
+
+use super::{Alg, Credential, CredentialSet, PublicKey};
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest JWK Set accepted.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// Most keys taken from one set.
+pub const MAX_JWKS_KEYS: usize = 64;
+/// Longest a fetch may take, connection included.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One fetched set.
+#[derive(Debug)]
+pub struct Fetched {
+    pub keys: CredentialSet,
+    pub at: Instant,
+    /// How long the set is fresh: `jwks_refresh_secs`, or a shorter `Cache-Control: max-age`.
+    pub ttl: Duration,
+}
+
+/// How often to fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct Refresh {
+    pub every: Duration,
+    pub min_interval: Duration,
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+pub struct JwksCache {
+    sets: moka::sync::Cache<String, Arc<Fetched>>,
+    last_attempt: Mutex<HashMap<String, Instant>>,
+    client: HttpsClient,
+    metrics: Arc<Metrics>,
+}
+
+impl JwksCache {
+    /// `extra_roots`: PEM certificates trusted besides the system roots.
+    pub fn new(metrics: Arc<Metrics>, extra_roots: Option<&str>) -> Result<JwksCache, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(pem_text) = extra_roots {
+            for block in pem::parse_many(pem_text).map_err(|e| format!("ca_file: {e}"))? {
+                roots
+                    .add(block.contents().to_vec().into())
+                    .map_err(|e| format!("ca_file: {e}"))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(JwksCache {
+            sets: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            last_attempt: Mutex::new(HashMap::new()),
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            metrics,
+        })
+    }
+
+    /// Counts a verification that used cached remote keys.
+    pub fn count_hit(&self) {
+        self.metrics.jwks_cache_hits.inc();
+    }
+
+    /// The last good set of `uri`, if any.
+    pub fn cached(&self, uri: &str) -> Option<Arc<Fetched>> {
+        self.sets.get(uri)
+    }
+
+    /// Fetches `uri` unless it was tried less than `min_interval` ago; returns the newest set.
+    pub async fn refetch(&self, uri: &str, refresh: Refresh) -> Option<Arc<Fetched>> {
+        if !self.may_fetch(uri, refresh.min_interval) {
+            self.metrics.jwks_fetches.with_label_values(&["rate_limited"]).inc();
+            return self.cached(uri);
+        }
+        match tokio::time::timeout(FETCH_TIMEOUT, self.fetch(uri, refresh.every)).await {
+            Ok(Ok(fetched)) => {
+                self.metrics.jwks_fetches.with_label_values(&["ok"]).inc();
+                let fetched = Arc::new(fetched);
+                self.sets.insert(uri.to_owned(), fetched.clone());
+                Some(fetched)
+            }
+            Ok(Err(e)) => {
+                self.metrics.jwks_fetches.with_label_values(&["failed"]).inc();
+                tracing::warn!(jwks_uri = uri, error = %e, "jwks fetch failed; keeping the last good keys");
+                self.cached(uri)
+            }
+            Err(_) => {
+                self.metrics.jwks_fetches.with_label_values(&["failed"]).inc();
+                tracing::warn!(jwks_uri = uri, "jwks fetch timed out; keeping the last good keys");
+                self.cached(uri)
+            }
+        }
+    }
+
+    /// Refreshes every set that is missing or stale (the background task calls this).
+    pub async fn refresh_due<'a>(&self, uris: impl IntoIterator<Item = &'a str>, refresh: Refresh) {
+        for uri in uris {
+            let due = self.cached(uri).is_none_or(|f| f.at.elapsed() >= f.ttl);
+            if due {
+                self.refetch(uri, refresh).await;
+            }
+        }
+    }
+
+    /// Records an attempt now if the last one is older than `min_interval`.
+    fn may_fetch(&self, uri: &str, min_interval: Duration) -> bool {
+        let mut attempts = match self.last_attempt.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        match attempts.get(uri) {
+            Some(last) if now.duration_since(*last) < min_interval => false,
+            _ => {
+                attempts.insert(uri.to_owned(), now);
+                true
+            }
+        }
+    }
+
+    async fn fetch(&self, uri: &str, max_ttl: Duration) -> Result<Fetched, String> {
+        let request = http::Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+        if response.status() != http::StatusCode::OK {
+            return Err(format!("status {}", response.status()));
+        }
+        let ttl = max_age(response.headers()).map_or(max_ttl, |age| age.min(max_ttl));
+        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?
+            .to_bytes();
+        let keys = parse_jwks(&body)?;
+        Ok(Fetched {
+            keys,
+            at: Instant::now(),
+            ttl,
+        })
+    }
+}
+
+fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::CACHE_CONTROL)?.to_str().ok()?;
+    value.split(',').find_map(|d| {
+        let (name, secs) = d.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("max-age")
+            .then(|| secs.trim().parse().ok().map(Duration::from_secs))?
+    })
+}
+
+/// Reads a JWK Set: signature keys only (`use: enc` and keys without `verify` in `key_ops` are
+/// skipped), each usable with its `alg`, or every algorithm of its key type when it has none.
+pub fn parse_jwks(body: &[u8]) -> Result<CredentialSet, String> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let keys = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("no \"keys\" array")?;
+    let mut credentials = Vec::new();
+    for jwk in keys.iter().take(MAX_JWKS_KEYS) {
+        if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+            continue;
+        }
+        if let Some(ops) = jwk.get("key_ops").and_then(Value::as_array) {
+            if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+                continue;
+            }
+        }
+        let Ok(key) = PublicKey::from_jwk(jwk) else {
+            continue;
+        };
+        let algs: Vec<Alg> = match jwk.get("alg").and_then(Value::as_str) {
+            Some(name) => Alg::parse(name).into_iter().collect(),
+            None => Alg::ALL.into_iter().collect(),
+        };
+        let kid = jwk
+            .get("kid")
+            .and_then(Value::as_str)
+            .map_or_else(|| key.thumbprint().to_owned(), str::to_owned);
+        for alg in algs.into_iter().filter(|a| key.fits(*a)) {
+            credentials.push(Credential {
+                name: format!("jwks:{kid}"),
+                kid: kid.clone(),
+                alg,
+                expires_at: None,
+                key: key.clone(),
+            });
+        }
+    }
+    Ok(CredentialSet::new(credentials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_keys_are_never_signature_keys() {
+        let ec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/ec-a.pub.pem"))
+            .unwrap();
+        let mut jwk = PublicKey::from_pem(&ec).unwrap().to_jwk();
+        jwk["kid"] = "k1".into();
+        let mut enc = jwk.clone();
+        enc["use"] = "enc".into();
+        enc["kid"] = "k2".into();
+        let body = serde_json::json!({ "keys": [jwk, enc] }).to_string();
+        let set = parse_jwks(body.as_bytes()).unwrap();
+        let kids: Vec<_> = set.all().iter().map(|c| (c.kid.as_str(), c.alg)).collect();
+        assert_eq!(kids, vec![("k1", Alg::ES256)]);
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CACHE_CONTROL, "public, max-age=120".parse().unwrap());
+        assert_eq!(max_age(&headers), Some(Duration::from_secs(120)));
+    }
+}

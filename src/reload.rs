@@ -1,0 +1,203 @@
+//! Background tasks that keep the serving state fresh: the configuration reloader (file
+//! watching with `notify`, Kubernetes ConfigMap `..data` swaps, editors' rename-into-place,
+//! `SIGHUP`) and the refresher of remote JWK Sets. A new configuration is read and validated
+//! whole, off the request path, then swapped in; a broken one is refused and the last good one
+//! keeps serving. Requests in flight keep the snapshot they started with.
+
+use crate::app::App;
+use crate::config::Snapshot;
+use crate::keys::jwks::Refresh;
+use async_trait::async_trait;
+use notify::{Event, EventKind, RecursiveMode, Watcher};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Quiet time after the last file event before reloading: editors and `kubectl` write in bursts.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+pub struct Reloader {
+    pub app: Arc<App>,
+    pub config_path: PathBuf,
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let (tx, mut events) = mpsc::unbounded_channel::<Event>();
+        let watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
+            if let Ok(event) = res {
+                let _ = tx.send(event);
+            }
+        });
+        let mut watcher = match watcher {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, "file watching unavailable; reload with SIGHUP");
+                None
+            }
+        };
+        let mut watch = WatchSet::default();
+        if let Some(w) = watcher.as_mut() {
+            watch.update(w, &self.app.snapshot().files);
+        }
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                None
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(()) = recv_signal(&mut hangup) => {
+                    if self.reload("SIGHUP").await {
+                        if let Some(w) = watcher.as_mut() {
+                            watch.update(w, &self.app.snapshot().files);
+                        }
+                    }
+                }
+                Some(event) = events.recv() => {
+                    if !watch.is_relevant(&event) {
+                        continue;
+                    }
+                    // Let the burst settle, then reload once.
+                    tokio::time::sleep(DEBOUNCE).await;
+                    while events.try_recv().is_ok() {}
+                    if self.reload("file change").await {
+                        if let Some(w) = watcher.as_mut() {
+                            watch.update(w, &self.app.snapshot().files);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Reloader {
+    /// Loads, validates and swaps in the configuration; `true` when it was swapped.
+    async fn reload(&self, cause: &str) -> bool {
+        let path = self.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || Snapshot::load(&path)).await;
+        let metrics = &self.app.metrics;
+        match loaded {
+            Ok(Ok(new)) => {
+                let old = self.app.snapshot();
+                if old.proxy_addr != new.proxy_addr || old.admin_addr != new.admin_addr {
+                    tracing::warn!("listen addresses change only on restart; still serving the old ones");
+                }
+                if old.settings.store.backend != new.settings.store.backend
+                    || old.settings.store.redis_url != new.settings.store.redis_url
+                {
+                    tracing::warn!("the store backend changes only on restart; still using the old one");
+                }
+                let clients = new.registry.len();
+                self.app.swap(new);
+                metrics.reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(cause, clients, "configuration reloaded");
+                true
+            }
+            Ok(Err(reason)) => {
+                metrics.reloads.with_label_values(&["failed"]).inc();
+                tracing::error!(cause, %reason, "configuration refused; the last good one keeps serving");
+                false
+            }
+            Err(e) => {
+                metrics.reloads.with_label_values(&["failed"]).inc();
+                tracing::error!(cause, error = %e, "configuration reload failed");
+                false
+            }
+        }
+    }
+}
+
+/// The directories watched and the file names in them that matter.
+#[derive(Default)]
+struct WatchSet {
+    dirs: HashSet<PathBuf>,
+    names: HashSet<OsString>,
+}
+
+impl WatchSet {
+    /// Watches the directory of every file, and of the file a symbolic link points to:
+    /// renames into place and ConfigMap `..data` swaps are directory events.
+    fn update(&mut self, watcher: &mut notify::RecommendedWatcher, files: &[PathBuf]) {
+        let mut dirs = HashSet::new();
+        self.names.clear();
+        for file in files {
+            self.names.extend(file.file_name().map(OsString::from));
+            let target = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+            for path in [file.as_path(), target.as_path()] {
+                if let Some(dir) = path.parent() {
+                    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+                    dirs.insert(dir.to_path_buf());
+                }
+            }
+        }
+        for gone in self.dirs.difference(&dirs) {
+            let _ = watcher.unwatch(gone);
+        }
+        for new in dirs.difference(&self.dirs) {
+            if let Err(e) = watcher.watch(new, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %new.display(), error = %e, "cannot watch directory");
+            }
+        }
+        self.dirs = dirs;
+    }
+
+    fn is_relevant(&self, event: &Event) -> bool {
+        if matches!(event.kind, EventKind::Access(_)) {
+            return false;
+        }
+        event.paths.iter().any(|p| {
+            p.file_name().is_some_and(|name| {
+                self.names.contains(name) || name.to_string_lossy().starts_with("..")
+            })
+        })
+    }
+}
+
+/// Fetches every client's remote JWK Sets at start and keeps them fresh.
+pub struct KeyRefresher {
+    pub app: Arc<App>,
+}
+
+#[async_trait]
+impl BackgroundService for KeyRefresher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => {
+                    let snapshot = self.app.snapshot();
+                    let clients = &snapshot.settings.clients;
+                    let refresh = Refresh {
+                        every: Duration::from_secs(clients.jwks_refresh_secs),
+                        min_interval: Duration::from_secs(clients.jwks_min_refetch_secs),
+                    };
+                    let mut uris: Vec<&str> = Vec::new();
+                    for client in snapshot.registry.clients() {
+                        uris.extend(client.jar_jwks_uris.iter().map(String::as_str));
+                        uris.extend(client.auth_jwks_uris.iter().map(String::as_str));
+                    }
+                    self.app.jwks.refresh_due(uris, refresh).await;
+                }
+            }
+        }
+    }
+}

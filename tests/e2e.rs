@@ -1,0 +1,512 @@
+//! End-to-end test: a real authorization server (oidc-provider, `tests/e2e/provider.mjs`) behind
+//! jargate in `passthrough` mode, driven by a real relying party (openid-client,
+//! `tests/e2e/flow.mjs`) through PAR, JAR by value and private_key_jwt, plus negative cases
+//! (tampered request object, replayed client assertion, missing request object) that jargate must
+//! refuse with its SPEC §6 errors before the provider sees them.
+//!
+//! `flows_work_without_jargate` runs the same flows against the provider directly: a control that
+//! separates harness problems from jargate problems.
+//!
+//! Needs node (>= 20) and npm; `tests/e2e/node_modules` is installed with `npm ci` when missing.
+//! Everything runs on loopback ports in a temp dir; all children are killed on drop.
+//! Run: `cargo test --test e2e` (add `-- --nocapture` to see the flow's JSON results).
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The whole test, npm install excepted, must stay well under a minute.
+const TEST_BUDGET: Duration = Duration::from_secs(50);
+const PROVIDER_READY_TIMEOUT: Duration = Duration::from_secs(15);
+const JARGATE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(20);
+const FLOW_TIMEOUT: Duration = Duration::from_secs(30);
+const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One combination of jargate mode and provider configuration. `legacy` (jargate translating
+/// JAR/PAR/private_key_jwt for a provider that knows none of them) will be a second one: provider
+/// mode "legacy" (client_secret_post only) and an `upstream_client_secret` in the registry.
+struct Scenario {
+    jargate_mode: &'static str,
+    provider_mode: &'static str,
+}
+
+const PASSTHROUGH: Scenario = Scenario {
+    jargate_mode: "passthrough",
+    provider_mode: "native",
+};
+
+#[test]
+fn passthrough_flows_through_jargate() {
+    run_through_jargate(&PASSTHROUGH);
+}
+
+#[test]
+fn flows_work_without_jargate() {
+    ensure_node_modules();
+    let started = Instant::now();
+    let workdir = tempfile::tempdir().expect("temp dir");
+    let mut children = Children::default();
+    generate_keys(workdir.path());
+    let [provider_port] = free_ports();
+    let provider_url = format!("http://127.0.0.1:{provider_port}");
+    let issuer = start_provider(
+        &mut children,
+        workdir.path(),
+        PASSTHROUGH.provider_mode,
+        provider_port,
+        &provider_url,
+    );
+    let flow = run_flow(workdir.path(), &issuer, &provider_url, "direct");
+    assert_flow_passed(&flow, workdir.path());
+    assert_within_budget(started);
+}
+
+fn run_through_jargate(scenario: &Scenario) {
+    ensure_node_modules();
+    let started = Instant::now();
+    let workdir = tempfile::tempdir().expect("temp dir");
+    let mut children = Children::default();
+    generate_keys(workdir.path());
+
+    // The provider's issuer is jargate's proxy address: clients reach it through jargate, which
+    // forwards the Host header unchanged.
+    let [proxy_port, admin_port, provider_port] = free_ports();
+    let provider_url = format!("http://127.0.0.1:{provider_port}");
+    let issuer = start_provider(
+        &mut children,
+        workdir.path(),
+        scenario.provider_mode,
+        provider_port,
+        &format!("http://127.0.0.1:{proxy_port}"),
+    );
+
+    let config = write_jargate_config(
+        workdir.path(),
+        scenario,
+        proxy_port,
+        admin_port,
+        &provider_url,
+        &issuer,
+    );
+    check_jargate_config(&config);
+    start_jargate(&mut children, workdir.path(), &config, admin_port);
+
+    let flow = run_flow(workdir.path(), &issuer, &provider_url, "jargate");
+    assert_flow_passed(&flow, workdir.path());
+    assert_within_budget(started);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node side
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("e2e")
+}
+
+/// Installs tests/e2e/node_modules from the lock file once per test binary, if missing.
+fn ensure_node_modules() {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match Command::new("node").arg("--version").output() {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!("`node --version` failed: {output:?}"),
+        Err(error) => panic!("node is not installed (needed by the e2e test): {error}"),
+    }
+    if e2e_dir().join("node_modules").is_dir() {
+        return;
+    }
+    let child = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(e2e_dir())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            panic!("npm is not installed: the e2e test needs it to install tests/e2e/node_modules")
+        }
+        Err(error) => panic!("cannot run npm ci in {}: {error}", e2e_dir().display()),
+    };
+    let status = wait_with_timeout(&mut child, NPM_CI_TIMEOUT)
+        .unwrap_or_else(|| panic!("npm ci did not finish within {NPM_CI_TIMEOUT:?}"));
+    assert!(
+        status.success(),
+        "npm ci in {} failed: {status}",
+        e2e_dir().display()
+    );
+}
+
+fn node(script: &str) -> Command {
+    let mut command = Command::new("node");
+    command.arg(e2e_dir().join(script)).current_dir(e2e_dir());
+    command
+}
+
+/// keys.mjs: the client's auth and JAR key pairs and client.json, in `workdir`.
+fn generate_keys(workdir: &Path) {
+    let output = node("keys.mjs")
+        .arg("--workdir")
+        .arg(workdir)
+        .output()
+        .expect("run node keys.mjs");
+    assert!(
+        output.status.success(),
+        "keys.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The client description written by keys.mjs.
+fn client_description(workdir: &Path) -> Value {
+    read_json(&workdir.join("client.json"))
+}
+
+/// Starts provider.mjs and returns its issuer, from its ready line.
+fn start_provider(
+    children: &mut Children,
+    workdir: &Path,
+    mode: &str,
+    port: u16,
+    issuer: &str,
+) -> String {
+    let log = File::create(workdir.join("provider.log")).expect("provider.log");
+    let mut child = node("provider.mjs")
+        .arg("--workdir")
+        .arg(workdir)
+        .args([
+            "--mode",
+            mode,
+            "--port",
+            &port.to_string(),
+            "--issuer",
+            issuer,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn node provider.mjs");
+    let stdout = child.stdout.take().expect("provider stdout");
+    children.add("provider", child);
+
+    let (lines, ready) = mpsc::channel();
+    // Drains the provider's stdout for its whole life (it logs there too); lines after the
+    // ready line have no reader and are dropped.
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = Instant::now() + PROVIDER_READY_TIMEOUT;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match ready.recv_timeout(remaining) {
+            Ok(line) => {
+                if let Ok(message) = serde_json::from_str::<Value>(&line) {
+                    if message["ready"] == true {
+                        return message["issuer"]
+                            .as_str()
+                            .expect("issuer in the ready line")
+                            .to_owned();
+                    }
+                }
+            }
+            Err(_) => panic!(
+                "provider.mjs not ready within {PROVIDER_READY_TIMEOUT:?}; its log:\n{}",
+                read_log(&workdir.join("provider.log"))
+            ),
+        }
+    }
+}
+
+/// Runs flow.mjs and returns its JSON result line (or a synthetic failure).
+fn run_flow(workdir: &Path, issuer: &str, provider_url: &str, via: &str) -> Value {
+    let stdout_path = workdir.join("flow.stdout");
+    let stderr_path = workdir.join("flow.stderr");
+    let mut child = node("flow.mjs")
+        .arg("--workdir")
+        .arg(workdir)
+        .args(["--issuer", issuer, "--provider", provider_url, "--via", via])
+        .stdout(File::create(&stdout_path).expect("flow.stdout"))
+        .stderr(File::create(&stderr_path).expect("flow.stderr"))
+        .spawn()
+        .expect("spawn node flow.mjs");
+    let status = wait_with_timeout(&mut child, FLOW_TIMEOUT);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
+    let last_line = stdout.lines().rev().find(|line| !line.trim().is_empty());
+    match (
+        status,
+        last_line.and_then(|line| serde_json::from_str(line).ok()),
+    ) {
+        (Some(status), Some(result)) => {
+            let mut result: Value = result;
+            result["exit_status"] = json!(status.code());
+            result
+        }
+        (status, _) => json!({
+            "ok": false,
+            "error": match status {
+                None => format!("flow.mjs did not finish within {FLOW_TIMEOUT:?}"),
+                Some(status) => format!("flow.mjs printed no JSON result ({status})"),
+            },
+            "stdout": stdout,
+            "stderr": read_log(&stderr_path),
+        }),
+    }
+}
+
+/// Asserts every case passed; otherwise fails with the results and the servers' logs.
+fn assert_flow_passed(flow: &Value, workdir: &Path) {
+    let pretty = serde_json::to_string_pretty(flow).expect("json");
+    let passed = flow["ok"] == true && flow["exit_status"] == 0;
+    if !passed {
+        panic!(
+            "e2e flow failed:\n{pretty}\n--- jargate log (tail) ---\n{}\n--- provider log ---\n{}",
+            read_log(&workdir.join("jargate.log")),
+            read_log(&workdir.join("provider.log")),
+        );
+    }
+    println!("{pretty}");
+    let cases = flow["cases"].as_array().map_or(0, Vec::len);
+    assert!(cases >= 5, "expected at least 5 cases, got {cases}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// jargate side
+
+/// Writes jargate.toml and clients.json (SPEC §3, §4) into `workdir`; returns the config path.
+fn write_jargate_config(
+    workdir: &Path,
+    scenario: &Scenario,
+    proxy_port: u16,
+    admin_port: u16,
+    provider_url: &str,
+    issuer: &str,
+) -> PathBuf {
+    let config = format!(
+        r#"# jargate e2e configuration (generated by tests/e2e.rs)
+[listen]
+proxy = "127.0.0.1:{proxy_port}"
+admin = "127.0.0.1:{admin_port}"
+
+[upstream]
+url = {provider_url}
+mode = "{mode}"
+
+[issuer]
+identifier = {issuer}
+
+[clients]
+file = "clients.json"
+"#,
+        provider_url = toml_string(provider_url),
+        mode = scenario.jargate_mode,
+        issuer = toml_string(issuer),
+    );
+    let config_path = workdir.join("jargate.toml");
+    fs::write(&config_path, config).expect("write jargate.toml");
+
+    let description = client_description(workdir);
+    let text = |pointer: &str| {
+        description
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("client.json has no {pointer}"))
+            .to_owned()
+    };
+    let jar_pem = fs::read_to_string(text("/jar/public_pem_file")).expect("read the JAR key");
+    let mut client = json!({
+        "client_id": text("/client_id"),
+        "name": "jargate e2e client",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "signed_request_object": {
+            "required": true,
+            // Inline PEM for the JAR key, a file (relative to the config) for the auth key:
+            // both forms of SPEC §4 are exercised. No kid: jargate names them by thumbprint,
+            // which is the kid the client puts in its JWT headers.
+            "credentials": [{
+                "name": "e2e-jar",
+                "credential_type": "public_key",
+                "pem": jar_pem,
+                "alg": text("/jar/alg"),
+            }],
+        },
+        "client_authentication_methods": {
+            "private_key_jwt": {
+                "credentials": [{
+                    "name": "e2e-auth",
+                    "credential_type": "public_key",
+                    "pem_file": "keys/auth.public.pem",
+                    "alg": text("/auth/alg"),
+                }],
+            },
+        },
+    });
+    if scenario.jargate_mode == "legacy" {
+        let secret = fs::read_to_string(workdir.join("keys/upstream-client-secret.txt"))
+            .expect("read the upstream client secret");
+        client["upstream_client_secret"] = json!(secret.trim());
+    }
+    let registry = json!({ "clients": [client] });
+    fs::write(
+        workdir.join("clients.json"),
+        serde_json::to_string_pretty(&registry).expect("json"),
+    )
+    .expect("write clients.json");
+    config_path
+}
+
+/// `jargate check` must accept the generated configuration (SPEC §2).
+fn check_jargate_config(config: &Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_jargate"))
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run jargate check");
+    assert!(
+        output.status.success(),
+        "jargate check refused the generated configuration ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Starts `jargate serve` and waits for its admin /healthz to answer 200.
+fn start_jargate(children: &mut Children, workdir: &Path, config: &Path, admin_port: u16) {
+    let log_path = workdir.join("jargate.log");
+    let log = File::create(&log_path).expect("jargate.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_jargate"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn jargate");
+    children.add("jargate", child);
+
+    let deadline = Instant::now() + JARGATE_HEALTHY_TIMEOUT;
+    loop {
+        if let Some(status) = children.exited("jargate") {
+            panic!(
+                "jargate exited ({status}) before it was healthy; its log:\n{}\nconfig:\n{}",
+                read_log(&log_path),
+                fs::read_to_string(config).unwrap_or_default()
+            );
+        }
+        if http_status(admin_port, "/healthz") == Some(200) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "jargate's /healthz on 127.0.0.1:{admin_port} not 200 within \
+                 {JARGATE_HEALTHY_TIMEOUT:?}; its log:\n{}",
+                read_log(&log_path)
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Status code of a plain GET on a loopback port, or None when it cannot be had.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Child processes killed (and reaped) on drop, also when the test panics.
+#[derive(Default)]
+struct Children(Vec<(&'static str, Child)>);
+
+impl Children {
+    fn add(&mut self, name: &'static str, child: Child) {
+        self.0.push((name, child));
+    }
+
+    /// The exit status of the named child, if it has exited.
+    fn exited(&mut self, name: &str) -> Option<ExitStatus> {
+        let (_, child) = self.0.iter_mut().find(|(n, _)| *n == name)?;
+        child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in self.0.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn assert_within_budget(started: Instant) {
+    let elapsed = started.elapsed();
+    assert!(elapsed < TEST_BUDGET, "the e2e test took {elapsed:?}");
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `N` distinct loopback ports that were free a moment ago (all held until all are chosen).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+}
+
+/// A TOML basic string (JSON string syntax is valid TOML for these ASCII values).
+fn toml_string(value: &str) -> String {
+    serde_json::to_string(value).expect("json string")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// The last 60 lines of a log file (logs never contain keys or tokens).
+fn read_log(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| format!("<{}: {e}>", path.display()));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}

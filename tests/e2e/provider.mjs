@@ -1,0 +1,208 @@
+// A real OpenID Connect authorization server (oidc-provider) for jargate's end-to-end tests.
+//
+// Listens on 127.0.0.1:--port. Its issuer (--issuer) is the URL clients reach it by, i.e.
+// jargate's proxy address when jargate is in front (jargate forwards Host unchanged), or its own
+// address when the client talks to it directly. Endpoint paths match jargate's default [paths].
+//
+// Modes (--mode), one provider configuration each:
+//   native  JAR, PAR and private_key_jwt enabled natively: the upstream of jargate's
+//           `passthrough` mode. The client authenticates with private_key_jwt (keys from
+//           keys/client.public.jwks.json) and must sign its request objects.
+//   legacy  none of them: plain authorization requests and client_secret_post only (the secret in
+//           keys/upstream-client-secret.txt): the upstream of jargate's `legacy` mode.
+//
+// Every request is counted per "METHOD /path" before the provider sees it (the uid in interaction
+// and resume paths counted as ":uid"); GET /__e2e/requests (not counted) returns
+// { "counts": { "POST /oauth/token": 1, ... } } so tests can prove that a request jargate refused
+// never reached the provider.
+//
+// Prints one JSON line {"ready":true,...} to stdout once listening. Logs no secrets.
+//
+// usage: node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy]
+
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import * as jose from 'jose';
+import Provider from 'oidc-provider';
+
+import {
+  parseOptions, readClientDescription, readJson, requireOptions, workdirPaths,
+} from './workdir.mjs';
+
+const USAGE = 'node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy]';
+const STATS_PATH = '/__e2e/requests';
+/** Interaction and resume paths carry a per-request uid; they are counted as one path each. */
+const UID_PATH = /^\/(interaction|authorize)\/[^/]+/;
+
+/** Endpoint paths, equal to jargate's [paths] defaults (SPEC §3). */
+const ROUTES = {
+  authorization: '/authorize',
+  pushed_authorization_request: '/oauth/par',
+  token: '/oauth/token',
+  revocation: '/oauth/revoke',
+  introspection: '/oauth/introspect',
+  userinfo: '/userinfo',
+  jwks: '/.well-known/jwks.json',
+  end_session: '/oidc/logout',
+};
+
+/** Test accounts: any login is accepted by the dev interactions; claims derive from it. */
+async function findAccount(_ctx, sub) {
+  return {
+    accountId: sub,
+    async claims() {
+      return { sub, email: `${sub}@example.test`, email_verified: true };
+    },
+  };
+}
+
+/** Provider settings shared by every mode. */
+function baseConfiguration(signingJwk) {
+  return {
+    routes: ROUTES,
+    jwks: { keys: [signingJwk] },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    findAccount,
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+    },
+  };
+}
+
+/** `native`: JAR + PAR + private_key_jwt, the upstream of jargate's passthrough mode. */
+async function nativeConfiguration(workdir, client, signingJwk) {
+  const base = baseConfiguration(signingJwk);
+  const clientJwks = await readJson(workdirPaths(workdir).clientPublicJwks);
+  return {
+    ...base,
+    clientAuthMethods: ['private_key_jwt'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: [client.auth.alg],
+      requestObjectSigningAlgValues: [client.jar.alg],
+    },
+    features: {
+      ...base.features,
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
+    },
+    clients: [{
+      client_id: client.client_id,
+      redirect_uris: [client.redirect_uri],
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: client.auth.alg,
+      request_object_signing_alg: client.jar.alg,
+      require_signed_request_object: true,
+      // false so that a request object may also come by value on /authorize.
+      require_pushed_authorization_requests: false,
+      // The provider picks keys by kid and alg; jargate keeps the two uses apart itself.
+      jwks: clientJwks,
+    }],
+  };
+}
+
+/** `legacy`: no JAR, no PAR, client_secret_post only; the upstream of jargate's legacy mode. */
+async function legacyConfiguration(workdir, client, signingJwk) {
+  const base = baseConfiguration(signingJwk);
+  const secret = (await readFile(workdirPaths(workdir).upstreamClientSecret, 'utf8')).trim();
+  return {
+    ...base,
+    clientAuthMethods: ['client_secret_post'],
+    features: {
+      ...base.features,
+      pushedAuthorizationRequests: { enabled: false },
+      requestObjects: { enabled: false },
+    },
+    clients: [{
+      client_id: client.client_id,
+      client_secret: secret,
+      redirect_uris: [client.redirect_uri],
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'client_secret_post',
+    }],
+  };
+}
+
+const MODES = { native: nativeConfiguration, legacy: legacyConfiguration };
+
+/** The provider's own ID token signing key, new at every start. */
+async function generateProviderSigningJwk() {
+  const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
+  const jwk = await jose.exportJWK(privateKey);
+  const kid = await jose.calculateJwkThumbprint(jwk);
+  return { ...jwk, kid, alg: 'RS256', use: 'sig' };
+}
+
+/** Wraps the provider's request handler with per-path request counting and the stats route. */
+function countingHandler(providerHandler) {
+  const counts = new Map();
+  return (req, res) => {
+    const { pathname } = new URL(req.url, 'http://placeholder');
+    if (req.method === 'GET' && pathname === STATS_PATH) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ counts: Object.fromEntries(counts) }));
+      return;
+    }
+    const key = `${req.method} ${pathname.replace(UID_PATH, '/$1/:uid')}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    providerHandler(req, res);
+  };
+}
+
+async function main() {
+  const options = parseOptions(USAGE, {
+    workdir: { type: 'string' },
+    port: { type: 'string' },
+    issuer: { type: 'string' },
+    mode: { type: 'string', default: 'native' },
+  });
+  requireOptions(USAGE, options, ['workdir', 'port', 'issuer']);
+  const buildConfiguration = MODES[options.mode];
+  if (!buildConfiguration) {
+    throw new Error(`unknown --mode ${options.mode}; one of ${Object.keys(MODES).join(', ')}`);
+  }
+  const port = Number.parseInt(options.port, 10);
+
+  const client = await readClientDescription(options.workdir);
+  const configuration = await buildConfiguration(
+    options.workdir,
+    client,
+    await generateProviderSigningJwk(),
+  );
+  const provider = new Provider(options.issuer, configuration);
+  provider.on('server_error', (_ctx, error) => {
+    process.stderr.write(`provider server_error: ${error.stack ?? error}\n`);
+  });
+  for (const event of ['authorization.error', 'pushed_authorization_request.error',
+    'grant.error', 'introspection.error', 'revocation.error', 'userinfo.error']) {
+    provider.on(event, (_ctx, error) => {
+      process.stderr.write(`provider ${event}: ${error.name}: ${error.message}`
+        + `${error.error_description ? ` (${error.error_description})` : ''}\n`);
+    });
+  }
+
+  const server = createServer(countingHandler(provider.callback()));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  process.stdout.write(`${JSON.stringify({
+    ready: true, mode: options.mode, port, issuer: provider.issuer,
+  })}\n`);
+
+  const shutdown = () => server.close(() => process.exit(0));
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((error) => {
+  process.stderr.write(`provider.mjs: ${error.stack ?? error}\n`);
+  process.exit(1);
+});
