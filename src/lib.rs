@@ -26,3 +26,4 @@ pub mod request;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod tls;

@@ -11,6 +11,8 @@ use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 use crate::reload::{KeyRefresher, Reloader};
+use crate::tls::SnapshotCertificate;
+use pingora::listeners::tls::TlsSettings;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,9 +22,13 @@ use std::time::Duration;
 pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
     let proxy_addr = snapshot.proxy_addr;
     let admin_addr = snapshot.admin_addr;
+    let terminate_tls = snapshot.tls.is_some();
+    let ca_file = snapshot.settings.upstream.ca_file.clone();
     let app = App::new(snapshot)?;
 
     let conf = ServerConf {
+        // Trust anchors for an https upstream (replacing the system roots when set).
+        ca_file,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         // Pingora sleeps the whole grace period after SIGTERM; requests in flight get
         // `graceful_shutdown_timeout_seconds` more to finish.
@@ -34,7 +40,13 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
     server.bootstrap();
 
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(app.clone()));
-    proxy.add_tcp(&proxy_addr.to_string());
+    if terminate_tls {
+        let mut tls = TlsSettings::intermediate("", "").map_err(|e| e.to_string())?;
+        tls.set_cert_resolver(Arc::new(SnapshotCertificate::new(app.clone())));
+        proxy.add_tls_with_settings(&proxy_addr.to_string(), None, tls);
+    } else {
+        proxy.add_tcp(&proxy_addr.to_string());
+    }
     server.add_service(proxy);
 
     if let Some(admin_addr) = admin_addr {

@@ -12,6 +12,7 @@ pub use settings::*;
 use crate::request::Routes;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest body jargate buffers: Pingora replays at most 64 KiB of a buffered request body.
@@ -28,6 +29,8 @@ pub struct Snapshot {
     pub admin_addr: Option<SocketAddr>,
     /// Every file this snapshot was read from (config, registry, key files).
     pub files: Vec<PathBuf>,
+    /// Certificate and key for TLS termination (`listen.tls_cert`, `listen.tls_key`).
+    pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 /// Where and how to reach the authorization server.
@@ -55,6 +58,12 @@ impl Snapshot {
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         snapshot.files = vec![config_path.to_path_buf(), clients_path];
         snapshot.files.extend(snapshot.registry.files.iter().cloned());
+        let listen = &snapshot.settings.listen;
+        if let (Some(cert), Some(key)) = (&listen.tls_cert, &listen.tls_key) {
+            let (cert, key) = (base.join(cert), base.join(key));
+            snapshot.tls = Some(crate::tls::load_certified_key(&cert, &key)?);
+            snapshot.files.extend([cert, key]);
+        }
         if let Some(ca) = &mut snapshot.settings.upstream.ca_file {
             let path = base.join(&*ca);
             snapshot.files.push(path.clone());
@@ -70,9 +79,8 @@ impl Snapshot {
             "" => None,
             a => Some(parse_addr("listen.admin", a)?),
         };
-        if settings.listen.tls_cert.is_some() || settings.listen.tls_key.is_some() {
-            return Err("listen.tls_cert/tls_key: TLS termination is not available in this build; \
-                        terminate TLS in front of jargate".into());
+        if settings.listen.tls_cert.is_some() != settings.listen.tls_key.is_some() {
+            return Err("listen.tls_cert and listen.tls_key go together".into());
         }
         let upstream = parse_upstream(&settings.upstream)?;
         let routes = Routes::new(&settings.paths)?;
@@ -113,6 +121,7 @@ impl Snapshot {
             proxy_addr,
             admin_addr,
             files: Vec::new(),
+            tls: None,
         })
     }
 }
@@ -146,10 +155,8 @@ fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
         .map_err(|e| format!("upstream.url: {:?}: {e}", up.url))?;
     let tls = match uri.scheme_str() {
         Some("http") => false,
-        Some("https") => {
-            return Err("upstream.url: https upstreams are not available in this build".into())
-        }
-        _ => return Err(format!("upstream.url: {:?} must start with http://", up.url)),
+        Some("https") => true,
+        _ => return Err(format!("upstream.url: {:?} must start with http:// or https://", up.url)),
     };
     let host = uri
         .host()

@@ -222,8 +222,34 @@ impl Default for ClosedPort {
     }
 }
 
-/// A free loopback port (bound, then released for the proxy to bind).
+/// The kernel's ephemeral port range (what `bind(…:0)` and outgoing connections use).
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut it = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// A free loopback port for the proxy to bind (bound, checked, released). It is drawn from
+/// below the ephemeral range, so a stub upstream binding port 0 or an outgoing connection can
+/// never take it between the release and the proxy's bind (which would make the health probe
+/// talk to the wrong server).
 fn free_port() -> u16 {
+    let (low, _) = ephemeral_range();
+    if low > 12000 {
+        let span = u32::from(low - 11000);
+        for _ in 0..200 {
+            let mut b = [0u8; 4];
+            SystemRandom::new().fill(&mut b).expect("rng");
+            let port = 10000 + (u32::from_le_bytes(b) % span) as u16;
+            if StdTcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     let l = StdTcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
@@ -359,7 +385,8 @@ impl Jargate {
             if let Ok(resp) =
                 try_send_raw(admin, probe.as_bytes(), Duration::from_millis(1000)).await
             {
-                if resp.status == 200 {
+                // Healthy, and still our child answering (not something else on that port).
+                if resp.status == 200 && matches!(jargate.child.try_wait(), Ok(None)) {
                     return Ok(jargate);
                 }
             }
@@ -1322,4 +1349,71 @@ pub fn app1_assertion(claims: Value) -> String {
     Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(claims)
         .build()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process control and /metrics (used by the reload, jwks and metrics suites)
+// ---------------------------------------------------------------------------------------------
+
+impl Jargate {
+    /// Process id of the `jargate` child, e.g. to send it `SIGHUP`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's exit status if it has exited, `None` while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// A free loopback port (see [`free_port`]), for tests that start the binary themselves.
+pub fn free_loopback_port() -> u16 {
+    free_port()
+}
+
+/// The Prometheus text of `GET /metrics` on the admin listener `admin` (asserts 200).
+pub async fn scrape_metrics(admin: SocketAddr) -> String {
+    let resp = get(admin, "/metrics").await;
+    assert_eq!(resp.status, 200, "/metrics answered {}: {}", resp.status, resp.text());
+    resp.text()
+}
+
+/// The value of the sample `name` whose label set is exactly `labels` (in any order), from a
+/// Prometheus text exposition; `None` when there is no such sample.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut wanted: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    wanted.sort();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (sample, mut found) = match series.split_once('{') {
+                Some((n, rest)) => {
+                    let inner = rest.strip_suffix('}')?;
+                    let pairs: Option<Vec<(String, String)>> = inner
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(|p| {
+                            let (k, v) = p.split_once('=')?;
+                            Some((k.to_owned(), v.trim_matches('"').to_owned()))
+                        })
+                        .collect();
+                    (n, pairs?)
+                }
+                None => (series, Vec::new()),
+            };
+            found.sort();
+            (sample == name && found == wanted)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+}
+
+/// [`metric`], absent counted as 0 (label values of a vector appear at their first use).
+pub fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metric(text, name, labels).unwrap_or(0.0)
 }
