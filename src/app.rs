@@ -35,7 +35,10 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let store = Arc::new(Counted::new(store, metrics.clone()));
         let ca = match &snapshot.settings.upstream.ca_file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("upstream.ca_file: {path}: {e}"))?),
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("upstream.ca_file: {path}: {e}"))?,
+            ),
             None => None,
         };
         let jwks = JwksCache::new(metrics.clone(), ca.as_deref())?;
@@ -72,10 +75,26 @@ impl App {
         let set = |use_: &str, source: &str, n: i64| {
             m.credentials.with_label_values(&[use_, source]).set(n);
         };
-        set("request_object", "registered", count(|c| c.jar_keys.all().len()));
-        set("client_assertion", "registered", count(|c| c.auth_keys.all().len()));
-        set("request_object", "jwks_uri", count(|c| c.jar_jwks_uris.len()));
-        set("client_assertion", "jwks_uri", count(|c| c.auth_jwks_uris.len()));
+        set(
+            "request_object",
+            "registered",
+            count(|c| c.jar_keys.all().len()),
+        );
+        set(
+            "client_assertion",
+            "registered",
+            count(|c| c.auth_keys.all().len()),
+        );
+        set(
+            "request_object",
+            "jwks_uri",
+            count(|c| c.jar_jwks_uris.len()),
+        );
+        set(
+            "client_assertion",
+            "jwks_uri",
+            count(|c| c.auth_jwks_uris.len()),
+        );
     }
 
     pub fn set_serving(&self) {

@@ -36,7 +36,9 @@ impl Metrics {
         let registry = Registry::new();
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let requests = counter_vec(
@@ -49,7 +51,11 @@ impl Metrics {
             "Requests refused, by OAuth error and rule",
             &["error", "rule"],
         );
-        let reloads = counter_vec("jargate_reloads_total", "Configuration reloads", &["result"]);
+        let reloads = counter_vec(
+            "jargate_reloads_total",
+            "Configuration reloads",
+            &["result"],
+        );
         let jwks_fetches = counter_vec(
             "jargate_jwks_fetches_total",
             "Remote JWK Set fetches",
@@ -81,8 +87,11 @@ impl Metrics {
         registry
             .register(Box::new(config_loaded.clone()))
             .expect("unique metric");
-        let clients = IntGauge::new("jargate_clients", "Registered clients").expect("static metric");
-        registry.register(Box::new(clients.clone())).expect("unique metric");
+        let clients =
+            IntGauge::new("jargate_clients", "Registered clients").expect("static metric");
+        registry
+            .register(Box::new(clients.clone()))
+            .expect("unique metric");
         let credentials = IntGaugeVec::new(
             Opts::new("jargate_credentials", "Registered credentials"),
             &["use", "source"],
@@ -93,7 +102,9 @@ impl Metrics {
             .expect("unique metric");
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("static metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let jwks_cache_hits = counter(

@@ -195,7 +195,9 @@ impl RequestFault {
             MissingAssertion => "client_assertion_type without client_assertion".into(),
             MissingParameter(p) => format!("parameter {p} is missing"),
             RequestWithRequestUri => "request and request_uri must not both be present".into(),
-            RequestUriInPar => "request_uri is not allowed in a pushed authorization request".into(),
+            RequestUriInPar => {
+                "request_uri is not allowed in a pushed authorization request".into()
+            }
             SignedRequestRequired => "this client must send a signed request object".into(),
             ParRequired => "authorization requests must use a pushed request_uri".into(),
             OutsideParameter(p) => format!("parameter {p} must be inside the request object"),
@@ -320,7 +322,13 @@ impl Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.error(), self.rule(), self.description())
+        write!(
+            f,
+            "{} ({}): {}",
+            self.error(),
+            self.rule(),
+            self.description()
+        )
     }
 }
 
@@ -337,7 +345,11 @@ mod tests {
     #[test]
     fn each_row_of_the_error_table_has_its_status_and_code() {
         let rows = [
-            (Rejection::Client(ClientFault::Unknown), 401, "invalid_client"),
+            (
+                Rejection::Client(ClientFault::Unknown),
+                401,
+                "invalid_client",
+            ),
             (
                 Rejection::Request(RequestFault::TwoAuthMethods),
                 400,
@@ -361,7 +373,11 @@ mod tests {
                 "request_uri_not_supported",
             ),
             (Rejection::StoreUnavailable, 503, "temporarily_unavailable"),
-            (Rejection::UpstreamUnreachable, 502, "temporarily_unavailable"),
+            (
+                Rejection::UpstreamUnreachable,
+                502,
+                "temporarily_unavailable",
+            ),
             (Rejection::UpstreamTimeout, 504, "temporarily_unavailable"),
         ];
         for (r, status, code) in rows {

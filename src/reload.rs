@@ -46,7 +46,8 @@ impl BackgroundService for Reloader {
         if let Some(w) = watcher.as_mut() {
             watch.update(w, &self.app.snapshot().files);
         }
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!(error = %e, "cannot listen for SIGHUP");
@@ -98,12 +99,16 @@ impl Reloader {
             Ok(Ok(new)) => {
                 let old = self.app.snapshot();
                 if old.proxy_addr != new.proxy_addr || old.admin_addr != new.admin_addr {
-                    tracing::warn!("listen addresses change only on restart; still serving the old ones");
+                    tracing::warn!(
+                        "listen addresses change only on restart; still serving the old ones"
+                    );
                 }
                 if old.settings.store.backend != new.settings.store.backend
                     || old.settings.store.redis_url != new.settings.store.redis_url
                 {
-                    tracing::warn!("the store backend changes only on restart; still using the old one");
+                    tracing::warn!(
+                        "the store backend changes only on restart; still using the old one"
+                    );
                 }
                 let clients = new.registry.len();
                 self.app.swap(new);
@@ -143,7 +148,11 @@ impl WatchSet {
             let target = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
             for path in [file.as_path(), target.as_path()] {
                 if let Some(dir) = path.parent() {
-                    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
                     dirs.insert(dir.to_path_buf());
                 }
             }

@@ -5,14 +5,14 @@ use crate::admin::Admin;
 use crate::app::App;
 use crate::config::Snapshot;
 use crate::proxy::Gateway;
+use crate::reload::{KeyRefresher, Reloader};
+use crate::tls::SnapshotCertificate;
 use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
-use crate::reload::{KeyRefresher, Reloader};
-use crate::tls::SnapshotCertificate;
-use pingora::listeners::tls::TlsSettings;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,7 +39,8 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(app.clone()));
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(app.clone()));
     if terminate_tls {
         let mut tls = TlsSettings::intermediate("", "").map_err(|e| e.to_string())?;
         tls.set_cert_resolver(Arc::new(SnapshotCertificate::new(app.clone())));
@@ -61,7 +62,10 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
             config_path: config_path.to_path_buf(),
         },
     ));
-    server.add_service(background_service("jwks", KeyRefresher { app: app.clone() }));
+    server.add_service(background_service(
+        "jwks",
+        KeyRefresher { app: app.clone() },
+    ));
     server.add_service(background_service(
         "readiness",
         Readiness {

@@ -19,7 +19,10 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
         .map(|b| CertificateDer::from(b.into_contents()))
         .collect();
     if chain.is_empty() {
-        return Err(format!("listen.tls_cert: {} holds no certificate", cert.display()));
+        return Err(format!(
+            "listen.tls_cert: {} holds no certificate",
+            cert.display()
+        ));
     }
     let block = pem::parse(read(key)?).map_err(|e| format!("listen.tls_key: {e}"))?;
     let der = match block.tag() {

@@ -38,7 +38,13 @@ fn now() -> i64 {
 }
 
 fn keygen(dir: &Path, alg: &str) -> Output {
-    jargate(&["keygen", "--alg", alg, "--out", dir.to_str().expect("utf-8 path")])
+    jargate(&[
+        "keygen",
+        "--alg",
+        alg,
+        "--out",
+        dir.to_str().expect("utf-8 path"),
+    ])
 }
 
 fn read(path: &Path) -> String {
@@ -50,13 +56,24 @@ fn assert_key_dir(dir: &Path, alg: Alg) -> PublicKey {
     let signing = SigningKey::from_pkcs8_pem(&read(&dir.join("private.pem")), alg)
         .expect("ring loads private.pem");
     let public = PublicKey::from_pem(&read(&dir.join("public.pem"))).expect("public.pem loads");
-    assert_eq!(&public, signing.public_key(), "public.pem is the private key's");
+    assert_eq!(
+        &public,
+        signing.public_key(),
+        "public.pem is the private key's"
+    );
     let jwk: Value = serde_json::from_str(&read(&dir.join("public.jwk.json"))).expect("jwk json");
     assert_eq!(PublicKey::from_jwk(&jwk).expect("jwk loads"), public);
-    assert_eq!(jwk["kid"], public.thumbprint(), "default kid is the RFC 7638 thumbprint");
+    assert_eq!(
+        jwk["kid"],
+        public.thumbprint(),
+        "default kid is the RFC 7638 thumbprint"
+    );
     assert_eq!(jwk["alg"], alg.name());
     assert_eq!(jwk["use"], "sig");
-    assert!(jwk.get("d").is_none(), "no private member in the public JWK");
+    assert!(
+        jwk.get("d").is_none(),
+        "no private member in the public JWK"
+    );
     let jwks: Value = serde_json::from_str(&read(&dir.join("jwks.json"))).expect("jwks json");
     assert_eq!(jwks["keys"], json!([jwk]));
     // A signature made with the private key verifies with the written public key.
@@ -98,7 +115,11 @@ fn demo_walks_every_verdict() {
 #[test]
 fn keygen_writes_loadable_ec_and_ed25519_keys_and_never_overwrites() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    for (name, alg) in [("es256", Alg::ES256), ("ed", Alg::EdDSA), ("es384", Alg::ES384)] {
+    for (name, alg) in [
+        ("es256", Alg::ES256),
+        ("ed", Alg::EdDSA),
+        ("es384", Alg::ES384),
+    ] {
         let dir = tmp.path().join(name);
         let out = keygen(&dir, alg.name());
         assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -110,7 +131,11 @@ fn keygen_writes_loadable_ec_and_ed25519_keys_and_never_overwrites() {
     let before = read(&dir.join("private.pem"));
     let out = keygen(&dir, "ES256");
     assert_eq!(code(&out), 1);
-    assert!(text(&out.stderr).contains("private.pem"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("private.pem"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(text(&out.stderr).contains("already exists"));
     assert_eq!(read(&dir.join("private.pem")), before);
     // One existing file is enough to refuse (the others are not written either).
@@ -123,11 +148,22 @@ fn keygen_writes_loadable_ec_and_ed25519_keys_and_never_overwrites() {
     assert!(!partial.join("private.pem").exists());
     // An explicit kid; --bits is for RSA only; none and HS256 are not algorithms.
     let dir = tmp.path().join("kid");
-    let out = jargate(&["keygen", "--alg", "EdDSA", "--kid", "k-1", "--out", dir.to_str().expect("utf-8")]);
+    let out = jargate(&[
+        "keygen",
+        "--alg",
+        "EdDSA",
+        "--kid",
+        "k-1",
+        "--out",
+        dir.to_str().expect("utf-8"),
+    ]);
     assert_eq!(code(&out), 0);
     let jwk: Value = serde_json::from_str(&read(&dir.join("public.jwk.json"))).expect("json");
     assert_eq!(jwk["kid"], "k-1");
-    assert_eq!(code(&jargate(&["keygen", "--alg", "ES256", "--bits", "2048"])), 2);
+    assert_eq!(
+        code(&jargate(&["keygen", "--alg", "ES256", "--bits", "2048"])),
+        2
+    );
     assert_eq!(code(&jargate(&["keygen", "--alg", "HS256"])), 2);
     assert_eq!(code(&jargate(&["keygen", "--alg", "none"])), 2);
 }
@@ -142,7 +178,10 @@ fn keygen_rsa_keys_are_generated_then_accepted_by_ring() {
     assert_eq!(key.rsa_bits(), 2048);
     // The same key serves PS256 too.
     SigningKey::from_pkcs8_pem(&read(&dir.join("private.pem")), Alg::PS256).expect("PS256");
-    assert_eq!(code(&jargate(&["keygen", "--alg", "RS256", "--bits", "1024"])), 2);
+    assert_eq!(
+        code(&jargate(&["keygen", "--alg", "RS256", "--bits", "1024"])),
+        2
+    );
 }
 
 /// A configuration with client `app-1`: an ES256 key for assertions and an EdDSA key for
@@ -216,18 +255,29 @@ fn assertion_claims() -> Value {
 /// Asserts `explain` refuses with `rule`, as its first ✗ line and in its verdict.
 fn assert_refused(out: &Output, rule: &str) -> String {
     let stdout = text(&out.stdout);
-    assert_eq!(code(out), 1, "expected exit 1 for {rule}:\n{stdout}{}", text(&out.stderr));
+    assert_eq!(
+        code(out),
+        1,
+        "expected exit 1 for {rule}:\n{stdout}{}",
+        text(&out.stderr)
+    );
     let first = stdout
         .lines()
         .find(|l| l.contains('✗'))
         .unwrap_or_else(|| panic!("no ✗ line for {rule}:\n{stdout}"));
-    assert!(first.ends_with(&format!("[{rule}]")), "first ✗ line is not {rule}: {first}\n{stdout}");
+    assert!(
+        first.ends_with(&format!("[{rule}]")),
+        "first ✗ line is not {rule}: {first}\n{stdout}"
+    );
     let verdict = stdout
         .lines()
         .find(|l| l.starts_with("verdict:"))
         .unwrap_or_else(|| panic!("no verdict:\n{stdout}"));
     assert!(verdict.contains(&format!("(rule: {rule})")), "{verdict}");
-    assert!(!stdout.contains("note: the first"), "lines and verdict disagree:\n{stdout}");
+    assert!(
+        !stdout.contains("note: the first"),
+        "lines and verdict disagree:\n{stdout}"
+    );
     stdout
 }
 
@@ -243,8 +293,19 @@ fn sign_output_verifies_through_explain() {
     let f = Fixture::new();
     let auth_key = f.key_path("auth");
     let out = jargate(&[
-        "sign", "assertion", "--key", auth_key.to_str().expect("utf-8"), "--alg", "ES256",
-        "--client-id", "app-1", "--aud", ISSUER, "--ttl", "120", "--kid",
+        "sign",
+        "assertion",
+        "--key",
+        auth_key.to_str().expect("utf-8"),
+        "--alg",
+        "ES256",
+        "--client-id",
+        "app-1",
+        "--aud",
+        ISSUER,
+        "--ttl",
+        "120",
+        "--kid",
         f.auth.public_key().thumbprint(),
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -256,16 +317,33 @@ fn sign_output_verifies_through_explain() {
     assert_eq!(code(&explained), 0, "{stdout}");
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
     assert!(stdout.contains("client assertion (guessed"), "{stdout}");
-    assert!(stdout.contains("verifies with credential \"auth-key\""), "{stdout}");
+    assert!(
+        stdout.contains("verifies with credential \"auth-key\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("not checked offline"), "{stdout}");
     assert!(!stdout.contains('✗'), "{stdout}");
 
     let jar_key = f.key_path("jar");
     let out = jargate(&[
-        "sign", "request", "--key", jar_key.to_str().expect("utf-8"), "--alg", "EdDSA",
-        "--client-id", "app-1", "--aud", ISSUER, "--param", "response_type=code",
-        "--param", "redirect_uri=https://app.example/cb", "--param", "scope=openid",
-        "--claim", "max_age=300",
+        "sign",
+        "request",
+        "--key",
+        jar_key.to_str().expect("utf-8"),
+        "--alg",
+        "EdDSA",
+        "--client-id",
+        "app-1",
+        "--aud",
+        ISSUER,
+        "--param",
+        "response_type=code",
+        "--param",
+        "redirect_uri=https://app.example/cb",
+        "--param",
+        "scope=openid",
+        "--claim",
+        "max_age=300",
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let token = text(&out.stdout).trim().to_string();
@@ -285,16 +363,34 @@ fn sign_output_verifies_through_explain() {
     let stdout = text(&explained.stdout);
     assert_eq!(code(&explained), 0, "{stdout}");
     assert!(stdout.contains("request object (guessed"), "{stdout}");
-    assert!(stdout.contains("\"max_age\": 300"), "--claim values parse as JSON: {stdout}");
-    assert!(stdout.contains("\"typ\": \"oauth-authz-req+jwt\""), "{stdout}");
+    assert!(
+        stdout.contains("\"max_age\": 300"),
+        "--claim values parse as JSON: {stdout}"
+    );
+    assert!(
+        stdout.contains("\"typ\": \"oauth-authz-req+jwt\""),
+        "{stdout}"
+    );
 
     // A key that does not fit the algorithm.
     let out = jargate(&[
-        "sign", "assertion", "--key", jar_key.to_str().expect("utf-8"), "--alg", "ES256",
-        "--client-id", "app-1", "--aud", ISSUER,
+        "sign",
+        "assertion",
+        "--key",
+        jar_key.to_str().expect("utf-8"),
+        "--alg",
+        "ES256",
+        "--client-id",
+        "app-1",
+        "--aud",
+        ISSUER,
     ]);
     assert_eq!(code(&out), 1);
-    assert!(text(&out.stderr).contains("private.pem"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("private.pem"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -314,7 +410,10 @@ fn explain_names_the_rule_of_each_bad_token() {
         claims
     };
 
-    let out = f.explain("assertion", &es(with(json!({"iat": now - 400, "exp": now - 100}))));
+    let out = f.explain(
+        "assertion",
+        &es(with(json!({"iat": now - 400, "exp": now - 100}))),
+    );
     let stdout = assert_refused(&out, "expired");
     assert!(stdout.contains("401 invalid_client"), "{stdout}");
     assert!(stdout.contains("must be after now − skew"), "{stdout}");
@@ -338,14 +437,23 @@ fn explain_names_the_rule_of_each_bad_token() {
     let token = es(assertion_claims());
     let (head, _) = token.split_once('.').expect("parts");
     let sig = token.rsplit('.').next().expect("sig");
-    let forged = format!("{head}.{}.{sig}", B64.encode(with(json!({"sub": "app-1", "jti": "other"})).to_string()));
+    let forged = format!(
+        "{head}.{}.{sig}",
+        B64.encode(with(json!({"sub": "app-1", "jti": "other"})).to_string())
+    );
     let stdout = assert_refused(&f.explain("assertion", &forged), "bad_signature");
-    assert!(stdout.contains("does not verify with \"auth-key\""), "{stdout}");
+    assert!(
+        stdout.contains("does not verify with \"auth-key\""),
+        "{stdout}"
+    );
 
     // The request-object key never verifies an assertion.
     let cross = f.jar.sign(&json!({}), &assertion_claims()).expect("sign");
     let stdout = assert_refused(&f.explain("assertion", &cross), "alg_not_allowed");
-    assert!(stdout.contains("a credential for request objects"), "{stdout}");
+    assert!(
+        stdout.contains("a credential for request objects"),
+        "{stdout}"
+    );
 
     let crit = f
         .auth
@@ -358,7 +466,18 @@ fn explain_names_the_rule_of_each_bad_token() {
         r#"{{"iss":"app-1","sub":"app-1","sub":"app-2","aud":"{ISSUER}","jti":"d","exp":{}}}"#,
         claims["exp"]
     );
-    let stdout = assert_refused(&f.explain("assertion", &sign_raw(&f.auth, r#"{"alg":"ES256"}"#, &dup)), "duplicate_member");
+    let dup = sign_raw(&f.auth, r#"{"alg":"ES256"}"#, &dup);
+    let out = jargate(&[
+        "explain",
+        "--config",
+        &f.config(),
+        "--as",
+        "assertion",
+        "--client",
+        "app-1",
+        &dup,
+    ]);
+    let stdout = assert_refused(&out, "duplicate_member");
     assert!(stdout.contains("\"sub\" appears twice"), "{stdout}");
 
     let big = es(with(json!({"padding": "x".repeat(3000)})));
@@ -372,22 +491,66 @@ fn explain_names_the_rule_of_each_bad_token() {
     let stdout = assert_refused(&f.explain("assertion", &typed), "typ_not_allowed");
     assert!(stdout.contains("types never cross"), "{stdout}");
 
-    let stdout = assert_refused(&f.explain("assertion", &es(with(json!({"jti": null})))), "missing_claim");
+    let stdout = assert_refused(
+        &f.explain("assertion", &es(with(json!({"jti": null})))),
+        "missing_claim",
+    );
     assert!(stdout.contains("jti is required"), "{stdout}");
 
-    let kid = f.auth.sign(&json!({"kid": "nope"}), &assertion_claims()).expect("sign");
+    let kid = f
+        .auth
+        .sign(&json!({"kid": "nope"}), &assertion_claims())
+        .expect("sign");
     let stdout = assert_refused(&f.explain("assertion", &kid), "unknown_kid");
-    assert!(stdout.contains(f.auth.public_key().thumbprint()), "lists the current kids: {stdout}");
+    assert!(
+        stdout.contains(f.auth.public_key().thumbprint()),
+        "lists the current kids: {stdout}"
+    );
 
     let jwe = "eyJhbGciOiJSU0EtT0FFUCJ9.a2V5.aXY.Y2lwaGVy.dGFn";
-    assert_refused(&jargate(&["explain", "--config", &f.config(), "--as", "assertion", "--client", "app-1", jwe]), "encrypted");
+    assert_refused(
+        &jargate(&[
+            "explain",
+            "--config",
+            &f.config(),
+            "--as",
+            "assertion",
+            "--client",
+            "app-1",
+            jwe,
+        ]),
+        "encrypted",
+    );
 
-    assert_refused(&f.explain("assertion", &es(with(json!({"sub": "app-2", "iss": "app-2"})))), "unknown_client");
-    let out = jargate(&["explain", "--config", &f.config(), "--client", "app-1", "--as", "assertion",
-                        &es(with(json!({"sub": "app-2"})))]);
+    assert_refused(
+        &f.explain(
+            "assertion",
+            &es(with(json!({"sub": "app-2", "iss": "app-2"}))),
+        ),
+        "unknown_client",
+    );
+    let out = jargate(&[
+        "explain",
+        "--config",
+        &f.config(),
+        "--client",
+        "app-1",
+        "--as",
+        "assertion",
+        &es(with(json!({"sub": "app-2"}))),
+    ]);
     assert_refused(&out, "iss_sub_differ");
-    assert_refused(&f.explain("assertion", &es(with(json!({"exp": now + 3600})))), "lifetime_too_long");
-    assert_refused(&f.explain("assertion", &es(with(json!({"exp": format!("{}", now + 60)})))), "time_not_number");
+    assert_refused(
+        &f.explain("assertion", &es(with(json!({"exp": now + 3600})))),
+        "lifetime_too_long",
+    );
+    assert_refused(
+        &f.explain(
+            "assertion",
+            &es(with(json!({"exp": format!("{}", now + 60)}))),
+        ),
+        "time_not_number",
+    );
 }
 
 #[test]
@@ -409,29 +572,65 @@ fn explain_request_object_rules() {
     let ok = f.explain("request", &object(json!({}), "oauth-authz-req+jwt"));
     assert_eq!(code(&ok), 0, "{}", text(&ok.stdout));
 
-    let stdout = assert_refused(&f.explain("request", &object(json!({"response_type": null}), "JWT")), "missing_claim");
+    let stdout = assert_refused(
+        &f.explain("request", &object(json!({"response_type": null}), "JWT")),
+        "missing_claim",
+    );
     assert!(stdout.contains("400 invalid_request_object"), "{stdout}");
-    assert_refused(&f.explain("request", &object(json!({"sub": "app-1"}), "JWT")), "sub_is_client");
-    assert_refused(&f.explain("request", &object(json!({"request_uri": "https://x/"}), "JWT")), "forbidden_claim");
-    assert_refused(&f.explain("request", &object(json!({}), "client-authentication+jwt")), "typ_not_allowed");
-    assert_refused(&f.explain("request", &object(json!({"iat": now + 120}), "JWT")), "iat_in_future");
+    assert_refused(
+        &f.explain("request", &object(json!({"sub": "app-1"}), "JWT")),
+        "sub_is_client",
+    );
+    assert_refused(
+        &f.explain(
+            "request",
+            &object(json!({"request_uri": "https://x/"}), "JWT"),
+        ),
+        "forbidden_claim",
+    );
+    assert_refused(
+        &f.explain("request", &object(json!({}), "client-authentication+jwt")),
+        "typ_not_allowed",
+    );
+    assert_refused(
+        &f.explain("request", &object(json!({"iat": now + 120}), "JWT")),
+        "iat_in_future",
+    );
     // The assertion key never verifies a request object.
     let crossed = f
         .auth
-        .sign(&json!({}), &json!({"client_id": "app-1", "aud": ISSUER, "response_type": "code", "exp": now + 60}))
+        .sign(
+            &json!({}),
+            &json!({"client_id": "app-1", "aud": ISSUER, "response_type": "code", "exp": now + 60}),
+        )
         .expect("sign");
     let stdout = assert_refused(&f.explain("request", &crossed), "alg_not_allowed");
-    assert!(stdout.contains("a credential for client assertions"), "{stdout}");
+    assert!(
+        stdout.contains("a credential for client assertions"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn explain_usage_errors_exit_2() {
     let f = Fixture::new();
     let missing = f.dir.path().join("missing.toml");
-    let out = jargate(&["explain", "--config", missing.to_str().expect("utf-8"), "a.b.c"]);
+    let out = jargate(&[
+        "explain",
+        "--config",
+        missing.to_str().expect("utf-8"),
+        "a.b.c",
+    ]);
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("missing.toml"));
-    let out = jargate(&["explain", "--config", &f.config(), "--as", "nonsense", "a.b.c"]);
+    let out = jargate(&[
+        "explain",
+        "--config",
+        &f.config(),
+        "--as",
+        "nonsense",
+        "a.b.c",
+    ]);
     assert_eq!(code(&out), 2);
     let out = jargate(&["explain", "--config", &f.config(), "   "]);
     assert_eq!(code(&out), 2);
@@ -445,15 +644,17 @@ fn check_summarises_a_good_registry_and_warns() {
         .format(&time::format_description::well_known::Rfc3339)
         .expect("format");
     let f = Fixture::with_clients(|c| {
-        let creds = &mut c["clients"][0]["client_authentication_methods"]["private_key_jwt"]["credentials"];
+        let creds =
+            &mut c["clients"][0]["client_authentication_methods"]["private_key_jwt"]["credentials"];
         creds[0]["expires_at"] = json!(soon);
         // The request-object key registered for assertions too.
         creds.as_array_mut().expect("array").push(
             json!({"name": "shared", "credential_type": "public_key", "pem_file": "jar/public.pem", "alg": "EdDSA"}),
         );
-        creds.as_array_mut().expect("array").push(
-            json!({"credential_type": "jwks_uri", "uri": "https://app.example/jwks.json"}),
-        );
+        creds
+            .as_array_mut()
+            .expect("array")
+            .push(json!({"credential_type": "jwks_uri", "uri": "https://app.example/jwks.json"}));
     });
     let out = jargate(&["check", "--config", &f.config()]);
     let stdout = text(&out.stdout);
@@ -469,15 +670,18 @@ fn check_summarises_a_good_registry_and_warns() {
         "expires at",
         "(1 client, 2 warnings)",
     ] {
-        assert!(stdout.contains(expected), "check output lacks {expected:?}:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "check output lacks {expected:?}:\n{stdout}"
+        );
     }
 }
 
 #[test]
 fn check_refuses_a_broken_registry_with_the_precise_error() {
     let f = Fixture::with_clients(|c| {
-        c["clients"][0]["client_authentication_methods"]["private_key_jwt"]["credentials"][0]["alg"] =
-            json!("RS256");
+        c["clients"][0]["client_authentication_methods"]["private_key_jwt"]["credentials"][0]
+            ["alg"] = json!("RS256");
     });
     let out = jargate(&["check", "--config", &f.config()]);
     let stderr = text(&out.stderr);
@@ -485,11 +689,20 @@ fn check_refuses_a_broken_registry_with_the_precise_error() {
     assert!(stderr.contains("clients.json"), "{stderr}");
     assert!(stderr.contains("client \"app-1\""), "{stderr}");
     assert!(
-        stderr.contains("client_authentication_methods.private_key_jwt.credentials[0].alg: RS256 does not fit"),
+        stderr.contains(
+            "client_authentication_methods.private_key_jwt.credentials[0].alg: RS256 does not fit"
+        ),
         "{stderr}"
     );
-    let f = Fixture::with_clients(|c| c["clients"][0]["signed_request_object"]["credentials"][0]["pem_file"] = json!("nowhere.pem"));
+    let f = Fixture::with_clients(|c| {
+        c["clients"][0]["signed_request_object"]["credentials"][0]["pem_file"] =
+            json!("nowhere.pem")
+    });
     let out = jargate(&["check", "--config", &f.config()]);
     assert_eq!(code(&out), 1);
-    assert!(text(&out.stderr).contains("nowhere.pem"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nowhere.pem"),
+        "{}",
+        text(&out.stderr)
+    );
 }

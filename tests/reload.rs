@@ -187,9 +187,21 @@ async fn client_added_while_running_is_accepted_within_one_second() {
     expect_refused(proxy, &ec_b(), "app-new").await;
     assert_eq!(up.count(), 0);
 
-    write_json(&j.dir().join("clients.json"), &clients_plus(vec![app_new()]));
+    write_json(
+        &j.dir().join("clients.json"),
+        &clients_plus(vec![app_new()]),
+    );
     let written = Instant::now();
-    let delay = await_status(proxy, written, RELOAD_LIMIT, &ec_b(), "app-new", 200, "client added").await;
+    let delay = await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        200,
+        "client added",
+    )
+    .await;
     assert!(delay <= RELOAD_LIMIT);
     // The clients that were there keep working on the new version.
     expect_accepted(proxy, &ec_a(), "app-es").await;
@@ -215,10 +227,22 @@ async fn rotated_credential_old_key_refused_new_key_accepted_within_one_second()
     )]);
     write_json(&j.dir().join("clients.json"), &rotated);
     let written = Instant::now();
-    await_status(proxy, written, RELOAD_LIMIT, &ec_b(), "app-rot", 200, "new key").await;
+    await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-rot",
+        200,
+        "new key",
+    )
+    .await;
     expect_refused(proxy, &ec_a(), "app-rot").await;
     let delay = written.elapsed();
-    println!("rotation complete (new accepted, old refused) after {} ms", delay.as_millis());
+    println!(
+        "rotation complete (new accepted, old refused) after {} ms",
+        delay.as_millis()
+    );
     assert!(delay <= RELOAD_LIMIT, "rotation took {delay:?}");
 }
 
@@ -275,7 +299,11 @@ async fn broken_registry_is_refused_and_the_last_good_one_keeps_serving() {
         expect_accepted(proxy, &ec_a(), "app-es").await;
     }
     expect_refused(proxy, &ec_b(), "app-new").await;
-    assert_eq!(reloads(admin, "ok").await, ok_before, "nothing was swapped in");
+    assert_eq!(
+        reloads(admin, "ok").await,
+        ok_before,
+        "nothing was swapped in"
+    );
     assert!(
         j.stderr().contains("configuration refused"),
         "the refusal must be logged:\n{}",
@@ -285,7 +313,16 @@ async fn broken_registry_is_refused_and_the_last_good_one_keeps_serving() {
     // Fixed: reloaded.
     std::fs::write(&path, &good).expect("write fixed registry");
     let written = Instant::now();
-    await_status(proxy, written, RELOAD_LIMIT, &ec_b(), "app-new", 200, "fixed registry").await;
+    await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        200,
+        "fixed registry",
+    )
+    .await;
     assert!(reloads(admin, "ok").await > ok_before);
     expect_accepted(proxy, &ec_a(), "app-es").await;
 }
@@ -305,7 +342,16 @@ async fn editor_style_write_then_rename_is_picked_up() {
 
     std::fs::rename(&tmp, j.dir().join("clients.json")).expect("rename into place");
     let renamed = Instant::now();
-    await_status(proxy, renamed, RELOAD_LIMIT, &ec_b(), "app-new", 200, "renamed into place").await;
+    await_status(
+        proxy,
+        renamed,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        200,
+        "renamed into place",
+    )
+    .await;
     expect_accepted(proxy, &ec_a(), "app-es").await;
 }
 
@@ -325,13 +371,31 @@ async fn deleted_registry_keeps_the_old_version_until_it_is_recreated() {
 
     write_json(&path, &clients_plus(vec![app_new()]));
     let written = Instant::now();
-    await_status(proxy, written, RELOAD_LIMIT, &ec_b(), "app-new", 200, "re-created registry").await;
+    await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        200,
+        "re-created registry",
+    )
+    .await;
     expect_accepted(proxy, &ec_a(), "app-es").await;
 
     // The watch survived the delete: a further change is still seen.
     write_json(&path, &default_clients());
     let written = Instant::now();
-    await_status(proxy, written, RELOAD_LIMIT, &ec_b(), "app-new", 401, "client removed again").await;
+    await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        401,
+        "client removed again",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -339,7 +403,9 @@ async fn changed_pem_file_is_picked_up() {
     let _shared = MACHINE.read().await;
     let clients = registry(vec![pkjwt_client(
         "app-file",
-        vec![json!({"credential_type": "public_key", "pem_file": "keys/app-file.pem", "alg": "ES256"})],
+        vec![
+            json!({"credential_type": "public_key", "pem_file": "keys/app-file.pem", "alg": "ES256"}),
+        ],
     )]);
     // The key file must exist before start: start with a registry without it, then add both.
     let (_up, j) = start_default().await;
@@ -347,12 +413,30 @@ async fn changed_pem_file_is_picked_up() {
     let key_path = j.dir().join("keys").join("app-file.pem");
     std::fs::write(&key_path, ec_a().pub_pem()).expect("write key file");
     write_json(&j.dir().join("clients.json"), &clients);
-    await_status(proxy, Instant::now(), RELOAD_LIMIT, &ec_a(), "app-file", 200, "pem_file client").await;
+    await_status(
+        proxy,
+        Instant::now(),
+        RELOAD_LIMIT,
+        &ec_a(),
+        "app-file",
+        200,
+        "pem_file client",
+    )
+    .await;
 
     // Only the key file changes: the watcher follows registered key files too.
     std::fs::write(&key_path, ec_b().pub_pem()).expect("rewrite key file");
     let written = Instant::now();
-    await_status(proxy, written, RELOAD_LIMIT, &ec_b(), "app-file", 200, "pem_file rewritten").await;
+    await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-file",
+        200,
+        "pem_file rewritten",
+    )
+    .await;
     expect_refused(proxy, &ec_a(), "app-file").await;
 }
 
@@ -476,13 +560,31 @@ async fn configmap_symlink_swap_takes_effect_within_two_seconds() {
 
     j.swap("..2026_a", "..2026_b", &clients_plus(vec![app_new()]));
     let swapped = Instant::now();
-    await_status(j.proxy, swapped, CONFIGMAP_LIMIT, &ec_b(), "app-new", 200, "first ConfigMap swap").await;
+    await_status(
+        j.proxy,
+        swapped,
+        CONFIGMAP_LIMIT,
+        &ec_b(),
+        "app-new",
+        200,
+        "first ConfigMap swap",
+    )
+    .await;
     expect_accepted(j.proxy, &ec_a(), "app-es").await;
 
     // The watch follows the new target: a second swap is seen too.
     j.swap("..2026_b", "..2026_c", &default_clients());
     let swapped = Instant::now();
-    await_status(j.proxy, swapped, CONFIGMAP_LIMIT, &ec_b(), "app-new", 401, "second ConfigMap swap").await;
+    await_status(
+        j.proxy,
+        swapped,
+        CONFIGMAP_LIMIT,
+        &ec_b(),
+        "app-new",
+        401,
+        "second ConfigMap swap",
+    )
+    .await;
     expect_accepted(j.proxy, &ec_a(), "app-es").await;
     assert!(reloads(j.admin, "ok").await >= 2.0);
 }
@@ -505,19 +607,24 @@ async fn sighup_reloads_without_any_file_change_and_the_process_lives_on() {
     let _shared = MACHINE.read().await;
     let (_up, mut j) = start_default().await;
     let admin = j.admin_addr();
-    // Let the background tasks settle (the SIGHUP handler is installed by the reloader).
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let before = reloads(admin, "ok").await;
     for n in 1..=2 {
         hangup(j.pid());
         let sent = Instant::now();
         let now_ok = await_reloads(admin, "ok", before + f64::from(n - 1), RELOAD_LIMIT).await;
-        println!("SIGHUP #{n}: reload counted after {} ms", sent.elapsed().as_millis());
+        println!(
+            "SIGHUP #{n}: reload counted after {} ms",
+            sent.elapsed().as_millis()
+        );
         assert_eq!(now_ok, before + f64::from(n), "one reload per SIGHUP");
         assert!(j.exit_status().is_none(), "jargate must survive SIGHUP");
     }
     assert_eq!(reloads(admin, "failed").await, 0.0);
-    assert!(j.stderr().contains("SIGHUP"), "the cause must be logged:\n{}", j.stderr());
+    assert!(
+        j.stderr().contains("SIGHUP"),
+        "the cause must be logged:\n{}",
+        j.stderr()
+    );
     expect_accepted(j.proxy_addr(), &ec_a(), "app-es").await;
     let health = get(admin, "/healthz").await;
     assert_eq!(health.status, 200);
@@ -528,7 +635,6 @@ async fn sighup_with_a_broken_registry_keeps_the_last_good_one() {
     let _shared = MACHINE.read().await;
     let (_up, mut j) = start_default().await;
     let admin = j.admin_addr();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // Break the registry, let the watcher refuse it, then ask again with SIGHUP.
     std::fs::write(j.dir().join("clients.json"), "{\"clients\": [").expect("write");
     let failed = await_reloads(admin, "failed", 0.0, RELOAD_LIMIT).await;
@@ -567,7 +673,10 @@ async fn reload_storm_under_load_fails_no_valid_request() {
             .map(|_| assertion_form(&assertion(&key, "app-es")))
             .collect(),
     );
-    println!("load: pre-signed {total} ES256 assertions in {} ms", signing.elapsed().as_millis());
+    println!(
+        "load: pre-signed {total} ES256 assertions in {} ms",
+        signing.elapsed().as_millis()
+    );
 
     let ok_before = reloads(admin, "ok").await;
     let failed_before = reloads(admin, "failed").await;
@@ -592,8 +701,12 @@ async fn reload_storm_under_load_fails_no_valid_request() {
     let failures: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for _ in 0..LOAD_WORKERS {
-        let (next, accepted, failures, bodies) =
-            (next.clone(), accepted.clone(), failures.clone(), bodies.clone());
+        let (next, accepted, failures, bodies) = (
+            next.clone(),
+            accepted.clone(),
+            failures.clone(),
+            bodies.clone(),
+        );
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -616,10 +729,11 @@ async fn reload_storm_under_load_fails_no_valid_request() {
                     Ok(resp) if resp.status == 200 => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(resp) => failures
-                        .lock()
-                        .expect("lock")
-                        .push(format!("#{i}: {} {}", resp.status, resp.text())),
+                    Ok(resp) => failures.lock().expect("lock").push(format!(
+                        "#{i}: {} {}",
+                        resp.status,
+                        resp.text()
+                    )),
                     Err(e) => failures.lock().expect("lock").push(format!("#{i}: {e}")),
                 }
             }
@@ -633,7 +747,16 @@ async fn reload_storm_under_load_fails_no_valid_request() {
 
     // Let the last rewrite (B) settle, then read the counters.
     let last = Instant::now();
-    await_status(proxy, last, RELOAD_LIMIT, &ec_b(), "app-new", 200, "last rewrite").await;
+    await_status(
+        proxy,
+        last,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        200,
+        "last rewrite",
+    )
+    .await;
     let ok = reloads(admin, "ok").await - ok_before;
     let failed = reloads(admin, "failed").await - failed_before;
     let failures = failures.lock().expect("lock").clone();
@@ -656,5 +779,9 @@ async fn reload_storm_under_load_fails_no_valid_request() {
     assert!(rate >= 200.0, "achieved only {rate:.0} requests/s");
     assert!(ok >= 1.0, "the rewrites must have been reloaded");
     // One extra forwarded request: the final app-new probe.
-    assert_eq!(up.count(), accepted + 1, "every accepted request reached the upstream once");
+    assert_eq!(
+        up.count(),
+        accepted + 1,
+        "every accepted request reached the upstream once"
+    );
 }

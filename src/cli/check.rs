@@ -159,7 +159,11 @@ pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
     let mut out = snapshot.registry.warnings.clone();
     for client in sorted_clients(snapshot) {
         for (use_, set, uris) in [
-            ("client assertion", &client.auth_keys, &client.auth_jwks_uris),
+            (
+                "client assertion",
+                &client.auth_keys,
+                &client.auth_jwks_uris,
+            ),
             ("request object", &client.jar_keys, &client.jar_jwks_uris),
         ] {
             for c in set.all() {

@@ -39,7 +39,10 @@ const FILES: [&str; 4] = ["private.pem", "public.pem", "public.jwk.json", "jwks.
 
 pub fn run(args: &KeygenArgs) -> ExitCode {
     if args.bits.is_some() && args.alg.key_kind() != KeyKind::Rsa {
-        eprintln!("jargate keygen: --bits applies to RSA algorithms only, not {}", args.alg);
+        eprintln!(
+            "jargate keygen: --bits applies to RSA algorithms only, not {}",
+            args.alg
+        );
         return ExitCode::from(EXIT_USAGE);
     }
     if let Some(existing) = FILES.iter().map(|f| args.out.join(f)).find(|p| p.exists()) {
@@ -137,7 +140,9 @@ fn write(args: &KeygenArgs, key: &Generated) -> Result<(), String> {
     }
     let out = args.out.display();
     println!("{} key pair, kid {kid}", args.alg);
-    println!("  {out}/private.pem      PKCS#8 private key: keep it with the client, never register it");
+    println!(
+        "  {out}/private.pem      PKCS#8 private key: keep it with the client, never register it"
+    );
     println!("  {out}/public.pem       SPKI public key");
     println!("  {out}/public.jwk.json  public JWK (kid, alg, use: sig)");
     println!("  {out}/jwks.json        JWK Set, for a client that publishes a jwks_uri");
@@ -165,7 +170,10 @@ fn create_new(path: &Path, bytes: &[u8], secret: bool) -> Result<(), String> {
     let _ = secret;
     let mut file = options.open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
-            format!("{} already exists; refusing to overwrite it", path.display())
+            format!(
+                "{} already exists; refusing to overwrite it",
+                path.display()
+            )
         }
         _ => format!("cannot create {}: {e}", path.display()),
     })?;

@@ -4,9 +4,9 @@
 //! needed: RSA (RFC 8017 `RSAPublicKey` under `rsaEncryption`), EC P-256/P-384 (RFC 5480) and
 //! Ed25519 (RFC 8410). Encoding only: parsing stays in `jargate::keys`.
 
+use crate::keys::PublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use crate::keys::PublicKey;
 use serde_json::Value;
 
 /// DER object identifiers, content octets only.
@@ -129,7 +129,12 @@ mod tests {
     #[test]
     fn every_library_test_key_round_trips_through_pem() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/");
-        for file in ["rsa-a.pub.pem", "ec-a.pub.pem", "ec384-a.pub.pem", "ed-a.pub.pem"] {
+        for file in [
+            "rsa-a.pub.pem",
+            "ec-a.pub.pem",
+            "ec384-a.pub.pem",
+            "ed-a.pub.pem",
+        ] {
             let Ok(text) = std::fs::read_to_string(format!("{dir}{file}")) else {
                 continue;
             };

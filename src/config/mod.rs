@@ -51,13 +51,16 @@ impl Snapshot {
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         let base = config_path.parent().unwrap_or(Path::new("."));
-        let settings = parse_settings(&text).map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let settings =
+            parse_settings(&text).map_err(|e| format!("{}: {e}", config_path.display()))?;
         let clients_path = base.join(&settings.clients.file);
         let registry = read_registry(&clients_path)?;
         let mut snapshot = Snapshot::build(settings, registry)
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         snapshot.files = vec![config_path.to_path_buf(), clients_path];
-        snapshot.files.extend(snapshot.registry.files.iter().cloned());
+        snapshot
+            .files
+            .extend(snapshot.registry.files.iter().cloned());
         let listen = &snapshot.settings.listen;
         if let (Some(cert), Some(key)) = (&listen.tls_cert, &listen.tls_key) {
             let (cert, key) = (base.join(cert), base.join(key));
@@ -103,7 +106,10 @@ impl Snapshot {
             }
         }
         if settings.upstream.mode == Mode::Legacy {
-            if let Some(c) = registry.clients().find(|c| c.upstream_client_secret.is_none()) {
+            if let Some(c) = registry
+                .clients()
+                .find(|c| c.upstream_client_secret.is_none())
+            {
                 return Err(format!(
                     "upstream.mode is legacy but client {:?} has no upstream_client_secret",
                     c.id
@@ -156,7 +162,12 @@ fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
     let tls = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
-        _ => return Err(format!("upstream.url: {:?} must start with http:// or https://", up.url)),
+        _ => {
+            return Err(format!(
+                "upstream.url: {:?} must start with http:// or https://",
+                up.url
+            ))
+        }
     };
     let host = uri
         .host()
@@ -185,15 +196,26 @@ fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
 fn check_limits(s: &Settings) -> Result<(), String> {
     let l = &s.limits;
     if l.max_body_bytes == 0 || l.max_body_bytes > MAX_BODY_LIMIT {
-        return Err(format!("limits.max_body_bytes: must be between 1 and {MAX_BODY_LIMIT}"));
+        return Err(format!(
+            "limits.max_body_bytes: must be between 1 and {MAX_BODY_LIMIT}"
+        ));
     }
     let positive = [
         ("limits.max_assertion_bytes", l.max_assertion_bytes as i64),
-        ("limits.max_request_object_bytes", l.max_request_object_bytes as i64),
+        (
+            "limits.max_request_object_bytes",
+            l.max_request_object_bytes as i64,
+        ),
         ("limits.max_claim_chars", l.max_claim_chars as i64),
         ("limits.max_alg_chars", l.max_alg_chars as i64),
-        ("limits.assertion_max_lifetime_secs", l.assertion_max_lifetime_secs),
-        ("limits.request_object_max_lifetime_secs", l.request_object_max_lifetime_secs),
+        (
+            "limits.assertion_max_lifetime_secs",
+            l.assertion_max_lifetime_secs,
+        ),
+        (
+            "limits.request_object_max_lifetime_secs",
+            l.request_object_max_lifetime_secs,
+        ),
     ];
     for (name, value) in positive {
         if value <= 0 {

@@ -67,7 +67,11 @@ impl Registry {
             }
             let client = build_client(raw, base, &mut registry)
                 .map_err(|e| format!("client {id:?}: {e}"))?;
-            if registry.clients.insert(id.clone(), Arc::new(client)).is_some() {
+            if registry
+                .clients
+                .insert(id.clone(), Arc::new(client))
+                .is_some()
+            {
                 return Err(format!("client {id:?} is listed twice"));
             }
         }
@@ -164,12 +168,16 @@ fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<
             ));
         }
     }
-    let requires_private_key_jwt = raw.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
+    let requires_private_key_jwt =
+        raw.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
     if requires_private_key_jwt && auth_keys.is_empty() && auth_jwks_uris.is_empty() {
         return Err("token_endpoint_auth_method is private_key_jwt but no client assertion credential is registered".into());
     }
     if jar_required && jar_keys.is_empty() && jar_jwks_uris.is_empty() {
-        return Err("signed_request_object.required is true but no request object credential is registered".into());
+        return Err(
+            "signed_request_object.required is true but no request object credential is registered"
+                .into(),
+        );
     }
     Ok(Client {
         id: raw.client_id,
@@ -238,7 +246,11 @@ fn build_credential(raw: RawCredential, base: &Path) -> Result<Credential, Strin
         }
         PublicKey::from_jwk(jwk).map_err(|e| format!("jwk: {e}"))?
     };
-    let jwk_alg = raw.jwk.as_ref().and_then(|j| j.get("alg")).and_then(Value::as_str);
+    let jwk_alg = raw
+        .jwk
+        .as_ref()
+        .and_then(|j| j.get("alg"))
+        .and_then(Value::as_str);
     let alg_name = match (raw.alg.as_deref(), jwk_alg) {
         (Some(a), Some(j)) if Alg::parse(a) != Alg::parse(j) => {
             return Err(format!("alg: {a:?} differs from the jwk's alg {j:?}"))
@@ -246,12 +258,19 @@ fn build_credential(raw: RawCredential, base: &Path) -> Result<Credential, Strin
         (Some(a), _) | (None, Some(a)) => a.to_string(),
         (None, None) => return Err("alg: missing".into()),
     };
-    let alg = Alg::parse(&alg_name)
-        .ok_or_else(|| format!("alg: {alg_name:?} is not one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA"))?;
+    let alg = Alg::parse(&alg_name).ok_or_else(|| {
+        format!(
+            "alg: {alg_name:?} is not one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA"
+        )
+    })?;
     if !key.fits(alg) {
         return Err(format!("alg: {alg} does not fit a {:?} key", key.kind()));
     }
-    let jwk_kid = raw.jwk.as_ref().and_then(|j| j.get("kid")).and_then(Value::as_str);
+    let jwk_kid = raw
+        .jwk
+        .as_ref()
+        .and_then(|j| j.get("kid"))
+        .and_then(Value::as_str);
     let kid = raw
         .kid
         .clone()

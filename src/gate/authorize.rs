@@ -32,7 +32,9 @@ impl Decision<'_> {
         let policy = self.snapshot.settings.jar.outside_parameters;
         let client_id = params.get("client_id");
         self.client_id = client_id.map(str::to_owned);
-        let client = client_id.and_then(|id| self.snapshot.registry.get(id)).cloned();
+        let client = client_id
+            .and_then(|id| self.snapshot.registry.get(id))
+            .cloned();
         if let Some(uri) = request_uri {
             let client_id = client_id.ok_or(RequestFault::MissingParameter("client_id"))?;
             // Only the pushed parameters count; outside ones are refused or dropped.
@@ -90,7 +92,11 @@ impl Decision<'_> {
         }
         let mut single_use = auth.single_use;
         let Some(token) = params.get("request") else {
-            if auth.client.as_ref().is_some_and(|c| c.requires_signed_request) {
+            if auth
+                .client
+                .as_ref()
+                .is_some_and(|c| c.requires_signed_request)
+            {
                 return Err(RequestFault::SignedRequestRequired.into());
             }
             self.record_all(single_use).await?;
@@ -126,7 +132,11 @@ impl Decision<'_> {
         };
         let value = serde_json::to_vec(&entry).map_err(|_| Rejection::StoreUnavailable)?;
         self.store
-            .put(&legacy::pushed_key(&request_uri), Bytes::from(value), Duration::from_secs(ttl))
+            .put(
+                &legacy::pushed_key(&request_uri),
+                Bytes::from(value),
+                Duration::from_secs(ttl),
+            )
             .await
             .map_err(|_| Rejection::StoreUnavailable)?;
         let body = serde_json::json!({ "request_uri": request_uri, "expires_in": ttl });
@@ -173,7 +183,11 @@ impl Decision<'_> {
     }
 
     fn object_single_use(&self, client: &Client, checked: &Checked) -> Vec<SingleUse> {
-        let max_lifetime = self.snapshot.settings.limits.request_object_max_lifetime_secs;
+        let max_lifetime = self
+            .snapshot
+            .settings
+            .limits
+            .request_object_max_lifetime_secs;
         checked
             .jti
             .iter()

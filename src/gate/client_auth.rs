@@ -36,7 +36,9 @@ impl Decision<'_> {
             (Some(_), _) if params.contains("client_secret") || basic_sent => {
                 return Err(RequestFault::TwoAuthMethods.into())
             }
-            (Some(_), None) => return Err(RequestFault::MissingParameter("client_assertion_type").into()),
+            (Some(_), None) => {
+                return Err(RequestFault::MissingParameter("client_assertion_type").into())
+            }
             (None, Some(_)) => return Err(RequestFault::MissingAssertion.into()),
             (_, Some(t)) if t != JWT_BEARER => return Err(RequestFault::AssertionType.into()),
             _ => {}
@@ -60,7 +62,9 @@ impl Decision<'_> {
                     by_assertion: false,
                     single_use: Vec::new(),
                 }),
-                None if self.snapshot.settings.clients.unregistered == Unregistered::Passthrough => {
+                None if self.snapshot.settings.clients.unregistered
+                    == Unregistered::Passthrough =>
+                {
                     Ok(Authenticated {
                         client: None,
                         by_assertion: false,

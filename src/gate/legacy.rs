@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
 
 /// Client-authentication parameters a pushed request never stores.
-const CLIENT_AUTH_PARAMS: [&str; 3] = ["client_assertion", "client_assertion_type", "client_secret"];
+const CLIENT_AUTH_PARAMS: [&str; 3] =
+    ["client_assertion", "client_assertion_type", "client_secret"];
 
 /// The authorization request carried by a request object, as a query string: every claim but
 /// the JWT ones; strings as they are, numbers and booleans as JSON text, objects and arrays as

@@ -13,11 +13,11 @@ use crate::config::Snapshot;
 use crate::keys::jwks::{JwksCache, Refresh};
 use crate::keys::CredentialSet;
 use crate::reject::TokenFault;
-use crate::rules::Checked;
 use crate::reject::{Rejection, RequestFault};
 use crate::request::body::{body_kind, BodyKind};
 use crate::request::params::{Origin, Params};
 use crate::request::Endpoint;
+use crate::rules::Checked;
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use http::Method;
@@ -41,7 +41,10 @@ pub struct Incoming<'a> {
 pub enum Action {
     Forward(Forward),
     /// jargate answers itself (PAR emulation in legacy mode).
-    Answer { status: u16, body: Bytes },
+    Answer {
+        status: u16,
+        body: Bytes,
+    },
 }
 
 /// How a valid request goes upstream. `None` fields are forwarded exactly as received.
@@ -135,13 +138,9 @@ impl Decision<'_> {
                 let auth = self.authenticate_client(&req, &params).await?;
                 self.record_all(auth.single_use).await?;
                 match (&auth.client, auth.by_assertion && self.legacy()) {
-                    (Some(client), true) => Ok(legacy::client_secret(
-                        self.snapshot,
-                        client,
-                        &params,
-                        req.body,
-                    )?
-                    .into()),
+                    (Some(client), true) => {
+                        Ok(legacy::client_secret(self.snapshot, client, &params, req.body)?.into())
+                    }
                     _ => Ok(Forward::default().into()),
                 }
             }

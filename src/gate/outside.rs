@@ -126,7 +126,11 @@ mod tests {
     #[test]
     fn nothing_to_drop_means_forward_unchanged() {
         let query = b"client_id=app&request=x";
-        for policy in [OutsideParameters::Strip, OutsideParameters::Reject, OutsideParameters::Allow] {
+        for policy in [
+            OutsideParameters::Strip,
+            OutsideParameters::Reject,
+            OutsideParameters::Allow,
+        ] {
             let fwd = apply(policy, &query_params(query), None, Some(query), b"").unwrap();
             assert_eq!(fwd, Forward::default());
         }
@@ -135,8 +139,17 @@ mod tests {
     #[test]
     fn without_the_object_only_the_carriers_survive() {
         let query = b"client_id=app&request_uri=urn:x&scope=openid";
-        let fwd = apply(OutsideParameters::Strip, &query_params(query), None, Some(query), b"")
-            .unwrap();
-        assert_eq!(fwd.query.as_deref(), Some("client_id=app&request_uri=urn:x"));
+        let fwd = apply(
+            OutsideParameters::Strip,
+            &query_params(query),
+            None,
+            Some(query),
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            fwd.query.as_deref(),
+            Some("client_id=app&request_uri=urn:x")
+        );
     }
 }

@@ -38,7 +38,10 @@ const END: char = '\u{1}';
 
 fn classify(e: &serde_json::Error) -> StrictJsonError {
     let text = e.to_string();
-    match text.strip_prefix(DUPLICATE).and_then(|rest| rest.split(END).next()) {
+    match text
+        .strip_prefix(DUPLICATE)
+        .and_then(|rest| rest.split(END).next())
+    {
         Some(name) => StrictJsonError::Duplicate(name.to_string()),
         None => StrictJsonError::Syntax,
     }

@@ -54,7 +54,8 @@ impl SigningKey {
         let public = match &pair {
             Pair::Rsa(p) => {
                 let c: signature::RsaPublicKeyComponents<Vec<u8>> = p.public().into();
-                let jwk = serde_json::json!({"kty":"RSA","n":B64.encode(&c.n),"e":B64.encode(&c.e)});
+                let jwk =
+                    serde_json::json!({"kty":"RSA","n":B64.encode(&c.n),"e":B64.encode(&c.e)});
                 PublicKey::from_jwk(&jwk)?
             }
             Pair::Ecdsa(p) => {

@@ -93,7 +93,10 @@ impl JwksCache {
     /// Fetches `uri` unless it was tried less than `min_interval` ago; returns the newest set.
     pub async fn refetch(&self, uri: &str, refresh: Refresh) -> Option<Arc<Fetched>> {
         if !self.may_fetch(uri, refresh.min_interval) {
-            self.metrics.jwks_fetches.with_label_values(&["rate_limited"]).inc();
+            self.metrics
+                .jwks_fetches
+                .with_label_values(&["rate_limited"])
+                .inc();
             return self.cached(uri);
         }
         match tokio::time::timeout(FETCH_TIMEOUT, self.fetch(uri, refresh.every)).await {
@@ -104,13 +107,22 @@ impl JwksCache {
                 Some(fetched)
             }
             Ok(Err(e)) => {
-                self.metrics.jwks_fetches.with_label_values(&["failed"]).inc();
+                self.metrics
+                    .jwks_fetches
+                    .with_label_values(&["failed"])
+                    .inc();
                 tracing::warn!(jwks_uri = uri, error = %e, "jwks fetch failed; keeping the last good keys");
                 self.cached(uri)
             }
             Err(_) => {
-                self.metrics.jwks_fetches.with_label_values(&["failed"]).inc();
-                tracing::warn!(jwks_uri = uri, "jwks fetch timed out; keeping the last good keys");
+                self.metrics
+                    .jwks_fetches
+                    .with_label_values(&["failed"])
+                    .inc();
+                tracing::warn!(
+                    jwks_uri = uri,
+                    "jwks fetch timed out; keeping the last good keys"
+                );
                 self.cached(uri)
             }
         }
@@ -147,7 +159,11 @@ impl JwksCache {
             .header(http::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
             .map_err(|e| e.to_string())?;
-        let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
         if response.status() != http::StatusCode::OK {
             return Err(format!("status {}", response.status()));
         }
@@ -185,7 +201,11 @@ pub fn parse_jwks(body: &[u8]) -> Result<CredentialSet, String> {
         .ok_or("no \"keys\" array")?;
     let mut credentials = Vec::new();
     for jwk in keys.iter().take(MAX_JWKS_KEYS) {
-        if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+        if jwk
+            .get("use")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u != "sig")
+        {
             continue;
         }
         if let Some(ops) = jwk.get("key_ops").and_then(Value::as_array) {
@@ -223,8 +243,11 @@ mod tests {
 
     #[test]
     fn encryption_keys_are_never_signature_keys() {
-        let ec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/ec-a.pub.pem"))
-            .unwrap();
+        let ec = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/keys/ec-a.pub.pem"
+        ))
+        .unwrap();
         let mut jwk = PublicKey::from_pem(&ec).unwrap().to_jwk();
         jwk["kid"] = "k1".into();
         let mut enc = jwk.clone();
@@ -239,7 +262,10 @@ mod tests {
     #[test]
     fn max_age_is_read_from_cache_control() {
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::CACHE_CONTROL, "public, max-age=120".parse().unwrap());
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            "public, max-age=120".parse().unwrap(),
+        );
         assert_eq!(max_age(&headers), Some(Duration::from_secs(120)));
     }
 }

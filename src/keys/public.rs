@@ -20,10 +20,18 @@ pub const MIN_RSA_BITS: usize = 2048;
 #[derive(Clone, PartialEq, Eq)]
 enum Material {
     /// Big-endian modulus and exponent, without leading zero bytes.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// Uncompressed point `04‖x‖y`.
-    Ec { kind: KeyKind, point: Vec<u8> },
-    Ed25519 { x: Vec<u8> },
+    Ec {
+        kind: KeyKind,
+        point: Vec<u8>,
+    },
+    Ed25519 {
+        x: Vec<u8>,
+    },
 }
 
 /// A verifying key: what the credential's `alg` needs, already decoded.
@@ -112,7 +120,10 @@ impl PublicKey {
             B64.decode(text)
                 .map_err(|_| format!("jwk {name} is not base64url"))
         };
-        let kty = obj.get("kty").and_then(Value::as_str).ok_or("jwk has no kty")?;
+        let kty = obj
+            .get("kty")
+            .and_then(Value::as_str)
+            .ok_or("jwk has no kty")?;
         let crv = obj.get("crv").and_then(Value::as_str);
         match (kty, crv) {
             ("RSA", _) => Self::rsa(member("n")?, member("e")?),
@@ -150,12 +161,15 @@ impl PublicKey {
             ));
         }
         if bits > 8192 {
-            return Err(format!("RSA key has {bits} bits; at most 8192 are supported"));
+            return Err(format!(
+                "RSA key has {bits} bits; at most 8192 are supported"
+            ));
         }
         if e.is_empty() || e.last().is_some_and(|b| b & 1 == 0) {
             return Err("RSA public exponent is invalid".into());
         }
-        let thumbprint = thumbprint(&json!({"e": B64.encode(&e), "kty": "RSA", "n": B64.encode(&n)}));
+        let thumbprint =
+            thumbprint(&json!({"e": B64.encode(&e), "kty": "RSA", "n": B64.encode(&n)}));
         Ok(PublicKey {
             material: Material::Rsa { n, e },
             thumbprint,
@@ -174,9 +188,8 @@ impl PublicKey {
             return Err(format!("{crv} key is not a valid curve point"));
         }
         let (x, y) = point[1..].split_at(len);
-        let thumbprint = thumbprint(
-            &json!({"crv": crv, "kty": "EC", "x": B64.encode(x), "y": B64.encode(y)}),
-        );
+        let thumbprint =
+            thumbprint(&json!({"crv": crv, "kty": "EC", "x": B64.encode(x), "y": B64.encode(y)}));
         Ok(PublicKey {
             material: Material::Ec { kind, point },
             thumbprint,
@@ -221,7 +234,11 @@ impl PublicKey {
             Material::Rsa { n, e } => json!({"kty": "RSA", "n": B64.encode(n), "e": B64.encode(e)}),
             Material::Ec { kind, point } => {
                 let len = (point.len() - 1) / 2;
-                let crv = if *kind == KeyKind::P256 { "P-256" } else { "P-384" };
+                let crv = if *kind == KeyKind::P256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
                 json!({"kty": "EC", "crv": crv, "x": B64.encode(&point[1..1 + len]),
                        "y": B64.encode(&point[1 + len..])})
             }
@@ -247,9 +264,11 @@ impl PublicKey {
                     .verify(message, signature)
                     .is_ok()
             }
-            Material::Ed25519 { x } => ring::signature::UnparsedPublicKey::new(alg.verification(), x)
-                .verify(message, signature)
-                .is_ok(),
+            Material::Ed25519 { x } => {
+                ring::signature::UnparsedPublicKey::new(alg.verification(), x)
+                    .verify(message, signature)
+                    .is_ok()
+            }
         }
     }
 }
@@ -281,7 +300,10 @@ fn point_is_on_curve(curve: &'static agreement::Algorithm, point: &[u8]) -> bool
 /// RFC 7638: SHA-256 over the required members, sorted, without white space. `serde_json`'s map
 /// keeps keys sorted, so `to_string` of the `json!` objects above is the canonical form.
 fn thumbprint(required: &Value) -> String {
-    B64.encode(digest::digest(&digest::SHA256, required.to_string().as_bytes()))
+    B64.encode(digest::digest(
+        &digest::SHA256,
+        required.to_string().as_bytes(),
+    ))
 }
 
 #[cfg(test)]
@@ -294,19 +316,26 @@ mod tests {
         let jwk = json!({"kty":"RSA","e":"AQAB","alg":"RS256","kid":"2011-04-29",
             "n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
         let key = PublicKey::from_jwk(&jwk).unwrap();
-        assert_eq!(key.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            key.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
         assert_eq!(key.rsa_bits(), 2048);
     }
 
     #[test]
     fn private_jwks_and_bad_points_are_refused() {
         let private = json!({"kty":"OKP","crv":"Ed25519","x":"AAAA","d":"AAAA"});
-        assert!(PublicKey::from_jwk(&private).unwrap_err().contains("private"));
+        assert!(PublicKey::from_jwk(&private)
+            .unwrap_err()
+            .contains("private"));
         // (1, 1) is not on P-256.
         let mut x = vec![0u8; 32];
         x[31] = 1;
         let off_curve = json!({"kty":"EC","crv":"P-256","x": B64.encode(&x), "y": B64.encode(&x)});
-        assert!(PublicKey::from_jwk(&off_curve).unwrap_err().contains("valid curve point"));
+        assert!(PublicKey::from_jwk(&off_curve)
+            .unwrap_err()
+            .contains("valid curve point"));
     }
 
     #[test]
@@ -341,6 +370,8 @@ mod tests {
         let small = std::fs::read_to_string(format!("{dir}rsa-1024.pub.pem")).unwrap();
         assert!(PublicKey::from_pem(&small).is_err());
         let private = std::fs::read_to_string(format!("{dir}ec-a.key.pem")).unwrap();
-        assert!(PublicKey::from_pem(&private).unwrap_err().contains("private key"));
+        assert!(PublicKey::from_pem(&private)
+            .unwrap_err()
+            .contains("private key"));
     }
 }

@@ -57,11 +57,16 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let route = ctx.snapshot.routes.classify(session.req_header().uri.path());
+        let route = ctx
+            .snapshot
+            .routes
+            .classify(session.req_header().uri.path());
         let endpoint = match route {
             Route::Passthrough => return Ok(false),
             Route::Ambiguous => {
-                return self.refuse(session, ctx, RequestFault::AmbiguousPath.into()).await
+                return self
+                    .refuse(session, ctx, RequestFault::AmbiguousPath.into())
+                    .await
             }
             Route::Intercept(endpoint) => endpoint,
         };
@@ -70,16 +75,24 @@ impl ProxyHttp for Gateway {
         ctx.basic_sent = req
             .headers
             .get(http::header::AUTHORIZATION)
-            .is_some_and(|v| v.as_bytes().get(..6).is_some_and(|p| p.eq_ignore_ascii_case(b"basic ")));
+            .is_some_and(|v| {
+                v.as_bytes()
+                    .get(..6)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"basic "))
+            });
         let content_length = req
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         let has_query = req.uri.query().is_some();
-        if let Err(rejection) =
-            gate::precheck(&ctx.snapshot, endpoint, &req.method, has_query, content_length)
-        {
+        if let Err(rejection) = gate::precheck(
+            &ctx.snapshot,
+            endpoint,
+            &req.method,
+            has_query,
+            content_length,
+        ) {
             return self.refuse(session, ctx, rejection).await;
         }
         let body = match read_body(session, ctx.snapshot.settings.limits.max_body_bytes).await? {
@@ -217,7 +230,10 @@ impl ProxyHttp for Gateway {
         let metrics = &self.app.metrics;
         let outcome = match &ctx.outcome {
             Some(Err(r)) => {
-                metrics.rejections.with_label_values(&[r.error(), r.rule()]).inc();
+                metrics
+                    .rejections
+                    .with_label_values(&[r.error(), r.rule()])
+                    .inc();
                 "rejected"
             }
             _ if ctx.answered => "answered",
@@ -252,7 +268,12 @@ impl ProxyHttp for Gateway {
 
 impl Gateway {
     /// Answers a refusal; the upstream is never contacted.
-    async fn refuse(&self, session: &mut Session, ctx: &mut Ctx, rejection: Rejection) -> Result<bool> {
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        rejection: Rejection,
+    ) -> Result<bool> {
         respond::rejection(session, &rejection, ctx.basic_sent).await;
         ctx.outcome = Some(Err(rejection));
         Ok(true)

@@ -32,6 +32,8 @@ pub async fn write_json(
     if let Some(value) = www_authenticate {
         header.insert_header(http::header::WWW_AUTHENTICATE, value)?;
     }
-    session.write_response_header(Box::new(header), false).await?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
     session.write_response_body(Some(body), true).await
 }

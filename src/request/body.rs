@@ -75,14 +75,21 @@ mod tests {
             Err(RequestFault::UnsupportedMediaType)
         );
         assert_eq!(
-            body_kind(Some(b"application/x-www-form-urlencoded;charset=ISO-8859-1"), None, false),
+            body_kind(
+                Some(b"application/x-www-form-urlencoded;charset=ISO-8859-1"),
+                None,
+                false
+            ),
             Err(RequestFault::UnsupportedCharset)
         );
         assert_eq!(
             body_kind(Some(b"application/json"), Some(b"gzip"), false),
             Err(RequestFault::ContentEncoding)
         );
-        assert_eq!(body_kind(None, None, false), Err(RequestFault::UnsupportedMediaType));
+        assert_eq!(
+            body_kind(None, None, false),
+            Err(RequestFault::UnsupportedMediaType)
+        );
         assert_eq!(body_kind(None, None, true), Ok(BodyKind::None));
     }
 }

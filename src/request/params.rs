@@ -122,7 +122,10 @@ fn form_decode(raw: &[u8]) -> Result<String, RequestFault> {
     }
     let plus_free: Vec<u8>;
     let bytes = if raw.contains(&b'+') {
-        plus_free = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        plus_free = raw
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
         &plus_free[..]
     } else {
         raw
@@ -180,24 +183,34 @@ mod tests {
         );
         // Different raw spellings of one name are the same parameter.
         let mut params = Params::default();
-        assert!(params.add_form(b"client_id=a&client%5Fid=b", Origin::Form).is_err());
+        assert!(params
+            .add_form(b"client_id=a&client%5Fid=b", Origin::Form)
+            .is_err());
     }
 
     #[test]
     fn malformed_encodings_are_refused() {
         for text in [&b"a=%zz"[..], b"a=%4", b"a=%ff", b"=v"] {
             let mut params = Params::default();
-            assert_eq!(params.add_form(text, Origin::Form), Err(RequestFault::MalformedBody));
+            assert_eq!(
+                params.add_form(text, Origin::Form),
+                Err(RequestFault::MalformedBody)
+            );
         }
     }
 
     #[test]
     fn json_bodies_are_objects_of_strings() {
         let mut params = Params::default();
-        params.add_json(br#"{"client_id":"a","scope":"x"}"#).unwrap();
+        params
+            .add_json(br#"{"client_id":"a","scope":"x"}"#)
+            .unwrap();
         assert_eq!(params.get("client_id"), Some("a"));
         let mut params = Params::default();
-        assert_eq!(params.add_json(br#"{"n":1}"#), Err(RequestFault::MalformedBody));
+        assert_eq!(
+            params.add_json(br#"{"n":1}"#),
+            Err(RequestFault::MalformedBody)
+        );
         let mut params = Params::default();
         assert_eq!(
             params.add_json(br#"{"sub":"a","sub":"b"}"#),

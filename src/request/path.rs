@@ -47,7 +47,12 @@ impl Routes {
             (paths.par.clone(), Endpoint::Par),
             (paths.token.clone(), Endpoint::Token),
         ];
-        table.extend(paths.client_auth.iter().map(|p| (p.clone(), Endpoint::ClientAuth)));
+        table.extend(
+            paths
+                .client_auth
+                .iter()
+                .map(|p| (p.clone(), Endpoint::ClientAuth)),
+        );
         for (path, _) in &table {
             if normalize(path) != *path {
                 return Err(format!(
@@ -69,6 +74,11 @@ impl Routes {
         if let Some((_, endpoint)) = self.table.iter().find(|(p, _)| p == raw) {
             return Route::Intercept(*endpoint);
         }
+        // Most traffic is already in normal form: then it cannot be another spelling of an
+        // intercepted path, and nothing needs to be decoded or allocated.
+        if is_normal(raw) {
+            return Route::Passthrough;
+        }
         let normal = normalize(raw);
         if self.table.iter().any(|(p, _)| *p == normal) {
             Route::Ambiguous
@@ -76,6 +86,20 @@ impl Routes {
             Route::Passthrough
         }
     }
+}
+
+/// Whether `normalize(raw) == raw` can be told without computing it: no escapes, parameters,
+/// backslashes, capitals, empty or dot segments, or trailing slash.
+fn is_normal(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !bytes
+            .iter()
+            .any(|b| matches!(b, b'%' | b';' | b'\\') || b.is_ascii_uppercase() || !b.is_ascii())
+        && raw[1..]
+            .split('/')
+            .all(|seg| !matches!(seg, "" | "." | ".."))
+        || raw == "/"
 }
 
 /// How many rounds of percent-decoding are undone; enough for double and triple encoding.
@@ -89,7 +113,9 @@ pub fn normalize(raw: &str) -> String {
         if !text.contains('%') {
             break;
         }
-        text = percent_decode(text.as_bytes()).decode_utf8_lossy().into_owned();
+        text = percent_decode(text.as_bytes())
+            .decode_utf8_lossy()
+            .into_owned();
     }
     let text = text.replace('\\', "/");
     let mut segments: Vec<&str> = Vec::new();
@@ -116,10 +142,22 @@ mod tests {
 
     #[test]
     fn exact_paths_are_intercepted() {
-        assert_eq!(routes().classify("/oauth/token"), Route::Intercept(Endpoint::Token));
-        assert_eq!(routes().classify("/authorize"), Route::Intercept(Endpoint::Authorize));
-        assert_eq!(routes().classify("/oauth/par"), Route::Intercept(Endpoint::Par));
-        assert_eq!(routes().classify("/oauth/revoke"), Route::Intercept(Endpoint::ClientAuth));
+        assert_eq!(
+            routes().classify("/oauth/token"),
+            Route::Intercept(Endpoint::Token)
+        );
+        assert_eq!(
+            routes().classify("/authorize"),
+            Route::Intercept(Endpoint::Authorize)
+        );
+        assert_eq!(
+            routes().classify("/oauth/par"),
+            Route::Intercept(Endpoint::Par)
+        );
+        assert_eq!(
+            routes().classify("/oauth/revoke"),
+            Route::Intercept(Endpoint::ClientAuth)
+        );
     }
 
     #[test]
@@ -143,9 +181,42 @@ mod tests {
 
     #[test]
     fn unrelated_paths_pass_through() {
-        for raw in ["/userinfo", "/", "/oauth/tokens", "/.well-known/openid-configuration"] {
+        for raw in [
+            "/userinfo",
+            "/",
+            "/oauth/tokens",
+            "/.well-known/openid-configuration",
+        ] {
             assert_eq!(routes().classify(raw), Route::Passthrough, "{raw}");
         }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_normalize() {
+        for raw in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/",
+            "//a",
+            "/a/./b",
+            "/a/../b",
+            "/A",
+            "/a%2f",
+            "/a;x",
+            "/a\\b",
+            "/.",
+            "/..",
+            "/a/.",
+            "/oauth/token",
+            "/ü",
+        ] {
+            if is_normal(raw) {
+                assert_eq!(normalize(raw), raw, "{raw}");
+            }
+        }
+        assert!(is_normal("/userinfo"));
+        assert!(!is_normal("/oauth//token"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Client assertions (RFC 7523 §3, Auth0's private_key_jwt limits, SPEC §5).
 
-use super::claims::{check_audience, check_times, string_claim, typ_is, AudiencePolicy, TimePolicy};
+use super::claims::{
+    check_audience, check_times, string_claim, typ_is, AudiencePolicy, TimePolicy,
+};
 use super::Checked;
 use crate::config::{Client, Settings};
 use crate::jose::{Jws, ShapeLimits};

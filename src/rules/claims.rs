@@ -18,10 +18,7 @@ pub struct TimePolicy {
 fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenFault> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(Some)
-            .ok_or(TokenFault::TimeNotNumber(name)),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(TokenFault::TimeNotNumber(name)),
         Some(_) => Err(TokenFault::TimeNotNumber(name)),
     }
 }
@@ -155,7 +152,10 @@ mod tests {
         );
         assert!(times(json!({"iat": NOW - 100, "nbf": NOW, "exp": NOW + 300})).is_ok());
         // Without iat or nbf the lifetime runs from now.
-        assert_eq!(times(json!({"exp": NOW + 311})), Err(TokenFault::LifetimeTooLong));
+        assert_eq!(
+            times(json!({"exp": NOW + 311})),
+            Err(TokenFault::LifetimeTooLong)
+        );
         assert!(times(json!({"exp": NOW + 310})).is_ok());
     }
 
@@ -180,7 +180,10 @@ mod tests {
             ..policy()
         };
         let old = json!({"nbf": NOW - 311});
-        assert_eq!(check_times(old.as_object().unwrap(), p), Err(TokenFault::NbfTooOld));
+        assert_eq!(
+            check_times(old.as_object().unwrap(), p),
+            Err(TokenFault::NbfTooOld)
+        );
         let fine = json!({"nbf": NOW - 310});
         assert!(check_times(fine.as_object().unwrap(), p).is_ok());
     }
@@ -214,7 +217,10 @@ mod tests {
         assert!(check(json!("https://login.example.com/"), loose).is_ok());
         assert!(check(json!("https://custom.example.com/"), loose).is_ok());
         assert!(check(json!(["x", "https://login.example.com/"]), loose).is_ok());
-        assert_eq!(check(json!("https://evil/"), loose), Err(TokenFault::AudienceMismatch));
+        assert_eq!(
+            check(json!("https://evil/"), loose),
+            Err(TokenFault::AudienceMismatch)
+        );
         assert_eq!(check(json!(42), loose), Err(TokenFault::AudienceMismatch));
         assert!(check(json!("https://login.example.com/"), strict).is_ok());
         assert_eq!(
@@ -234,7 +240,10 @@ mod tests {
     #[test]
     fn typ_comparison_ignores_case_and_the_application_prefix() {
         assert!(typ_is("JWT", "jwt"));
-        assert!(typ_is("application/oauth-authz-req+jwt", "oauth-authz-req+jwt"));
+        assert!(typ_is(
+            "application/oauth-authz-req+jwt",
+            "oauth-authz-req+jwt"
+        ));
         assert!(!typ_is("oauth-authz-req+jwt", "jwt"));
         assert!(!typ_is("app", "jwt"));
     }

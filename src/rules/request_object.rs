@@ -1,6 +1,8 @@
 //! Request objects (RFC 9101 §4–6, FAPI 2.0, SPEC §5).
 
-use super::claims::{check_audience, check_times, string_claim, typ_is, AudiencePolicy, TimePolicy};
+use super::claims::{
+    check_audience, check_times, string_claim, typ_is, AudiencePolicy, TimePolicy,
+};
 use super::Checked;
 use crate::config::{Client, Settings};
 use crate::jose::{Jws, ShapeLimits};

@@ -24,7 +24,10 @@ impl Counted {
             Err(StoreError::Timeout) => "timeout",
             Err(StoreError::Unavailable(_)) => "unavailable",
         };
-        self.metrics.store_ops.with_label_values(&[op, outcome]).inc();
+        self.metrics
+            .store_ops
+            .with_label_values(&[op, outcome])
+            .inc();
     }
 }
 

@@ -1375,7 +1375,13 @@ pub fn free_loopback_port() -> u16 {
 /// The Prometheus text of `GET /metrics` on the admin listener `admin` (asserts 200).
 pub async fn scrape_metrics(admin: SocketAddr) -> String {
     let resp = get(admin, "/metrics").await;
-    assert_eq!(resp.status, 200, "/metrics answered {}: {}", resp.status, resp.text());
+    assert_eq!(
+        resp.status,
+        200,
+        "/metrics answered {}: {}",
+        resp.status,
+        resp.text()
+    );
     resp.text()
 }
 

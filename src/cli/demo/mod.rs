@@ -117,7 +117,10 @@ async fn demo(style: Style) -> Result<bool, String> {
     let (pass, legacy) = (&instances[0], &instances[1]);
 
     println!("{}", style.bold("jargate demo"));
-    println!("  stub authorization server  http://{}  (records what reaches it)", stub.addr);
+    println!(
+        "  stub authorization server  http://{}  (records what reaches it)",
+        stub.addr
+    );
     for j in &instances {
         println!(
             "  {}  http://{}  (admin http://{}/healthz)",
@@ -162,7 +165,12 @@ async fn demo(style: Style) -> Result<bool, String> {
     demo.step(
         "token request",
         http::post_form(pass.proxy, "/oauth/token", &pairs(&token_request(&valid))),
-        expect(Verdict::Forwarded, 200, None, kept("(client_assertion kept)")),
+        expect(
+            Verdict::Forwarded,
+            200,
+            None,
+            kept("(client_assertion kept)"),
+        ),
     )
     .await;
     demo.step(
@@ -181,7 +189,11 @@ async fn demo(style: Style) -> Result<bool, String> {
     let stranger = assertion(&keys.stranger, now, 60)?;
     demo.step(
         "assertion, unregistered key",
-        http::post_form(pass.proxy, "/oauth/token", &pairs(&token_request(&stranger))),
+        http::post_form(
+            pass.proxy,
+            "/oauth/token",
+            &pairs(&token_request(&stranger)),
+        ),
         expect(Verdict::Refused, 401, Some("invalid_client"), None),
     )
     .await;
@@ -247,12 +259,19 @@ async fn demo(style: Style) -> Result<bool, String> {
     let legacy_assertion = assertion(&keys.assertion, now, 60)?;
     demo.step(
         "token request (legacy)",
-        http::post_form(legacy.proxy, "/oauth/token", &pairs(&token_request(&legacy_assertion))),
+        http::post_form(
+            legacy.proxy,
+            "/oauth/token",
+            &pairs(&token_request(&legacy_assertion)),
+        ),
         expect(
             Verdict::Forwarded,
             200,
             None,
-            Some((has_secret, Show::Path("(client_secret instead of the assertion)"))),
+            Some((
+                has_secret,
+                Show::Path("(client_secret instead of the assertion)"),
+            )),
         ),
     )
     .await;
@@ -438,7 +457,9 @@ fn describe(seen: &Seen, show: Show) -> String {
         Show::Query => shorten(&format!("{} {}", seen.method, seen.path_and_query), 120),
         Show::Path(note) => {
             let path = seen.path_and_query.split('?').next().unwrap_or_default();
-            format!("{} {path} {note}", seen.method).trim_end().to_string()
+            format!("{} {path} {note}", seen.method)
+                .trim_end()
+                .to_string()
         }
     }
 }
@@ -503,7 +524,11 @@ fn print_table(rows: &[Row], style: Style) -> bool {
         .enumerate()
         .filter_map(|(i, r)| {
             let why = r.why.as_deref()?;
-            Some(format!("  {}  {}: {why}", pad(&(i + 1).to_string(), widths[0]), r.error))
+            Some(format!(
+                "  {}  {}: {why}",
+                pad(&(i + 1).to_string(), widths[0]),
+                r.error
+            ))
         })
         .collect();
     if !reasons.is_empty() {

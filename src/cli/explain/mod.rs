@@ -114,9 +114,15 @@ fn peek(token: &str) -> (Map<String, Value>, Map<String, Value>) {
 }
 
 fn guess_kind(header: &Map<String, Value>, claims: &Map<String, Value>) -> (Kind, String) {
-    let typ = header.get("typ").and_then(Value::as_str).unwrap_or_default();
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if claims.contains_key("response_type") {
-        (Kind::Request, "guessed: the claims carry response_type".into())
+        (
+            Kind::Request,
+            "guessed: the claims carry response_type".into(),
+        )
     } else if typ_is(typ, "oauth-authz-req+jwt") {
         (Kind::Request, format!("guessed from typ {typ:?}"))
     } else if typ_is(typ, "client-authentication+jwt") {
@@ -163,6 +169,7 @@ pub fn explain(
     let subject = steps::Subject {
         token,
         kind,
+        client_id: client_id.as_deref(),
         client: found,
         settings,
         now,
@@ -240,7 +247,10 @@ pub fn render(e: &Explanation, now: i64, style: Style) -> String {
     match (&e.claims, &e.payload_text) {
         (Some(c), _) => out += &format!("\n{}\n{}\n", style.bold("claims"), pretty(c)),
         (None, Some(raw)) if e.header.is_some() => {
-            out += &format!("\n{}\n{raw}\n", style.bold("payload (not a valid claims object)"))
+            out += &format!(
+                "\n{}\n{raw}\n",
+                style.bold("payload (not a valid claims object)")
+            )
         }
         _ => {}
     }

@@ -48,6 +48,8 @@ pub struct Decoded {
 pub struct Subject<'a> {
     pub token: &'a str,
     pub kind: Kind,
+    /// The client id asked about, registered or not.
+    pub client_id: Option<&'a str>,
     pub client: Option<&'a Client>,
     pub settings: &'a Settings,
     pub now: i64,
@@ -99,13 +101,20 @@ impl Out {
 pub fn evaluate(s: &Subject) -> (Vec<Line>, Decoded) {
     let mut out = Out::default();
     let mut decoded = Decoded::default();
-    match s.client {
-        Some(c) => out.pass("client", format!("{:?} is registered", c.id)),
-        None => out.push(
+    match (s.client, s.client_id) {
+        (Some(c), _) => out.pass("client", format!("{:?} is registered", c.id)),
+        (None, Some(id)) => out.push(
             Mark::Fail(None),
             "client",
-            "unknown: not in the registry (the proxy looks the client up before any token rule)"
-                .into(),
+            format!(
+                "{id:?} is not in the registry (the proxy looks the client up before any \
+                 token rule)"
+            ),
+        ),
+        (None, None) => out.push(
+            Mark::Fail(None),
+            "client",
+            "the token names no client (no sub, iss or client_id claim); give --client".into(),
         ),
     }
     if let Some(jws) = shape(s, &mut out, &mut decoded) {
@@ -128,14 +137,19 @@ fn shape(s: &Subject, out: &mut Out, decoded: &mut Decoded) -> Option<Parts> {
     let limits = &s.settings.limits;
     let (limit, key) = match s.kind {
         Kind::Assertion => (limits.max_assertion_bytes, "limits.max_assertion_bytes"),
-        Kind::Request => (limits.max_request_object_bytes, "limits.max_request_object_bytes"),
+        Kind::Request => (
+            limits.max_request_object_bytes,
+            "limits.max_request_object_bytes",
+        ),
     };
     let len = s.token.len();
     if len > limit {
         out.fail(
             "size",
             TokenFault::TooLarge,
-            format!("{len} bytes; at most {limit} are accepted ({key}), checked before any decoding"),
+            format!(
+                "{len} bytes; at most {limit} are accepted ({key}), checked before any decoding"
+            ),
         );
     } else {
         out.pass("size", format!("{len} bytes, at most {limit} ({key})"));
@@ -162,7 +176,11 @@ fn shape(s: &Subject, out: &mut Out, decoded: &mut Decoded) -> Option<Parts> {
         }
     }
     if parts[0].is_empty() || parts[2].is_empty() {
-        let empty = if parts[0].is_empty() { "header" } else { "signature" };
+        let empty = if parts[0].is_empty() {
+            "header"
+        } else {
+            "signature"
+        };
         out.fail(
             "shape",
             TokenFault::NotCompact,
@@ -212,7 +230,11 @@ fn shape(s: &Subject, out: &mut Out, decoded: &mut Decoded) -> Option<Parts> {
             return None;
         }
         Err(_) => {
-            out.fail("header", TokenFault::HeaderNotObject, "the header is not a JSON object");
+            out.fail(
+                "header",
+                TokenFault::HeaderNotObject,
+                "the header is not a JSON object",
+            );
             return None;
         }
     };
@@ -223,7 +245,10 @@ fn shape(s: &Subject, out: &mut Out, decoded: &mut Decoded) -> Option<Parts> {
         Some(Value::String(alg)) if alg.len() > max_alg => out.fail(
             "alg",
             TokenFault::AlgTooLong,
-            format!("alg is {} characters; at most {max_alg} (limits.max_alg_chars)", alg.len()),
+            format!(
+                "alg is {} characters; at most {max_alg} (limits.max_alg_chars)",
+                alg.len()
+            ),
         ),
         Some(Value::String(alg)) => out.pass("alg", format!("{alg:?}")),
         Some(other) => out.fail(
@@ -245,7 +270,9 @@ fn shape(s: &Subject, out: &mut Out, decoded: &mut Decoded) -> Option<Parts> {
         if header.contains_key(name) {
             out.info(
                 "header keys",
-                format!("{name} is ignored: keys come from the registry only, never from the token"),
+                format!(
+                    "{name} is ignored: keys come from the registry only, never from the token"
+                ),
             );
         }
     }
@@ -273,7 +300,10 @@ fn names(creds: &[&Credential]) -> String {
 /// of `Jws::verify`.
 fn signature(s: &Subject, jws: &Parts, out: &mut Out) {
     let Some(client) = s.client else {
-        out.skip("signature", "not checked: no registered client to take keys from");
+        out.skip(
+            "signature",
+            "not checked: no registered client to take keys from",
+        );
         return;
     };
     let (set, use_) = s.keys_of(client, true);
@@ -357,7 +387,10 @@ fn signature(s: &Subject, jws: &Parts, out: &mut Out) {
                 return None;
             }
             Some(k) => out.pass("kid", format!("{k:?} names a current credential")),
-            None => out.pass("kid", format!("absent: every current {alg} credential is tried")),
+            None => out.pass(
+                "kid",
+                format!("absent: every current {alg} credential is tried"),
+            ),
         }
         let candidates: Vec<&Credential> = current
             .iter()
@@ -383,7 +416,10 @@ fn signature(s: &Subject, jws: &Parts, out: &mut Out) {
             Some(c) => {
                 out.pass(
                     "signature",
-                    format!("verifies with credential {:?} (kid {}, {alg})", c.name, c.kid),
+                    format!(
+                        "verifies with credential {:?} (kid {}, {alg})",
+                        c.name, c.kid
+                    ),
                 );
                 Some(())
             }
@@ -417,9 +453,8 @@ fn signature_hints(s: &Subject, client: &Client, jws: &Parts, alg_name: &str, ou
     let Some(alg) = Alg::parse(alg_name) else {
         return;
     };
-    let verifies = |c: &Credential| {
-        c.key.fits(alg) && c.key.verify(alg, &jws.signing_input, &jws.signature)
-    };
+    let verifies =
+        |c: &Credential| c.key.fits(alg) && c.key.verify(alg, &jws.signing_input, &jws.signature);
     let (other, other_use) = s.keys_of(client, false);
     if let Some(c) = other.current(s.now).find(|c| verifies(c)) {
         out.info(
@@ -433,7 +468,11 @@ fn signature_hints(s: &Subject, client: &Client, jws: &Parts, alg_name: &str, ou
         );
     }
     let (own, _) = s.keys_of(client, true);
-    if let Some(c) = own.all().iter().find(|c| !c.is_current(s.now) && verifies(c)) {
+    if let Some(c) = own
+        .all()
+        .iter()
+        .find(|c| !c.is_current(s.now) && verifies(c))
+    {
         out.info(
             "hint",
             format!(
@@ -490,7 +529,10 @@ fn audience(s: &Subject, claims: &Map<String, Value>, out: &mut Out) {
             issuer.identifier
         )
     } else if issuer.aliases.is_empty() {
-        format!("aud must be {:?} (or an array containing it)", issuer.identifier)
+        format!(
+            "aud must be {:?} (or an array containing it)",
+            issuer.identifier
+        )
     } else {
         format!(
             "aud must be {:?} or an alias ({}), or an array containing one",
@@ -514,9 +556,16 @@ fn audience(s: &Subject, claims: &Map<String, Value>, out: &mut Out) {
         Some(Value::Array(items)) if items.iter().filter_map(Value::as_str).any(accepted) => out
             .pass(
                 "aud",
-                format!("{} contains this authorization server", Value::Array(items.clone())),
+                format!(
+                    "{} contains this authorization server",
+                    Value::Array(items.clone())
+                ),
             ),
-        Some(aud) => out.fail("aud", TokenFault::AudienceMismatch, format!("{expected}; got {aud}")),
+        Some(aud) => out.fail(
+            "aud",
+            TokenFault::AudienceMismatch,
+            format!("{expected}; got {aud}"),
+        ),
     }
 }
 
@@ -554,7 +603,10 @@ fn typ(s: &Subject, jws: &Parts, out: &mut Out) {
             out.fail(
                 "typ",
                 TokenFault::TypNotAllowed,
-                format!("{t:?} is not allowed for a {}{crossing}; use {allowed}", s.what()),
+                format!(
+                    "{t:?} is not allowed for a {}{crossing}; use {allowed}",
+                    s.what()
+                ),
             )
         }
     }

@@ -62,7 +62,10 @@ pub(super) fn check(s: &Subject, claims: &Map<String, Value>, out: &mut Out) {
         }
     }
     let [exp, iat, nbf] = values;
-    out.pass("time claims", "exp, iat and nbf (those present) are JSON numbers");
+    out.pass(
+        "time claims",
+        "exp, iat and nbf (those present) are JSON numbers",
+    );
     let now = s.now as f64;
     let skew = limits.clock_skew_secs as f64;
     let max = max_lifetime as f64;
@@ -112,7 +115,11 @@ pub(super) fn check(s: &Subject, claims: &Map<String, Value>, out: &mut Out) {
         } else {
             out.pass(
                 "not expired",
-                format!("exp {} is after now − skew; {} left", show(exp), span(exp - now)),
+                format!(
+                    "exp {} is after now − skew; {} left",
+                    show(exp),
+                    span(exp - now)
+                ),
             );
         }
         let (start, from) = match (iat, nbf) {

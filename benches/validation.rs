@@ -1,0 +1,353 @@
+//! Criterion benchmarks of validation, next to the bare signature check it contains.
+//!
+//! For each algorithm (RS256, PS256, ES256, EdDSA) and each token kind:
+//! - `assertion/full/<ALG>`: `rules::check_assertion` (size, shape, header, kid/alg, signature,
+//!   claims, times, audience, typ, iss/sub, jti) plus the single-use insert into the memory
+//!   store, as the gate does it;
+//! - `assertion/ring/<ALG>`: `ring` alone verifying the same signature over the same signing
+//!   input (`RsaPublicKeyComponents` for RSA, `UnparsedPublicKey` otherwise);
+//! - `request_object/full/<ALG>` and `request_object/ring/<ALG>`: the same for request objects.
+//!
+//! `full` / `ring` is the cost of everything that is not the signature; `benches/ratio.py`
+//! prints that table from `target/criterion/*/*/*/new/estimates.json`.
+//!
+//! Tokens come from a pool of `POOL` distinct signed tokens (distinct `jti`) that the
+//! benchmark cycles through; each iteration's store key is made unique by appending an
+//! iteration counter to the token's `jti` key, so every insert is a fresh single-use entry
+//! (as for real traffic), however many iterations criterion runs.
+//!
+//! Also: the parts of a validation (`parts/*`), form and query parsing (`params/*`) and path
+//! routing (`path/*`) on realistic inputs.
+//!
+//! Run: `cargo bench --bench validation` (then `python3 benches/ratio.py`).
+
+mod common;
+
+use common::{authorize_target, token_body, Case, ISSUER};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use jargate::config::{parse_settings, Registry, Snapshot};
+use jargate::jose::{Jws, ShapeLimits};
+use jargate::keys::Alg;
+use jargate::request::params::Origin;
+use jargate::request::path::normalize;
+use jargate::request::Params;
+use jargate::rules::{check_assertion, check_request_object};
+use jargate::store::memory::MemoryStore;
+use jargate::store::{jti_key, Store};
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::hint::black_box;
+use std::path::Path;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// Distinct signed tokens per algorithm and kind.
+const POOL: usize = 256;
+
+/// Runs a future that completes without waiting (the memory store never waits).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("the memory store returned Pending"),
+    }
+}
+
+fn snapshot(cases: &[Case]) -> Snapshot {
+    let settings = parse_settings(
+        r#"
+        [upstream]
+        url = "http://127.0.0.1:3000"
+        [issuer]
+        identifier = "https://login.example.com/"
+        [clients]
+        file = "clients.json"
+        "#,
+    )
+    .expect("settings");
+    let registry =
+        Registry::from_json(common::registry_json(cases), Path::new(".")).expect("registry");
+    Snapshot::build(settings, registry).expect("snapshot")
+}
+
+/// The bare `ring` check of one token: the verifying key, signing input and signature, all
+/// decoded beforehand.
+struct Raw {
+    input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+enum RawKey {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        params: &'static signature::RsaParameters,
+    },
+    Other {
+        bytes: Vec<u8>,
+        alg: &'static dyn signature::VerificationAlgorithm,
+    },
+}
+
+impl RawKey {
+    fn of(case: &Case) -> RawKey {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        use base64::Engine;
+        let jwk = case.key.public_key().to_jwk();
+        let member = |name: &str| B64.decode(jwk[name].as_str().unwrap()).unwrap();
+        match case.alg {
+            Alg::RS256 | Alg::PS256 => RawKey::Rsa {
+                n: member("n"),
+                e: member("e"),
+                params: if case.alg == Alg::RS256 {
+                    &signature::RSA_PKCS1_2048_8192_SHA256
+                } else {
+                    &signature::RSA_PSS_2048_8192_SHA256
+                },
+            },
+            Alg::ES256 => {
+                let mut point = vec![4u8];
+                point.extend(member("x"));
+                point.extend(member("y"));
+                RawKey::Other {
+                    bytes: point,
+                    alg: &signature::ECDSA_P256_SHA256_FIXED,
+                }
+            }
+            Alg::EdDSA => RawKey::Other {
+                bytes: member("x"),
+                alg: &signature::ED25519,
+            },
+            other => panic!("no raw key for {other}"),
+        }
+    }
+
+    fn verify(&self, raw: &Raw) -> bool {
+        match self {
+            RawKey::Rsa { n, e, params } => RsaPublicKeyComponents { n, e }
+                .verify(params, &raw.input, &raw.signature)
+                .is_ok(),
+            RawKey::Other { bytes, alg } => UnparsedPublicKey::new(*alg, bytes)
+                .verify(&raw.input, &raw.signature)
+                .is_ok(),
+        }
+    }
+}
+
+fn raw_parts(token: &str) -> Raw {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let dot = token.rfind('.').unwrap();
+    Raw {
+        input: token.as_bytes()[..dot].to_vec(),
+        signature: B64.decode(&token[dot + 1..]).unwrap(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Assertion,
+    RequestObject,
+}
+
+impl Kind {
+    fn group(self) -> &'static str {
+        match self {
+            Kind::Assertion => "assertion",
+            Kind::RequestObject => "request_object",
+        }
+    }
+
+    fn token(self, case: &Case, jti: &str, now: i64) -> String {
+        match self {
+            Kind::Assertion => case.assertion(jti, now, now + 300),
+            Kind::RequestObject => case.request_object(jti, now, now + 600),
+        }
+    }
+}
+
+fn tokens(case: &Case, kind: Kind, now: i64) -> Vec<String> {
+    let seed = 0xbe0c_0000 + case.alg as u64 * 2 + (kind == Kind::RequestObject) as u64;
+    (0..POOL as u64)
+        .map(|n| kind.token(case, &common::jti(seed, n), now))
+        .collect()
+}
+
+fn full_vs_ring(c: &mut Criterion, kind: Kind) {
+    let cases = Case::all();
+    let snapshot = snapshot(&cases);
+    let settings = &snapshot.settings;
+    let store = MemoryStore::new(u64::MAX);
+    let now = common::now();
+    let mut group = c.benchmark_group(kind.group());
+    for case in &cases {
+        let client = snapshot.registry.get(case.client_id).expect("client");
+        let pool = tokens(case, kind, now);
+        let raw: Vec<Raw> = pool.iter().map(|t| raw_parts(t)).collect();
+        let key = RawKey::of(case);
+        assert!(
+            raw.iter().all(|r| key.verify(r)),
+            "raw verify of {}",
+            case.alg
+        );
+        let use_ = match kind {
+            Kind::Assertion => "assertion",
+            Kind::RequestObject => "request_object",
+        };
+        let mut counter: u64 = 0;
+        group.bench_function(BenchmarkId::new("full", case.alg.name()), |b| {
+            b.iter(|| {
+                counter += 1;
+                let token = &pool[counter as usize % POOL];
+                let checked = match kind {
+                    Kind::Assertion => check_assertion(token, client, settings, now),
+                    Kind::RequestObject => check_request_object(token, client, settings, now),
+                }
+                .expect("valid token");
+                let jti = checked.jti.as_deref().unwrap_or_default();
+                let mut key = jti_key(use_, &client.id, jti);
+                // Unique per iteration: every insert is a new single-use entry.
+                let _ = write!(key, "{counter}");
+                let ttl = Duration::from_secs((checked.exp.unwrap_or(now) + 10 - now) as u64);
+                let fresh = ready(store.insert_once(&key, ttl)).expect("store");
+                assert!(fresh);
+                black_box(checked)
+            })
+        });
+        let mut i = 0usize;
+        group.bench_function(BenchmarkId::new("ring", case.alg.name()), |b| {
+            b.iter(|| {
+                i += 1;
+                let ok = key.verify(black_box(&raw[i % POOL]));
+                assert!(ok);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn assertions(c: &mut Criterion) {
+    full_vs_ring(c, Kind::Assertion);
+}
+
+fn request_objects(c: &mut Criterion) {
+    full_vs_ring(c, Kind::RequestObject);
+}
+
+/// The steps of a validation other than the signature, on ES256 tokens.
+fn parts(c: &mut Criterion) {
+    let case = Case::new(Alg::ES256);
+    let cases = [Case::new(Alg::ES256)];
+    let snapshot = snapshot(&cases);
+    let now = common::now();
+    let assertion = case.assertion(&common::jti(1, 1), now, now + 300);
+    let object = case.request_object(&common::jti(1, 2), now, now + 600);
+    let limits = ShapeLimits {
+        max_bytes: 16384,
+        max_alg_chars: 16,
+    };
+    let mut group = c.benchmark_group("parts");
+    group.bench_function("jws_parse/assertion", |b| {
+        b.iter(|| Jws::parse(black_box(&assertion), limits).unwrap())
+    });
+    group.bench_function("jws_parse/request_object", |b| {
+        b.iter(|| Jws::parse(black_box(&object), limits).unwrap())
+    });
+    let jws_a = Jws::parse(&assertion, limits).unwrap();
+    let jws_o = Jws::parse(&object, limits).unwrap();
+    group.bench_function("claims/assertion", |b| {
+        b.iter(|| black_box(&jws_a).claims().unwrap())
+    });
+    group.bench_function("claims/request_object", |b| {
+        b.iter(|| black_box(&jws_o).claims().unwrap())
+    });
+    let client = snapshot.registry.get(case.client_id).unwrap();
+    group.bench_function("jws_verify/assertion", |b| {
+        b.iter(|| black_box(&jws_a).verify(&[&client.auth_keys], now).unwrap())
+    });
+    group.bench_function("peek_claim/assertion", |b| {
+        b.iter(|| jargate::jose::peek_claim(black_box(&assertion), "sub").unwrap())
+    });
+    let store = MemoryStore::new(u64::MAX);
+    let mut n: u64 = 0;
+    group.bench_function("store_insert_once", |b| {
+        b.iter(|| {
+            n += 1;
+            let key = jti_key("assertion", "bench-es256", &common::jti(7, n));
+            ready(store.insert_once(&key, Duration::from_secs(310))).unwrap()
+        })
+    });
+    group.finish();
+}
+
+/// Form bodies and query strings as clients send them.
+fn params(c: &mut Criterion) {
+    let case = Case::new(Alg::ES256);
+    let now = common::now();
+    let body = token_body(&case.assertion(&common::jti(2, 1), now, now + 300));
+    let target = authorize_target(
+        case.client_id,
+        &case.request_object(&common::jti(2, 2), now, now + 600),
+    );
+    let query = target.split_once('?').unwrap().1.to_owned();
+    let browser = "response_type=code&client_id=s6BhdRkqt3&state=xyz%20abc&redirect_uri=https%3A%2F%2Fclient.example.org%2Fcb&scope=openid+profile+email&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+    let mut group = c.benchmark_group("params");
+    for (name, text, origin) in [
+        ("add_form/token_body", body.as_str(), Origin::Form),
+        (
+            "add_form/authorize_query_jar",
+            query.as_str(),
+            Origin::Query,
+        ),
+        ("add_form/authorize_query_plain", browser, Origin::Query),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut params = Params::default();
+                params.add_form(black_box(text.as_bytes()), origin).unwrap();
+                params
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Routing of request paths: the exact intercepted path, ordinary passthrough paths, and the
+/// encoded spellings that must be refused as ambiguous.
+fn paths(c: &mut Criterion) {
+    let cases = [Case::new(Alg::ES256)];
+    let snapshot = snapshot(&cases);
+    let routes = &snapshot.routes;
+    let inputs = [
+        ("intercepted", "/oauth/token"),
+        ("passthrough", "/api/v1/users/42/profile"),
+        ("well_known", "/.well-known/openid-configuration"),
+        ("ambiguous_encoded", "/oauth/%2574oken"),
+        ("ambiguous_dots", "/oauth/x/../token;jsessionid=1/"),
+    ];
+    let mut group = c.benchmark_group("path");
+    for (name, path) in inputs {
+        group.bench_function(BenchmarkId::new("normalize", name), |b| {
+            b.iter(|| normalize(black_box(path)))
+        });
+        group.bench_function(BenchmarkId::new("classify", name), |b| {
+            b.iter(|| routes.classify(black_box(path)))
+        });
+    }
+    group.finish();
+    assert_eq!(ISSUER, snapshot.settings.issuer.identifier);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .noise_threshold(0.03);
+    targets = assertions, request_objects, parts, params, paths
+}
+criterion_main!(benches);

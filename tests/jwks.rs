@@ -1,0 +1,526 @@
+//! Remote JWK Sets (`jwks_uri` credentials, SPEC §4 and §7) through the real `jargate` binary
+//! and a local JWKS server whose key set, latency and availability each test controls and whose
+//! hits it counts: the background fetch at start, a new `kid` followed through the unknown-kid
+//! refetch, the refetch rate limit under a burst of random kids, the last good keys kept when
+//! the server is down or answers an oversize set, a slow server bounded by the fetch timeout
+//! without slowing other clients, `use: enc` keys never verifying, and the separation of the
+//! request-object and client-assertion uses.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+
+const TOKEN: &str = "/oauth/token";
+
+// ----------------------------------------------------------------------------------------------
+// The JWKS server
+// ----------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Served {
+    body: Mutex<Bytes>,
+    delay: Mutex<Duration>,
+    hits: AtomicUsize,
+}
+
+/// A JWK Set on `http://127.0.0.1:N/jwks.json`. Every answer closes its connection, so each
+/// fetch is a new connection and `stop` really takes the server away.
+struct JwksServer {
+    addr: SocketAddr,
+    served: Arc<Served>,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl JwksServer {
+    async fn start(doc: &Value) -> JwksServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind jwks");
+        let addr = listener.local_addr().expect("jwks addr");
+        let served = Arc::new(Served::default());
+        let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::new(Mutex::new(Vec::new()));
+        let (s, t) = (served.clone(), tasks.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let served = s.clone();
+                let conn = tokio::spawn(async move {
+                    let service = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                        let served = served.clone();
+                        async move {
+                            served.hits.fetch_add(1, Ordering::SeqCst);
+                            let delay = *served.delay.lock().expect("lock");
+                            tokio::time::sleep(delay).await;
+                            let body = served.body.lock().expect("lock").clone();
+                            let resp = hyper::Response::builder()
+                                .status(200)
+                                .header("content-type", "application/json")
+                                .header("connection", "close")
+                                .body(Full::new(body))
+                                .expect("jwks response");
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+                t.lock().expect("lock").push(conn.abort_handle());
+            }
+        });
+        tasks.lock().expect("lock").push(accept.abort_handle());
+        let server = JwksServer {
+            addr,
+            served,
+            tasks,
+        };
+        server.set(doc);
+        server
+    }
+
+    fn uri(&self) -> String {
+        format!("http://{}/jwks.json", self.addr)
+    }
+
+    fn set(&self, doc: &Value) {
+        self.set_raw(doc.to_string().into_bytes());
+    }
+
+    fn set_raw(&self, body: Vec<u8>) {
+        *self.served.body.lock().expect("lock") = Bytes::from(body);
+    }
+
+    fn set_delay(&self, delay: Duration) {
+        *self.served.delay.lock().expect("lock") = delay;
+    }
+
+    fn hits(&self) -> usize {
+        self.served.hits.load(Ordering::SeqCst)
+    }
+
+    /// Closes the listener and every open connection: fetches now fail to connect.
+    fn stop(&self) {
+        for task in self.tasks.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Helpers
+// ----------------------------------------------------------------------------------------------
+
+fn ec_a() -> TestKey {
+    TestKey::load("ec-a")
+}
+
+fn ec_b() -> TestKey {
+    TestKey::load("ec-b")
+}
+
+/// The public JWK of `key` for signatures, with `kid` and `alg` ES256.
+fn sig_jwk(key: &TestKey, kid: &str) -> Value {
+    let mut jwk = key.jwk();
+    jwk["kid"] = json!(kid);
+    jwk["alg"] = json!("ES256");
+    jwk["use"] = json!("sig");
+    jwk
+}
+
+fn jwk_set(keys: Vec<Value>) -> Value {
+    json!({ "keys": keys })
+}
+
+fn jwks_credential(uri: &str) -> Value {
+    json!({"credential_type": "jwks_uri", "uri": uri})
+}
+
+/// `app-remote`: private_key_jwt whose only credential is the JWK Set at `uri`.
+fn remote_client(uri: &str) -> Value {
+    pkjwt_client("app-remote", vec![jwks_credential(uri)])
+}
+
+/// The default registry plus `app-remote` on `uri`.
+fn clients_with_remote(uri: &str) -> Value {
+    let mut doc = default_clients();
+    doc["clients"]
+        .as_array_mut()
+        .expect("clients")
+        .push(remote_client(uri));
+    doc
+}
+
+fn clients_toml(refresh_secs: u64, min_refetch_secs: u64) -> String {
+    format!("[clients]\njwks_refresh_secs = {refresh_secs}\njwks_min_refetch_secs = {min_refetch_secs}\n")
+}
+
+/// A fresh ES256 assertion of `client_id` signed by `key`, naming `kid` when given.
+fn assertion(key: &TestKey, kid: Option<&str>, client_id: &str) -> String {
+    let jwt = Jwt::signed(key, "ES256").claims(valid_assertion_claims(client_id));
+    match kid {
+        Some(kid) => jwt.header("kid", json!(kid)).build(),
+        None => jwt.build(),
+    }
+}
+
+async fn send_token(j: &Jargate, jwt: &str) -> Response {
+    post_form(j.proxy_addr(), TOKEN, &assertion_form(jwt)).await
+}
+
+async fn expect_accepted(j: &Jargate, key: &TestKey, kid: Option<&str>, client_id: &str) {
+    let resp = send_token(j, &assertion(key, kid, client_id)).await;
+    assert_eq!(
+        resp.status,
+        200,
+        "{client_id} signed by {} (kid {kid:?}) must be accepted: {}",
+        key.name,
+        resp.text()
+    );
+}
+
+async fn expect_refused(j: &Jargate, key: &TestKey, kid: Option<&str>, client_id: &str) {
+    let resp = send_token(j, &assertion(key, kid, client_id)).await;
+    assert_error(&resp, 401, "invalid_client");
+}
+
+async fn fetches(j: &Jargate, result: &str) -> f64 {
+    counter(
+        &scrape_metrics(j.admin_addr()).await,
+        "jargate_jwks_fetches_total",
+        &[("result", result)],
+    )
+}
+
+/// Waits (up to 3 s) until jargate counts a successful fetch: the set is in its cache.
+async fn await_first_fetch(j: &Jargate, server: &JwksServer) {
+    let since = Instant::now();
+    while fetches(j, "ok").await < 1.0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "no successful background fetch within 3 s of start (server hits: {})",
+            server.hits()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Fetching and following rotation
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn jwks_key_is_fetched_in_the_background_at_start_and_verifies() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (up, j) = start_with("", clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    assert_eq!(server.hits(), 1, "one fetch at start, before any request");
+
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    // Without a kid the key is found by alg and key type.
+    expect_accepted(&j, &ec_a(), None, "app-remote").await;
+    assert_eq!(up.count(), 3);
+    assert_eq!(server.hits(), 1, "verifications are served from the cache");
+    let text = scrape_metrics(j.admin_addr()).await;
+    assert_eq!(counter(&text, "jargate_jwks_cache_hits_total", &[]), 3.0);
+    assert_eq!(
+        counter(
+            &text,
+            "jargate_credentials",
+            &[("use", "client_assertion"), ("source", "jwks_uri")]
+        ),
+        1.0
+    );
+    // Another key, right kid: refused.
+    expect_refused(&j, &ec_b(), Some("k1"), "app-remote").await;
+}
+
+#[tokio::test]
+async fn new_kid_is_followed_at_once_through_the_unknown_kid_refetch() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+
+    // The client rotates: its set now holds k2 only. Once min_refetch has elapsed, the first
+    // token naming k2 refetches and is accepted.
+    server.set(&jwk_set(vec![sig_jwk(&ec_b(), "k2")]));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let hits = server.hits();
+    let sent = Instant::now();
+    expect_accepted(&j, &ec_b(), Some("k2"), "app-remote").await;
+    println!(
+        "new kid accepted in {} ms (refetch included)",
+        sent.elapsed().as_millis()
+    );
+    assert_eq!(server.hits(), hits + 1, "exactly one refetch");
+    // The set was replaced: k1 is gone.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    expect_refused(&j, &ec_a(), Some("k1"), "app-remote").await;
+}
+
+#[tokio::test]
+async fn refetch_rate_limit_holds_under_a_burst_of_random_kids() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (up, j) = start_with(&clients_toml(300, 30), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    let hits = server.hits();
+
+    let key = Arc::new(ec_b());
+    let proxy = j.proxy_addr();
+    let burst: Vec<_> = (0..50)
+        .map(|_| {
+            let jwt = assertion(&key, Some(&random_jti()), "app-remote");
+            tokio::spawn(async move { post_form(proxy, TOKEN, &assertion_form(&jwt)).await })
+        })
+        .collect();
+    for task in burst {
+        let resp = task.await.expect("burst request");
+        assert_error(&resp, 401, "invalid_client");
+    }
+    let extra = server.hits() - hits;
+    println!("burst of 50 random kids: {extra} extra fetch(es)");
+    assert!(extra <= 1, "{extra} extra fetches for one burst");
+    assert_eq!(up.count(), 0);
+    assert!(fetches(&j, "rate_limited").await >= 49.0);
+    // The cached set is intact.
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+}
+
+#[tokio::test]
+async fn once_min_refetch_elapsed_a_burst_gets_exactly_one_refetch() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (_up, j) = start_with(&clients_toml(300, 2), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let hits = server.hits();
+
+    let key = Arc::new(ec_b());
+    let proxy = j.proxy_addr();
+    let burst: Vec<_> = (0..50)
+        .map(|_| {
+            let jwt = assertion(&key, Some(&random_jti()), "app-remote");
+            tokio::spawn(async move { post_form(proxy, TOKEN, &assertion_form(&jwt)).await })
+        })
+        .collect();
+    for task in burst {
+        assert_error(&task.await.expect("burst request"), 401, "invalid_client");
+    }
+    assert_eq!(server.hits() - hits, 1, "one refetch for the whole burst");
+}
+
+// ----------------------------------------------------------------------------------------------
+// Failures keep the last good keys
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn server_down_last_good_keys_still_verify() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (_up, j) = start_with(&clients_toml(1, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+
+    server.stop();
+    // The background refresh (every second here) now fails.
+    let since = Instant::now();
+    while fetches(&j, "failed").await < 1.0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(4),
+            "no failed refresh within 4 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    // An unknown kid makes a refetch, which fails; the cached key still verifies afterwards.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    expect_refused(&j, &ec_b(), Some("k2"), "app-remote").await;
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+}
+
+#[tokio::test]
+async fn oversize_jwks_is_refused_and_the_earlier_keys_are_kept() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+
+    // A valid set holding k2, padded past 64 KiB.
+    let mut big = jwk_set(vec![sig_jwk(&ec_b(), "k2")]);
+    big["padding"] = json!("x".repeat(65 * 1024));
+    let big = big.to_string().into_bytes();
+    assert!(big.len() > 64 * 1024);
+    server.set_raw(big);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (hits, failed) = (server.hits(), fetches(&j, "failed").await);
+    expect_refused(&j, &ec_b(), Some("k2"), "app-remote").await;
+    assert_eq!(server.hits(), hits + 1, "the oversize set was fetched");
+    assert_eq!(fetches(&j, "failed").await, failed + 1.0, "and refused");
+    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+
+    // The same set without the padding is taken: the size alone was the reason.
+    server.set(&jwk_set(vec![sig_jwk(&ec_b(), "k2")]));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    expect_accepted(&j, &ec_b(), Some("k2"), "app-remote").await;
+}
+
+#[tokio::test]
+async fn slow_jwks_is_bounded_by_the_fetch_timeout_and_slows_no_one_else() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+
+    server.set_delay(Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let proxy = j.proxy_addr();
+    let jwt = assertion(&ec_b(), Some("k2"), "app-remote");
+    let slow = tokio::spawn(async move {
+        let sent = Instant::now();
+        let resp = try_send_raw(
+            proxy,
+            &build_request(
+                proxy,
+                "POST",
+                TOKEN,
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                assertion_form(&jwt).as_bytes(),
+            ),
+            Duration::from_secs(12),
+        )
+        .await;
+        (resp, sent.elapsed())
+    });
+
+    // Meanwhile: a static-key client and the remote client with its cached kid stay fast.
+    let mut samples = Vec::new();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while !slow.is_finished() {
+        for (key, kid, client) in [(ec_a(), None, "app-es"), (ec_a(), Some("k1"), "app-remote")] {
+            let sent = Instant::now();
+            expect_accepted(&j, &key, kid, client).await;
+            samples.push((client, sent.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (resp, latency) = slow.await.expect("slow request");
+    let resp = resp.expect("the request waiting on the slow fetch must be answered");
+    println!(
+        "slow JWKS: unknown-kid request answered {} in {} ms; {} other requests meanwhile, slowest {} ms",
+        resp.status,
+        latency.as_millis(),
+        samples.len(),
+        samples.iter().map(|(_, d)| d.as_millis()).max().unwrap_or(0)
+    );
+    assert_error(&resp, 401, "invalid_client");
+    assert!(
+        latency < Duration::from_secs(5),
+        "blocked {latency:?} on the slow fetch"
+    );
+    assert!(
+        samples.len() >= 10,
+        "too few concurrent samples: {}",
+        samples.len()
+    );
+    for (client, d) in &samples {
+        assert!(
+            *d < Duration::from_millis(500),
+            "{client} took {d:?} during the slow fetch"
+        );
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Which keys verify what
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn encryption_key_in_the_set_never_verifies() {
+    let mut enc = ec_a().jwk();
+    enc["kid"] = json!("enc1");
+    enc["alg"] = json!("ES256");
+    enc["use"] = json!("enc");
+    let server = JwksServer::start(&jwk_set(vec![enc, sig_jwk(&ec_b(), "sig1")])).await;
+    let (up, j) = start_with(&clients_toml(300, 30), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+
+    expect_refused(&j, &ec_a(), Some("enc1"), "app-remote").await;
+    expect_refused(&j, &ec_a(), None, "app-remote").await;
+    assert_eq!(up.count(), 0);
+    expect_accepted(&j, &ec_b(), Some("sig1"), "app-remote").await;
+}
+
+/// Claims of a valid request object of `client_id`.
+fn object_claims(client_id: &str) -> Value {
+    let t = now();
+    json!({
+        "iss": client_id,
+        "aud": ISSUER,
+        "client_id": client_id,
+        "response_type": "code",
+        "redirect_uri": "https://app.example.com/cb",
+        "scope": "openid",
+        "state": "s1",
+        "jti": random_jti(),
+        "iat": t,
+        "exp": t + 300,
+    })
+}
+
+fn object(key: &TestKey, kid: &str, client_id: &str) -> String {
+    Jwt::signed(key, "ES256")
+        .header("kid", json!(kid))
+        .header("typ", json!("oauth-authz-req+jwt"))
+        .claims(object_claims(client_id))
+        .build()
+}
+
+#[tokio::test]
+async fn remote_keys_serve_only_the_use_they_are_registered_for() {
+    let jar = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "jar1")])).await;
+    let auth = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_b(), "auth1")])).await;
+    let mut client = pkjwt_client("app-remote", vec![jwks_credential(&auth.uri())]);
+    client["signed_request_object"] = json!({"credentials": [jwks_credential(&jar.uri())]});
+    let (up, j) = start_with(&clients_toml(300, 30), registry(vec![client])).await;
+    let since = Instant::now();
+    while fetches(&j, "ok").await < 2.0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "both sets fetched at start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    expect_accepted(&j, &ec_b(), Some("auth1"), "app-remote").await;
+    expect_refused(&j, &ec_a(), Some("jar1"), "app-remote").await;
+
+    let params = format!(
+        "client_id=app-remote&request={}",
+        object(&ec_a(), "jar1", "app-remote")
+    );
+    let resp = get(j.proxy_addr(), &format!("/authorize?{params}")).await;
+    assert_forwarded_nth(&resp, &up, 1, "GET", &format!("/authorize?{params}"), b"");
+
+    let params = format!(
+        "client_id=app-remote&request={}",
+        object(&ec_b(), "auth1", "app-remote")
+    );
+    let resp = get(j.proxy_addr(), &format!("/authorize?{params}")).await;
+    assert_error(&resp, 400, "invalid_request_object");
+    assert_eq!(up.count(), 2);
+}

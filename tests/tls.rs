@@ -1,0 +1,89 @@
+//! TLS termination on the proxy listener (edge gateway): the certificate of `listen.tls_cert` is
+//! served, requests flow through to the upstream, and a renewed certificate written over the old
+//! files is served from the next handshake on, without a restart.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+
+fn cert_der(name: &str) -> CertificateDer<'static> {
+    let text = std::fs::read_to_string(keys_dir().join(name)).expect("read cert");
+    let block = pem::parse(text).expect("pem");
+    CertificateDer::from(block.into_contents())
+}
+
+/// Trusts the test CA that issued both certificates (before and after renewal).
+fn connector() -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    roots.add(cert_der("tls-ca.cert.pem")).expect("add root");
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Performs one HTTPS GET and returns the certificate the server presented and the status line.
+async fn https_get(addr: SocketAddr, path: &str) -> (CertificateDer<'static>, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = connector().connect(name, tcp).await.expect("handshake");
+    let presented = tls.get_ref().1.peer_certificates().expect("peer cert")[0].clone();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.lines().next().unwrap_or_default().to_string();
+    (presented, status)
+}
+
+const TLS: &str =
+    "[listen]\ntls_cert = \"keys/tls-a.cert.pem\"\ntls_key = \"keys/tls-a.key.pem\"\n";
+
+#[tokio::test]
+async fn tls_is_terminated_and_requests_reach_the_upstream() {
+    let upstream = StubUpstream::start().await;
+    let jargate = Jargate::start(upstream.addr(), TLS, default_clients()).await;
+    let (presented, status) = https_get(jargate.proxy_addr(), "/userinfo").await;
+    assert_eq!(presented, cert_der("tls-a.cert.pem"));
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(upstream.count(), 1);
+    assert_eq!(upstream.requests()[0].path_and_query, "/userinfo");
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let upstream = StubUpstream::start().await;
+    let jargate = Jargate::start(upstream.addr(), TLS, default_clients()).await;
+    let (before, _) = https_get(jargate.proxy_addr(), "/userinfo").await;
+    assert_eq!(before, cert_der("tls-a.cert.pem"));
+
+    // Renewal as certbot-style tools do it: the key, then the certificate, written in place.
+    let keys = jargate.dir().join("keys");
+    std::fs::copy(keys.join("tls-b.key.pem"), keys.join("tls-a.key.pem")).expect("key");
+    std::fs::copy(keys.join("tls-b.cert.pem"), keys.join("tls-a.cert.pem")).expect("cert");
+    let written = Instant::now();
+    let renewed = cert_der("tls-b.cert.pem");
+    loop {
+        let (presented, status) = https_get(jargate.proxy_addr(), "/userinfo").await;
+        if presented == renewed {
+            assert!(status.contains(" 200 "), "{status}");
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(2),
+            "the renewed certificate was not served within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
