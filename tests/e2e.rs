@@ -1,15 +1,17 @@
 //! End-to-end test: a real authorization server (oidc-provider, `tests/e2e/provider.mjs`) behind
 //! jargate in `passthrough` mode, driven by a real relying party (openid-client,
-//! `tests/e2e/flow.mjs`) through PAR, JAR by value and private_key_jwt, plus negative cases
-//! (tampered request object, replayed client assertion, missing request object) that jargate must
-//! refuse with its SPEC §6 errors before the provider sees them.
+//! `tests/e2e/flow.mjs`) through PAR, JAR by value and private_key_jwt; parameters outside a
+//! request object (stripped unless identical); and negative cases (tampered request object,
+//! replayed client assertion, missing request object) that jargate must refuse with its SPEC §6
+//! errors before the provider sees them. The case list and results are in flow.mjs's JSON line.
 //!
 //! `flows_work_without_jargate` runs the same flows against the provider directly: a control that
 //! separates harness problems from jargate problems.
 //!
 //! Needs node (>= 20) and npm; `tests/e2e/node_modules` is installed with `npm ci` when missing.
 //! Everything runs on loopback ports in a temp dir; all children are killed on drop.
-//! Run: `cargo test --test e2e` (add `-- --nocapture` to see the flow's JSON results).
+//! Run: `cargo test --test e2e` (add `-- --nocapture` to see the flow's JSON results, and
+//! `JARGATE_E2E_KEEP=1` to keep the work dir with the configs and logs).
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -67,6 +69,7 @@ fn flows_work_without_jargate() {
     let flow = run_flow(workdir.path(), &issuer, &provider_url, "direct");
     assert_flow_passed(&flow, workdir.path());
     assert_within_budget(started);
+    keep_workdir_if_asked(workdir);
 }
 
 fn run_through_jargate(scenario: &Scenario) {
@@ -102,6 +105,7 @@ fn run_through_jargate(scenario: &Scenario) {
     let flow = run_flow(workdir.path(), &issuer, &provider_url, "jargate");
     assert_flow_passed(&flow, workdir.path());
     assert_within_budget(started);
+    keep_workdir_if_asked(workdir);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +289,7 @@ fn assert_flow_passed(flow: &Value, workdir: &Path) {
     }
     println!("{pretty}");
     let cases = flow["cases"].as_array().map_or(0, Vec::len);
-    assert!(cases >= 5, "expected at least 5 cases, got {cases}");
+    assert!(cases >= 6, "expected at least 6 cases, got {cases}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,6 +469,13 @@ impl Drop for Children {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// With `JARGATE_E2E_KEEP=1`, the work dir (configs, logs, keys) survives the test for a look.
+fn keep_workdir_if_asked(workdir: tempfile::TempDir) {
+    if std::env::var_os("JARGATE_E2E_KEEP").is_some_and(|value| value == "1") {
+        println!("work dir kept: {}", workdir.keep().display());
     }
 }
 

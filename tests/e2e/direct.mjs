@@ -46,7 +46,8 @@ function startProvider(args) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('provider not ready in time')), READY_TIMEOUT_MS);
+    const notReady = () => reject(new Error('provider not ready in time'));
+    const timer = setTimeout(notReady, READY_TIMEOUT_MS);
     child.once('exit', (code) => reject(new Error(`provider exited with ${code}`)));
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.includes('"ready":true')) {

@@ -8,12 +8,15 @@
 //                              consent -> callback -> token exchange with a client assertion ->
 //                              ID token verified (signature and claims) -> userinfo.
 //   request_by_value_flow      the same with `request=` by value on /authorize, no PAR.
+//   outside_parameters         `request=` plus one parameter outside the object that is identical
+//                              to its claim and one that is not in it (jargate strips that one).
 //   tampered_request_object    /authorize with a request object whose payload was changed after
 //                              signing.
 //   replayed_client_assertion  par_flow's token request sent again, byte for byte.
 //   missing_request_object     a plain /authorize although the client must sign its requests.
 // --via jargate: the negative cases must get jargate's SPEC §6 error and must not reach the
 // provider (its per-path request counts, from provider.mjs's stats route, stay unchanged).
+// Both flows also check that the provider received /authorize's query exactly as sent.
 // --via direct: they must be refused by the provider itself (proves the inputs are invalid).
 //
 // Prints one JSON line {"ok":..., "cases":[...]} at the end (no tokens or keys) and exits 1 when
@@ -113,11 +116,18 @@ class Harness {
     return client.buildAuthorizationUrlWithJAR(this.config, parameters, this.jarKey);
   }
 
-  /** The provider's request counts per "METHOD /path" (read directly, not through jargate). */
-  async providerCounts() {
+  /**
+   * The provider's request statistics, read directly (not through jargate): `counts` per
+   * "METHOD /path" and `last_query`, the raw query string last received per "METHOD /path".
+   */
+  async providerStats() {
     const response = await fetch(new URL('/__e2e/requests', this.providerUrl));
     assert.equal(response.status, 200, 'provider stats route');
-    return (await response.json()).counts;
+    return response.json();
+  }
+
+  async providerCounts() {
+    return (await this.providerStats()).counts;
   }
 
   lastSent(method, pathname) {
@@ -139,6 +149,21 @@ function countsDelta(before, after) {
   return delta;
 }
 
+/** The `name=value` pieces of a raw query string, sorted; bytes untouched. */
+function queryPieces(rawQuery) {
+  return rawQuery.split('&').filter((piece) => piece !== '').sort();
+}
+
+/** Asserts that the provider's last GET /authorize carried exactly `expectedQuery`'s pieces. */
+async function assertProviderQuery(harness, expectedQuery) {
+  const received = (await harness.providerStats()).last_query['GET /authorize'] ?? '';
+  assert.deepEqual(
+    queryPieces(received),
+    queryPieces(expectedQuery),
+    'the query string the provider received at /authorize (original bytes, order aside)',
+  );
+}
+
 /** Checks a client assertion against jargate's rules that openid-client's defaults must meet. */
 function checkClientAssertion(harness, assertion) {
   const header = jose.decodeProtectedHeader(assertion);
@@ -151,7 +176,10 @@ function checkClientAssertion(harness, assertion) {
   assert.equal(claims.aud, harness.issuer, 'assertion aud is the issuer identifier');
   assert.ok(typeof claims.jti === 'string' && claims.jti.length <= 64, 'assertion jti');
   const lifetime = claims.exp - Math.max(claims.iat ?? 0, claims.nbf ?? 0);
-  assert.ok(lifetime > 0 && lifetime <= MAX_ASSERTION_LIFETIME_SECS, `assertion lifetime ${lifetime}`);
+  assert.ok(
+    lifetime > 0 && lifetime <= MAX_ASSERTION_LIFETIME_SECS,
+    `assertion lifetime ${lifetime}`,
+  );
   return { alg: header.alg, lifetime_secs: lifetime };
 }
 
@@ -279,6 +307,7 @@ async function parFlow(harness) {
   const parAssertion = checkClientAssertion(harness, parForm.get('client_assertion'));
 
   const completed = await completeAuthorization(harness, authorizationUrl, checks);
+  await assertProviderQuery(harness, authorizationUrl.search.slice(1));
   const delta = countsDelta(countsBefore, await harness.providerCounts());
   assertReachedProvider(delta, ['POST /oauth/par', 'GET /authorize', 'POST /oauth/token']);
   harness.parFlowTokenRequest = completed.token_request;
@@ -304,6 +333,7 @@ async function requestByValueFlow(harness) {
   const requestObject = checkRequestObject(harness, authorizationUrl.searchParams.get('request'));
 
   const completed = await completeAuthorization(harness, authorizationUrl, checks);
+  await assertProviderQuery(harness, authorizationUrl.search.slice(1));
   const delta = countsDelta(countsBefore, await harness.providerCounts());
   assertReachedProvider(delta, ['GET /authorize', 'POST /oauth/token']);
   assert.equal(delta['POST /oauth/par'], undefined, 'no PAR in the by-value flow');
@@ -312,6 +342,37 @@ async function requestByValueFlow(harness) {
     request_object: requestObject,
     trail: completed.trail,
     provider_requests_delta: delta,
+  };
+}
+
+/**
+ * Case: parameters outside a request object (jargate's default `outside_parameters = "strip"`,
+ * SPEC §5): one identical to the object's claim is forwarded, one absent from the object is
+ * dropped. Directly, the provider receives both. Only the forwarded query is checked; the
+ * interaction it starts is left unfinished.
+ */
+async function outsideParameters(harness) {
+  const { parameters } = await harness.newAuthorizationRequest();
+  const authorizationUrl = await harness.requestObjectUrl(parameters);
+  const signedQuery = authorizationUrl.search.slice(1);
+  const identical = new URLSearchParams({ scope: parameters.scope }).toString();
+  const extra = new URLSearchParams({ ui_locales: 'de' }).toString();
+  const sentQuery = `${signedQuery}&${identical}&${extra}`;
+
+  const countsBefore = await harness.providerCounts();
+  const sentUrl = new URL(authorizationUrl);
+  sentUrl.search = sentQuery;
+  const response = await fetch(sentUrl, { redirect: 'manual' });
+  await response.body?.cancel();
+  const delta = countsDelta(countsBefore, await harness.providerCounts());
+  assert.equal(delta['GET /authorize'], 1, `forwarded to the provider (status ${response.status})`);
+  assert.equal(response.status, 303, 'the provider starts an interaction');
+  const expectedQuery = harness.viaJargate ? `${signedQuery}&${identical}` : sentQuery;
+  await assertProviderQuery(harness, expectedQuery);
+  return {
+    sent_parameters: queryPieces(sentQuery).map((piece) => piece.split('=')[0]),
+    forwarded_parameters: queryPieces(expectedQuery).map((piece) => piece.split('=')[0]),
+    status: response.status,
   };
 }
 
@@ -361,6 +422,7 @@ async function missingRequestObject(harness) {
 const CASES = [
   ['par_flow', parFlow],
   ['request_by_value_flow', requestByValueFlow],
+  ['outside_parameters', outsideParameters],
   ['tampered_request_object', tamperedRequestObject],
   ['replayed_client_assertion', replayedClientAssertion],
   ['missing_request_object', missingRequestObject],

@@ -51,7 +51,8 @@ async function main() {
   await writeFile(paths.jarPrivateJwk, JSON.stringify(jar.privateJwk), secretFile);
   await writeFile(paths.authPublicPem, auth.publicPem);
   await writeFile(paths.jarPublicPem, jar.publicPem);
-  await writeFile(paths.clientPublicJwks, JSON.stringify({ keys: [auth.publicJwk, jar.publicJwk] }));
+  const publicJwks = { keys: [auth.publicJwk, jar.publicJwk] };
+  await writeFile(paths.clientPublicJwks, JSON.stringify(publicJwks));
 
   const description = {
     client_id: options['client-id'],

@@ -13,8 +13,9 @@
 //
 // Every request is counted per "METHOD /path" before the provider sees it (the uid in interaction
 // and resume paths counted as ":uid"); GET /__e2e/requests (not counted) returns
-// { "counts": { "POST /oauth/token": 1, ... } } so tests can prove that a request jargate refused
-// never reached the provider.
+// { "counts": { "POST /oauth/token": 1, ... }, "last_query": { "GET /authorize": "<raw query>" } }
+// so tests can prove that a request jargate refused never reached the provider, and see exactly
+// which query string jargate forwarded.
 //
 // Prints one JSON line {"ready":true,...} to stdout once listening. Logs no secrets.
 //
@@ -143,15 +144,21 @@ async function generateProviderSigningJwk() {
 /** Wraps the provider's request handler with per-path request counting and the stats route. */
 function countingHandler(providerHandler) {
   const counts = new Map();
+  const lastQueries = new Map();
   return (req, res) => {
     const { pathname } = new URL(req.url, 'http://placeholder');
     if (req.method === 'GET' && pathname === STATS_PATH) {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ counts: Object.fromEntries(counts) }));
+      res.end(JSON.stringify({
+        counts: Object.fromEntries(counts),
+        last_query: Object.fromEntries(lastQueries),
+      }));
       return;
     }
     const key = `${req.method} ${pathname.replace(UID_PATH, '/$1/:uid')}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
+    const queryStart = req.url.indexOf('?');
+    lastQueries.set(key, queryStart === -1 ? '' : req.url.slice(queryStart + 1));
     providerHandler(req, res);
   };
 }
