@@ -1,8 +1,8 @@
 //! `jargate check`: loads a configuration exactly as `serve` does ([`Snapshot::load`]) and
 //! prints what it loaded: the listeners and upstream, every client with its credentials per use
 //! (name, kid, alg, expiry) and `jwks_uri`s, and warnings (a key registered for both uses, a
-//! credential expired or expiring within 30 days, a use left with no current key). Exit 0 when
-//! it loads (warnings or not), 1 with the loader's own error otherwise.
+//! credential or the TLS certificate expired or expiring within 30 days, a use left with no
+//! current key). Exit 0 when it loads (warnings or not), 1 with the loader's own error otherwise.
 
 use super::{rfc3339, EXIT_FAILURE};
 use crate::app::unix_now;
@@ -31,16 +31,16 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         }
     };
     let now = unix_now();
-    print!("{}", summary(&snapshot, now));
+    out!("{}", summary(&snapshot, now));
     let warnings = warnings(&snapshot, now);
     if !warnings.is_empty() {
-        println!("\nwarnings:");
+        outln!("\nwarnings:");
         for w in &warnings {
-            println!("  warning: {w}");
+            outln!("  warning: {w}");
         }
     }
     let clients = snapshot.registry.len();
-    println!(
+    outln!(
         "\nok: {} ({clients} client{}, {} warning{})",
         args.config.display(),
         if clients == 1 { "" } else { "s" },
@@ -69,6 +69,16 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
         .map_or("disabled".to_string(), |a| a.to_string());
     out += &format!("proxy      {}\n", snapshot.proxy_addr);
     out += &format!("admin      {admin}\n");
+    match (&s.listen.tls_cert, tls_leaf(snapshot)) {
+        (Some(cert), Some((subject, not_after))) => {
+            out += &format!(
+                "tls        {cert} ({subject}, expires {})\n",
+                rfc3339(not_after)
+            )
+        }
+        (Some(cert), None) => out += &format!("tls        {cert}\n"),
+        (None, _) => out += "tls        off (plain HTTP on the proxy listener)\n",
+    }
     out += &format!("upstream   {} ({mode})\n", s.upstream.url);
     let aliases = if s.issuer.aliases.is_empty() {
         String::new()
@@ -154,9 +164,33 @@ fn expiry(c: &Credential, now: i64) -> String {
     }
 }
 
+/// Subject and expiry (Unix seconds) of the TLS certificate served, if any.
+fn tls_leaf(snapshot: &Snapshot) -> Option<(String, i64)> {
+    let der = snapshot.tls.as_ref()?.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some((
+        cert.subject().to_string(),
+        cert.validity().not_after.timestamp(),
+    ))
+}
+
 /// The registry's own warnings plus expiry warnings.
 pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
     let mut out = snapshot.registry.warnings.clone();
+    if let Some((subject, not_after)) = tls_leaf(snapshot) {
+        if not_after <= now {
+            out.push(format!(
+                "TLS certificate {subject} expired at {}",
+                rfc3339(not_after)
+            ));
+        } else if not_after - now <= SOON {
+            out.push(format!(
+                "TLS certificate {subject} expires at {} (in {} days)",
+                rfc3339(not_after),
+                (not_after - now) / 86_400
+            ));
+        }
+    }
     for client in sorted_clients(snapshot) {
         for (use_, set, uris) in [
             (

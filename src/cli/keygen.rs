@@ -139,21 +139,21 @@ fn write(args: &KeygenArgs, key: &Generated) -> Result<(), String> {
         create_new(&path, text.as_bytes(), *name == "private.pem")?;
     }
     let out = args.out.display();
-    println!("{} key pair, kid {kid}", args.alg);
-    println!(
+    outln!("{} key pair, kid {kid}", args.alg);
+    outln!(
         "  {out}/private.pem      PKCS#8 private key: keep it with the client, never register it"
     );
-    println!("  {out}/public.pem       SPKI public key");
-    println!("  {out}/public.jwk.json  public JWK (kid, alg, use: sig)");
-    println!("  {out}/jwks.json        JWK Set, for a client that publishes a jwks_uri");
+    outln!("  {out}/public.pem       SPKI public key");
+    outln!("  {out}/public.jwk.json  public JWK (kid, alg, use: sig)");
+    outln!("  {out}/jwks.json        JWK Set, for a client that publishes a jwks_uri");
     let credential = json!({
         "credential_type": "public_key",
         "pem_file": "public.pem",
         "alg": args.alg.name(),
         "kid": kid,
     });
-    println!("clients.json credential (pem_file is relative to clients.json):");
-    println!("  {credential}");
+    outln!("clients.json credential (pem_file is relative to clients.json):");
+    outln!("  {credential}");
     Ok(())
 }
 

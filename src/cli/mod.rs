@@ -10,6 +10,22 @@
 //! [`spki`] encodes public keys as SPKI PEM. Shared here: exit codes, argument parsers and the
 //! few helpers for plain-text output.
 
+/// `println!` that ignores a closed stdout (`jargate explain ... | head`): no panic, no noise.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod check;
 pub mod demo;
 pub mod explain;

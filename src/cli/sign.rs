@@ -66,7 +66,7 @@ fn name_value(text: &str) -> Result<(String, String), String> {
 pub fn run(args: &SignArgs) -> ExitCode {
     match sign(args, unix_now()) {
         Ok(token) => {
-            println!("{token}");
+            outln!("{token}");
             ExitCode::SUCCESS
         }
         Err(e) => {

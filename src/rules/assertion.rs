@@ -3,9 +3,8 @@
 use super::claims::{
     check_audience, check_times, string_claim, typ_is, AudiencePolicy, TimePolicy,
 };
-use super::Checked;
+use super::{verified, Checked};
 use crate::config::{Client, Settings};
-use crate::jose::{Jws, ShapeLimits};
 use crate::keys::CredentialSet;
 use crate::reject::TokenFault;
 
@@ -28,21 +27,14 @@ pub fn check_assertion_with(
     now: i64,
 ) -> Result<Checked, TokenFault> {
     let limits = &settings.limits;
-    let jws = Jws::parse(
+    let (jws, claims) = verified(
         token,
-        ShapeLimits {
-            max_bytes: limits.max_assertion_bytes,
-            max_alg_chars: limits.max_alg_chars,
-        },
+        limits.max_assertion_bytes,
+        limits.max_alg_chars,
+        &client.auth_keys,
+        remote,
+        now,
     )?;
-    if remote.is_empty() {
-        jws.verify(&[&client.auth_keys], now)?;
-    } else {
-        let mut sets = vec![&client.auth_keys];
-        sets.extend_from_slice(remote);
-        jws.verify(&sets, now)?;
-    }
-    let claims = jws.claims()?;
     let exp = check_times(
         &claims,
         TimePolicy {
@@ -83,4 +75,87 @@ pub fn check_assertion_with(
         jti: Some(jti),
         exp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Alg;
+    use crate::rules::testing::*;
+    use serde_json::json;
+
+    fn claims() -> serde_json::Value {
+        json!({"iss": "app", "sub": "app", "aud": ISSUER, "jti": "j1", "iat": NOW, "exp": NOW + 60})
+    }
+
+    fn check(token: &str, extra: &str) -> Result<Checked, TokenFault> {
+        check_assertion(token, &client(), &settings(extra), NOW)
+    }
+
+    #[test]
+    fn a_valid_assertion_yields_its_jti_and_expiry() {
+        let token = sign(&signer("ec-a", Alg::ES256), json!({}), claims());
+        let checked = check(&token, "").unwrap();
+        assert_eq!(checked.jti.as_deref(), Some("j1"));
+        assert_eq!(checked.exp, Some(NOW + 60));
+    }
+
+    #[test]
+    fn the_request_object_key_never_verifies_an_assertion() {
+        let token = sign(&signer("ed-a", Alg::EdDSA), json!({}), claims());
+        assert_eq!(check(&token, "").unwrap_err(), TokenFault::AlgNotAllowed);
+    }
+
+    #[test]
+    fn each_assertion_claim_rule_is_enforced() {
+        let key = signer("ec-a", Alg::ES256);
+        let cases = [
+            (json!({"iss": "other"}), TokenFault::IssSubDiffer),
+            (
+                json!({"iss": "b", "sub": "b"}),
+                TokenFault::NotThisClient("sub"),
+            ),
+            (json!({"jti": null}), TokenFault::ClaimNotString("jti")),
+            (
+                json!({"jti": "x".repeat(65)}),
+                TokenFault::ClaimTooLong("jti"),
+            ),
+            (
+                json!({"aud": "https://evil/"}),
+                TokenFault::AudienceMismatch,
+            ),
+            (json!({"exp": NOW + 400}), TokenFault::LifetimeTooLong),
+        ];
+        for (patch, fault) in cases {
+            let mut c = claims();
+            for (k, v) in patch.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            let token = sign(&key, json!({}), c);
+            assert_eq!(check(&token, "").unwrap_err(), fault);
+        }
+        let mut no_jti = claims();
+        no_jti.as_object_mut().unwrap().remove("jti");
+        let token = sign(&key, json!({}), no_jti);
+        assert_eq!(
+            check(&token, "").unwrap_err(),
+            TokenFault::MissingClaim("jti")
+        );
+    }
+
+    #[test]
+    fn typ_must_not_cross_and_strict_audience_wants_one_string() {
+        let key = signer("ec-a", Alg::ES256);
+        let token = sign(&key, json!({"typ": "oauth-authz-req+jwt"}), claims());
+        assert_eq!(check(&token, "").unwrap_err(), TokenFault::TypNotAllowed);
+        let mut array = claims();
+        array["aud"] = json!([ISSUER]);
+        let token = sign(&key, json!({}), array);
+        assert!(check(&token, "").is_ok());
+        let strict = "[issuer]\nstrict_audience = true\n";
+        assert_eq!(
+            check(&token, strict).unwrap_err(),
+            TokenFault::AudienceNotStrict
+        );
+    }
 }

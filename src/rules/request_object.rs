@@ -3,9 +3,8 @@
 use super::claims::{
     check_audience, check_times, string_claim, typ_is, AudiencePolicy, TimePolicy,
 };
-use super::Checked;
+use super::{verified, Checked};
 use crate::config::{Client, Settings};
-use crate::jose::{Jws, ShapeLimits};
 use crate::keys::CredentialSet;
 use crate::reject::TokenFault;
 
@@ -28,21 +27,14 @@ pub fn check_request_object_with(
     now: i64,
 ) -> Result<Checked, TokenFault> {
     let limits = &settings.limits;
-    let jws = Jws::parse(
+    let (jws, claims) = verified(
         token,
-        ShapeLimits {
-            max_bytes: limits.max_request_object_bytes,
-            max_alg_chars: limits.max_alg_chars,
-        },
+        limits.max_request_object_bytes,
+        limits.max_alg_chars,
+        &client.jar_keys,
+        remote,
+        now,
     )?;
-    if remote.is_empty() {
-        jws.verify(&[&client.jar_keys], now)?;
-    } else {
-        let mut sets = vec![&client.jar_keys];
-        sets.extend_from_slice(remote);
-        jws.verify(&sets, now)?;
-    }
-    let claims = jws.claims()?;
     let exp = check_times(
         &claims,
         TimePolicy {
@@ -97,4 +89,105 @@ pub fn check_request_object_with(
     }
     let jti = string_claim(&claims, "jti", limits.max_claim_chars)?.map(str::to_owned);
     Ok(Checked { claims, jti, exp })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Alg;
+    use crate::rules::testing::*;
+    use serde_json::json;
+
+    fn claims() -> serde_json::Value {
+        json!({"iss": "app", "client_id": "app", "aud": ISSUER, "response_type": "code",
+               "scope": "openid", "iat": NOW, "exp": NOW + 300})
+    }
+
+    fn check(
+        claims: serde_json::Value,
+        header: serde_json::Value,
+        extra: &str,
+    ) -> Result<Checked, TokenFault> {
+        let token = sign(&signer("ed-a", Alg::EdDSA), header, claims);
+        check_request_object(&token, &client(), &settings(extra), NOW)
+    }
+
+    fn with(patch: serde_json::Value) -> serde_json::Value {
+        let mut c = claims();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn each_request_object_rule_is_enforced() {
+        assert!(check(claims(), json!({"typ": "oauth-authz-req+jwt"}), "").is_ok());
+        let cases = [
+            (
+                json!({"client_id": null}),
+                TokenFault::MissingClaim("client_id"),
+            ),
+            (
+                json!({"client_id": "b"}),
+                TokenFault::NotThisClient("client_id"),
+            ),
+            (json!({"iss": "b"}), TokenFault::NotThisClient("iss")),
+            (
+                json!({"request": "x"}),
+                TokenFault::ForbiddenClaim("request"),
+            ),
+            (
+                json!({"request_uri": "x"}),
+                TokenFault::ForbiddenClaim("request_uri"),
+            ),
+            (
+                json!({"response_type": null}),
+                TokenFault::MissingClaim("response_type"),
+            ),
+            (json!({"sub": "app"}), TokenFault::SubIsClient),
+            (json!({"exp": null}), TokenFault::MissingExp),
+        ];
+        for (patch, fault) in cases {
+            let result = check(with(patch.clone()), json!({}), "");
+            assert_eq!(result.unwrap_err(), fault, "{patch}");
+        }
+        // Never strict for request objects: the conformance suite sends [issuer, other, junk].
+        let aud = with(json!({"aud": [ISSUER, "https://other/", "invalid"]}));
+        assert!(check(aud, json!({}), "[issuer]\nstrict_audience = true\n").is_ok());
+    }
+
+    #[test]
+    fn jar_settings_change_what_is_required() {
+        let no_exp = with(json!({"exp": null}));
+        assert!(check(no_exp, json!({}), "[jar]\nrequire_exp = false\n").is_ok());
+        assert_eq!(
+            check(claims(), json!({}), "[jar]\nrequire_nbf = true\n").unwrap_err(),
+            TokenFault::MissingNbf
+        );
+        assert_eq!(
+            check(
+                claims(),
+                json!({"typ": "JWT"}),
+                "[jar]\nrequire_typ = true\n"
+            )
+            .unwrap_err(),
+            TokenFault::TypNotAllowed
+        );
+        assert_eq!(
+            check(claims(), json!({"typ": "client-authentication+jwt"}), "").unwrap_err(),
+            TokenFault::TypNotAllowed
+        );
+    }
+
+    #[test]
+    fn the_assertion_key_never_verifies_a_request_object() {
+        let token = sign(&signer("ec-a", Alg::ES256), json!({}), claims());
+        let result = check_request_object(&token, &client(), &settings(""), NOW);
+        assert_eq!(result.unwrap_err(), TokenFault::AlgNotAllowed);
+    }
 }

@@ -70,8 +70,11 @@ struct Expect {
     status: u16,
     error: Option<&'static str>,
     /// For a forwarded request: how the upstream must have seen it, and how to say so.
-    upstream: Option<(fn(&Seen) -> bool, Show)>,
+    upstream: Option<SeenAs>,
 }
+
+/// How the upstream must have seen a forwarded request, and how to describe it.
+type SeenAs = (fn(&Seen) -> bool, Show);
 
 /// How to describe the forwarded request in the table.
 #[derive(Clone, Copy)]
@@ -116,20 +119,20 @@ async fn demo(style: Style) -> Result<bool, String> {
     }
     let (pass, legacy) = (&instances[0], &instances[1]);
 
-    println!("{}", style.bold("jargate demo"));
-    println!(
+    outln!("{}", style.bold("jargate demo"));
+    outln!(
         "  stub authorization server  http://{}  (records what reaches it)",
         stub.addr
     );
     for j in &instances {
-        println!(
+        outln!(
             "  {}  http://{}  (admin http://{}/healthz)",
             pad(&format!("jargate ({})", j.name), 25),
             j.proxy,
             j.admin
         );
     }
-    println!(
+    outln!(
         "  client {CLIENT_ID}: ES256 key for client assertions, EdDSA key for request objects; \
          issuer {ISSUER}\n"
     );
@@ -281,12 +284,12 @@ async fn demo(style: Style) -> Result<bool, String> {
     let good = demo.rows.iter().filter(|r| r.expected.is_none()).count();
     let secs = started.elapsed().as_secs_f64();
     if ok {
-        println!(
+        outln!(
             "\n{} {good} of {total} verdicts as expected ({secs:.1} s)",
             style.good("ok:")
         );
     } else {
-        println!(
+        outln!(
             "\n{} {} of {total} verdicts NOT as expected ({secs:.1} s)",
             style.bad("FAILED:"),
             total - good
@@ -302,7 +305,7 @@ fn expect(
     verdict: Verdict,
     status: u16,
     error: Option<&'static str>,
-    upstream: Option<(fn(&Seen) -> bool, Show)>,
+    upstream: Option<SeenAs>,
 ) -> Expect {
     Expect {
         verdict,
@@ -502,7 +505,7 @@ fn print_table(rows: &[Row], style: Style) -> bool {
     for (col, title) in titles.iter().enumerate().take(5) {
         line += &pad(title, widths[col] + 2);
     }
-    println!("{}", style.bold(&(line + titles[5])));
+    outln!("{}", style.bold(&(line + titles[5])));
     for (row, c) in rows.iter().zip(&cells) {
         let mut line = String::new();
         for col in 0..5 {
@@ -517,7 +520,7 @@ fn print_table(rows: &[Row], style: Style) -> bool {
         if let Some(e) = &row.expected {
             line += &format!("   {} {e}", style.bad("✗"));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     let reasons: Vec<String> = rows
         .iter()
@@ -532,9 +535,9 @@ fn print_table(rows: &[Row], style: Style) -> bool {
         })
         .collect();
     if !reasons.is_empty() {
-        println!("\n{}", style.bold("error_description of each refusal"));
+        outln!("\n{}", style.bold("error_description of each refusal"));
         for r in reasons {
-            println!("{r}");
+            outln!("{r}");
         }
     }
     rows.iter().all(|r| r.expected.is_none())

@@ -75,7 +75,7 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
     };
     let now = unix_now();
     let explanation = explain(&snapshot, &token, args.client.as_deref(), args.kind, now);
-    print!("{}", render(&explanation, now, Style::stdout()));
+    out!("{}", render(&explanation, now, Style::stdout()));
     if explanation.verdict.is_none() {
         ExitCode::SUCCESS
     } else {
