@@ -115,6 +115,13 @@ impl Metrics {
             "jargate_store_bypassed_total",
             "Requests forwarded without recording single use (store.on_error = allow)",
         );
+        // Series that alerts watch exist from the start, at zero.
+        for result in ["ok", "failed"] {
+            reloads.with_label_values(&[result]);
+        }
+        for result in ["ok", "failed", "rate_limited"] {
+            jwks_fetches.with_label_values(&[result]);
+        }
         Metrics {
             registry,
             requests,

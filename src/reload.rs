@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 
 /// Quiet time after the last file event before reloading: editors and `kubectl` write in bursts.
 const DEBOUNCE: Duration = Duration::from_millis(150);
+/// A burst that never goes quiet still reloads after this long.
+const DEBOUNCE_MAX: Duration = Duration::from_millis(600);
 
 pub struct Reloader {
     pub app: Arc<App>,
@@ -44,7 +46,7 @@ impl BackgroundService for Reloader {
         };
         let mut watch = WatchSet::default();
         if let Some(w) = watcher.as_mut() {
-            watch.update(w, &self.app.snapshot().files);
+            watch.update(w, &self.watched_files());
         }
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
@@ -58,26 +60,34 @@ impl BackgroundService for Reloader {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = recv_signal(&mut hangup) => {
-                    if self.reload("SIGHUP").await {
-                        if let Some(w) = watcher.as_mut() {
-                            watch.update(w, &self.app.snapshot().files);
-                        }
-                    }
+                    self.reload("SIGHUP").await;
                 }
                 Some(event) = events.recv() => {
                     if !watch.is_relevant(&event) {
                         continue;
                     }
-                    // Let the burst settle, then reload once.
-                    tokio::time::sleep(DEBOUNCE).await;
-                    while events.try_recv().is_ok() {}
-                    if self.reload("file change").await {
-                        if let Some(w) = watcher.as_mut() {
-                            watch.update(w, &self.app.snapshot().files);
-                        }
-                    }
+                    settle(&mut events).await;
+                    self.reload("file change").await;
                 }
             }
+            // Watch what the newest version names, refused or not: a key file written after
+            // the registry that names it must still be noticed.
+            if let Some(w) = watcher.as_mut() {
+                watch.update(w, &self.watched_files());
+            }
+        }
+    }
+}
+
+/// Waits until no file event came for `DEBOUNCE` (at most `DEBOUNCE_MAX` in all).
+async fn settle(events: &mut mpsc::UnboundedReceiver<Event>) {
+    let deadline = tokio::time::Instant::now() + DEBOUNCE_MAX;
+    loop {
+        let quiet = tokio::time::sleep(DEBOUNCE);
+        tokio::select! {
+            _ = quiet => return,
+            _ = tokio::time::sleep_until(deadline) => return,
+            event = events.recv() => if event.is_none() { return },
         }
     }
 }
@@ -90,6 +100,14 @@ async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option
 }
 
 impl Reloader {
+    fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = self.app.snapshot().files.clone();
+        files.extend(crate::config::named_files(&self.config_path));
+        files.sort();
+        files.dedup();
+        files
+    }
+
     /// Loads, validates and swaps in the configuration; `true` when it was swapped.
     async fn reload(&self, cause: &str) -> bool {
         let path = self.config_path.clone();

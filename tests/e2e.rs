@@ -1,12 +1,23 @@
 //! End-to-end test: a real authorization server (oidc-provider, `tests/e2e/provider.mjs`) behind
-//! jargate in `passthrough` mode, driven by a real relying party (openid-client,
-//! `tests/e2e/flow.mjs`) through PAR, JAR by value and private_key_jwt; parameters outside a
-//! request object (stripped unless identical); and negative cases (tampered request object,
-//! replayed client assertion, missing request object) that jargate must refuse with its SPEC §6
-//! errors before the provider sees them. The case list and results are in flow.mjs's JSON line.
+//! jargate, driven by a real relying party (openid-client, `tests/e2e/flow.mjs`) configured for
+//! PAR, JAR (by value too) and private_key_jwt; parameters outside a request object (stripped
+//! unless identical); and negative cases (tampered request object, replayed client assertion,
+//! missing request object) that jargate must refuse with its SPEC §6 errors before the provider
+//! sees them. The case list and results are in flow.mjs's JSON line.
 //!
-//! `flows_work_without_jargate` runs the same flows against the provider directly: a control that
-//! separates harness problems from jargate problems.
+//! Two scenarios (SPEC §1):
+//! - `passthrough`: the provider knows JAR, PAR and private_key_jwt itself (provider `native`).
+//! - `legacy`: the provider knows none of them, only a client secret (provider `legacy`, with
+//!   client_secret_post, or client_secret_basic with `upstream.client_auth = "basic"`). jargate
+//!   answers PAR itself, expands `request_uri` and request objects into plain queries, and swaps
+//!   client assertions for the client's `upstream_client_secret`, given to jargate as
+//!   `${JARGATE_E2E_UPSTREAM_SECRET}` in clients.json. flow.mjs also checks what the provider
+//!   received (plain `/authorize` queries; a secret, no assertion, at the token endpoint) and that
+//!   a `request_uri` redeemed twice is refused by jargate.
+//!
+//! The `*_without_jargate` tests run the flows against the provider directly: controls that
+//! separate harness problems from jargate problems (the legacy one: a plain secret flow works and
+//! JAR, PAR and client assertions are refused, so success through jargate is its translation).
 //!
 //! Needs node (>= 20) and npm; `tests/e2e/node_modules` is installed with `npm ci` when missing.
 //! Everything runs on loopback ports in a temp dir; all children are killed on drop.
@@ -32,18 +43,48 @@ const JARGATE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(20);
 const FLOW_TIMEOUT: Duration = Duration::from_secs(30);
 const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// One combination of jargate mode and provider configuration. `legacy` (jargate translating
-/// JAR/PAR/private_key_jwt for a provider that knows none of them) will be a second one: provider
-/// mode "legacy" (client_secret_post only) and an `upstream_client_secret` in the registry.
+/// The environment variable that carries the legacy client secret into jargate's clients.json.
+const SECRET_VAR: &str = "JARGATE_E2E_UPSTREAM_SECRET";
+
+/// One combination of jargate mode and provider configuration.
 struct Scenario {
     jargate_mode: &'static str,
+    /// provider.mjs and flow.mjs `--mode`.
     provider_mode: &'static str,
+    /// Legacy only: jargate's `upstream.client_auth`, also provider.mjs's and flow.mjs's
+    /// `--client-auth` (the one secret method the provider accepts).
+    client_auth: &'static str,
+    /// Cases flow.mjs must report through jargate, and directly (the control).
+    cases_via_jargate: usize,
+    cases_direct: usize,
 }
 
 const PASSTHROUGH: Scenario = Scenario {
     jargate_mode: "passthrough",
     provider_mode: "native",
+    client_auth: "post",
+    cases_via_jargate: 7,
+    cases_direct: 6,
 };
+
+const LEGACY_POST: Scenario = Scenario {
+    jargate_mode: "legacy",
+    provider_mode: "legacy",
+    client_auth: "post",
+    cases_via_jargate: 8,
+    cases_direct: 4,
+};
+
+const LEGACY_BASIC: Scenario = Scenario {
+    client_auth: "basic",
+    ..LEGACY_POST
+};
+
+impl Scenario {
+    fn legacy(&self) -> bool {
+        self.jargate_mode == "legacy"
+    }
+}
 
 #[test]
 fn passthrough_flows_through_jargate() {
@@ -51,7 +92,26 @@ fn passthrough_flows_through_jargate() {
 }
 
 #[test]
+fn legacy_flows_through_jargate_with_client_secret_post() {
+    run_through_jargate(&LEGACY_POST);
+}
+
+#[test]
+fn legacy_flows_through_jargate_with_client_secret_basic() {
+    run_through_jargate(&LEGACY_BASIC);
+}
+
+#[test]
 fn flows_work_without_jargate() {
+    run_without_jargate(&PASSTHROUGH);
+}
+
+#[test]
+fn legacy_provider_works_without_jargate() {
+    run_without_jargate(&LEGACY_POST);
+}
+
+fn run_without_jargate(scenario: &Scenario) {
     ensure_node_modules();
     let started = Instant::now();
     let workdir = tempfile::tempdir().expect("temp dir");
@@ -62,12 +122,12 @@ fn flows_work_without_jargate() {
     let issuer = start_provider(
         &mut children,
         workdir.path(),
-        PASSTHROUGH.provider_mode,
+        scenario,
         provider_port,
         &provider_url,
     );
-    let flow = run_flow(workdir.path(), &issuer, &provider_url, "direct");
-    assert_flow_passed(&flow, workdir.path());
+    let flow = run_flow(workdir.path(), scenario, &issuer, &provider_url, "direct");
+    assert_flow_passed(&flow, workdir.path(), scenario.cases_direct);
     assert_within_budget(started);
     keep_workdir_if_asked(workdir);
 }
@@ -86,7 +146,7 @@ fn run_through_jargate(scenario: &Scenario) {
     let issuer = start_provider(
         &mut children,
         workdir.path(),
-        scenario.provider_mode,
+        scenario,
         provider_port,
         &format!("http://127.0.0.1:{proxy_port}"),
     );
@@ -99,11 +159,23 @@ fn run_through_jargate(scenario: &Scenario) {
         &provider_url,
         &issuer,
     );
-    check_jargate_config(&config);
-    start_jargate(&mut children, workdir.path(), &config, admin_port);
+    let environment = jargate_environment(workdir.path(), scenario);
+    check_jargate_config(&config, &environment);
+    start_jargate(
+        &mut children,
+        workdir.path(),
+        &config,
+        &environment,
+        admin_port,
+    );
 
-    let flow = run_flow(workdir.path(), &issuer, &provider_url, "jargate");
-    assert_flow_passed(&flow, workdir.path());
+    let flow = run_flow(workdir.path(), scenario, &issuer, &provider_url, "jargate");
+    assert_flow_passed(&flow, workdir.path(), scenario.cases_via_jargate);
+    if scenario.legacy() {
+        // Stop jargate and the provider first so that their logs are complete.
+        drop(children);
+        assert_secret_only_in_environment(workdir.path());
+    }
     assert_within_budget(started);
     keep_workdir_if_asked(workdir);
 }
@@ -178,11 +250,18 @@ fn client_description(workdir: &Path) -> Value {
     read_json(&workdir.join("client.json"))
 }
 
+/// The legacy client secret keys.mjs wrote (the provider's registered secret).
+fn upstream_client_secret(workdir: &Path) -> String {
+    let secret = fs::read_to_string(workdir.join("keys/upstream-client-secret.txt"))
+        .expect("read the upstream client secret");
+    secret.trim().to_owned()
+}
+
 /// Starts provider.mjs and returns its issuer, from its ready line.
 fn start_provider(
     children: &mut Children,
     workdir: &Path,
-    mode: &str,
+    scenario: &Scenario,
     port: u16,
     issuer: &str,
 ) -> String {
@@ -192,7 +271,9 @@ fn start_provider(
         .arg(workdir)
         .args([
             "--mode",
-            mode,
+            scenario.provider_mode,
+            "--client-auth",
+            scenario.client_auth,
             "--port",
             &port.to_string(),
             "--issuer",
@@ -237,13 +318,21 @@ fn start_provider(
 }
 
 /// Runs flow.mjs and returns its JSON result line (or a synthetic failure).
-fn run_flow(workdir: &Path, issuer: &str, provider_url: &str, via: &str) -> Value {
+fn run_flow(
+    workdir: &Path,
+    scenario: &Scenario,
+    issuer: &str,
+    provider_url: &str,
+    via: &str,
+) -> Value {
     let stdout_path = workdir.join("flow.stdout");
     let stderr_path = workdir.join("flow.stderr");
     let mut child = node("flow.mjs")
         .arg("--workdir")
         .arg(workdir)
         .args(["--issuer", issuer, "--provider", provider_url, "--via", via])
+        .args(["--mode", scenario.provider_mode])
+        .args(["--client-auth", scenario.client_auth])
         .stdout(File::create(&stdout_path).expect("flow.stdout"))
         .stderr(File::create(&stderr_path).expect("flow.stderr"))
         .spawn()
@@ -276,8 +365,9 @@ fn run_flow(workdir: &Path, issuer: &str, provider_url: &str, via: &str) -> Valu
     }
 }
 
-/// Asserts every case passed; otherwise fails with the results and the servers' logs.
-fn assert_flow_passed(flow: &Value, workdir: &Path) {
+/// Asserts every case passed, and that there were `expected_cases`; otherwise fails with the
+/// results and the servers' logs.
+fn assert_flow_passed(flow: &Value, workdir: &Path, expected_cases: usize) {
     let pretty = serde_json::to_string_pretty(flow).expect("json");
     let passed = flow["ok"] == true && flow["exit_status"] == 0;
     if !passed {
@@ -289,7 +379,7 @@ fn assert_flow_passed(flow: &Value, workdir: &Path) {
     }
     println!("{pretty}");
     let cases = flow["cases"].as_array().map_or(0, Vec::len);
-    assert!(cases >= 6, "expected at least 6 cases, got {cases}");
+    assert_eq!(cases, expected_cases, "number of cases flow.mjs ran");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,7 +403,7 @@ admin = "127.0.0.1:{admin_port}"
 [upstream]
 url = {provider_url}
 mode = "{mode}"
-
+{client_auth}
 [issuer]
 identifier = {issuer}
 
@@ -322,6 +412,11 @@ file = "clients.json"
 "#,
         provider_url = toml_string(provider_url),
         mode = scenario.jargate_mode,
+        client_auth = if scenario.legacy() {
+            format!("client_auth = {}\n", toml_string(scenario.client_auth))
+        } else {
+            String::new()
+        },
         issuer = toml_string(issuer),
     );
     let config_path = workdir.join("jargate.toml");
@@ -363,10 +458,10 @@ file = "clients.json"
             },
         },
     });
-    if scenario.jargate_mode == "legacy" {
-        let secret = fs::read_to_string(workdir.join("keys/upstream-client-secret.txt"))
-            .expect("read the upstream client secret");
-        client["upstream_client_secret"] = json!(secret.trim());
+    if scenario.legacy() {
+        // Expanded by jargate from its environment (SPEC §3): the secret is in no file of
+        // jargate's, and the expansion path of the registry is exercised.
+        client["upstream_client_secret"] = json!(format!("${{{SECRET_VAR}}}"));
     }
     let registry = json!({ "clients": [client] });
     fs::write(
@@ -377,12 +472,24 @@ file = "clients.json"
     config_path
 }
 
+/// The environment jargate needs for the scenario: the legacy secret, for clients.json's
+/// `${JARGATE_E2E_UPSTREAM_SECRET}`.
+fn jargate_environment(workdir: &Path, scenario: &Scenario) -> Vec<(&'static str, String)> {
+    if scenario.legacy() {
+        vec![(SECRET_VAR, upstream_client_secret(workdir))]
+    } else {
+        Vec::new()
+    }
+}
+
 /// `jargate check` must accept the generated configuration (SPEC §2).
-fn check_jargate_config(config: &Path) {
+fn check_jargate_config(config: &Path, environment: &[(&'static str, String)]) {
     let output = Command::new(env!("CARGO_BIN_EXE_jargate"))
         .arg("check")
         .arg("--config")
         .arg(config)
+        .env_remove(SECRET_VAR)
+        .envs(environment.iter().map(|(name, value)| (name, value)))
         .output()
         .expect("run jargate check");
     assert!(
@@ -395,7 +502,13 @@ fn check_jargate_config(config: &Path) {
 }
 
 /// Starts `jargate serve` and waits for its admin /healthz to answer 200.
-fn start_jargate(children: &mut Children, workdir: &Path, config: &Path, admin_port: u16) {
+fn start_jargate(
+    children: &mut Children,
+    workdir: &Path,
+    config: &Path,
+    environment: &[(&'static str, String)],
+    admin_port: u16,
+) {
     let log_path = workdir.join("jargate.log");
     let log = File::create(&log_path).expect("jargate.log");
     let child = Command::new(env!("CARGO_BIN_EXE_jargate"))
@@ -403,6 +516,8 @@ fn start_jargate(children: &mut Children, workdir: &Path, config: &Path, admin_p
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "info")
+        .env_remove(SECRET_VAR)
+        .envs(environment.iter().map(|(name, value)| (name, value)))
         .stdout(log.try_clone().expect("log handle"))
         .stderr(log)
         .spawn()
@@ -429,6 +544,27 @@ fn start_jargate(children: &mut Children, workdir: &Path, config: &Path, admin_p
             );
         }
         thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The legacy client secret reached jargate through its environment only, and it appears in none
+/// of the logs and results (README: "never in logs").
+fn assert_secret_only_in_environment(workdir: &Path) {
+    let secret = upstream_client_secret(workdir);
+    for name in [
+        "jargate.toml",
+        "clients.json",
+        "jargate.log",
+        "provider.log",
+        "flow.stdout",
+        "flow.stderr",
+    ] {
+        let text =
+            fs::read_to_string(workdir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        assert!(
+            !text.contains(&secret),
+            "the upstream client secret appears in {name}"
+        );
     }
 }
 
@@ -498,11 +634,47 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 }
 
 /// `N` distinct loopback ports that were free a moment ago (all held until all are chosen).
+/// As in tests/common/mod.rs, they are drawn from below the kernel's ephemeral range, so that no
+/// outgoing connection (of this or a concurrent test) can take one between its release here and
+/// the bind of the server that gets it.
 fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port"))
-        .collect();
+    let (ephemeral_low, _) = ephemeral_range();
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
+    if ephemeral_low > 12000 {
+        let span = u64::from(ephemeral_low - 11000);
+        for attempt in 0u64..1000 {
+            if listeners.len() == N {
+                break;
+            }
+            let port = 10000 + (random_u64(attempt) % span) as u16;
+            if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+                listeners.push(listener);
+            }
+        }
+    }
+    while listeners.len() < N {
+        listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind a loopback port"));
+    }
     std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+}
+
+/// The kernel's ephemeral port range (Linux), or the usual default elsewhere.
+fn ephemeral_range() -> (u16, u16) {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut numbers = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((numbers.next()??, numbers.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// A random number (randomly keyed SipHash of `salt`), enough to spread port choices.
+fn random_u64(salt: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(salt);
+    hasher.finish()
 }
 
 /// A TOML basic string (JSON string syntax is valid TOML for these ASCII values).

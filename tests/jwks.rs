@@ -1,10 +1,11 @@
 //! Remote JWK Sets (`jwks_uri` credentials, SPEC §4 and §7) through the real `jargate` binary
 //! and a local JWKS server whose key set, latency and availability each test controls and whose
-//! hits it counts: the background fetch at start, a new `kid` followed through the unknown-kid
-//! refetch, the refetch rate limit under a burst of random kids, the last good keys kept when
-//! the server is down or answers an oversize set, a slow server bounded by the fetch timeout
-//! without slowing other clients, `use: enc` keys never verifying, and the separation of the
-//! request-object and client-assertion uses.
+//! hits it counts: the background fetch at start and refresh (`jwks_refresh_secs`, a shorter
+//! `Cache-Control: max-age`), a client added by a reload, a new `kid` followed through the
+//! unknown-kid refetch, the refetch rate limit under a burst of random kids, the last good keys
+//! kept when the server is down or answers an oversize set, a slow server bounded by the fetch
+//! timeout without slowing other clients, `use: enc` keys never verifying, and the separation of
+//! the request-object and client-assertion uses.
 
 mod common;
 
@@ -32,6 +33,7 @@ const TOKEN: &str = "/oauth/token";
 struct Served {
     body: Mutex<Bytes>,
     delay: Mutex<Duration>,
+    cache_control: Mutex<Option<String>>,
     hits: AtomicUsize,
 }
 
@@ -64,12 +66,14 @@ impl JwksServer {
                             let delay = *served.delay.lock().expect("lock");
                             tokio::time::sleep(delay).await;
                             let body = served.body.lock().expect("lock").clone();
-                            let resp = hyper::Response::builder()
+                            let mut resp = hyper::Response::builder()
                                 .status(200)
                                 .header("content-type", "application/json")
-                                .header("connection", "close")
-                                .body(Full::new(body))
-                                .expect("jwks response");
+                                .header("connection", "close");
+                            if let Some(cc) = served.cache_control.lock().expect("lock").clone() {
+                                resp = resp.header("cache-control", cc);
+                            }
+                            let resp = resp.body(Full::new(body)).expect("jwks response");
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
@@ -104,6 +108,10 @@ impl JwksServer {
 
     fn set_delay(&self, delay: Duration) {
         *self.served.delay.lock().expect("lock") = delay;
+    }
+
+    fn set_cache_control(&self, value: &str) {
+        *self.served.cache_control.lock().expect("lock") = Some(value.to_owned());
     }
 
     fn hits(&self) -> usize {
@@ -169,7 +177,10 @@ fn clients_with_remote(uri: &str) -> Value {
 }
 
 fn clients_toml(refresh_secs: u64, min_refetch_secs: u64) -> String {
-    format!("[clients]\njwks_refresh_secs = {refresh_secs}\njwks_min_refetch_secs = {min_refetch_secs}\n")
+    format!(
+        "[clients]\njwks_refresh_secs = {refresh_secs}\n\
+         jwks_min_refetch_secs = {min_refetch_secs}\n"
+    )
 }
 
 /// A fresh ES256 assertion of `client_id` signed by `key`, naming `kid` when given.
@@ -275,6 +286,80 @@ async fn new_kid_is_followed_at_once_through_the_unknown_kid_refetch() {
     // The set was replaced: k1 is gone.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     expect_refused(&j, &ec_a(), Some("k1"), "app-remote").await;
+}
+
+#[tokio::test]
+async fn background_refresh_follows_the_set_without_any_request() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (_up, j) = start_with(&clients_toml(1, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    server.set(&jwk_set(vec![sig_jwk(&ec_b(), "k2")]));
+    let hits = server.hits();
+    // jwks_refresh_secs = 1: refetched in the background within about two seconds.
+    let since = Instant::now();
+    while server.hits() < hits + 2 {
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "no background refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hits = server.hits();
+    expect_accepted(&j, &ec_b(), Some("k2"), "app-remote").await;
+    assert!(
+        server.hits() <= hits + 1,
+        "k2 came from the background refresh, not a burst of refetches"
+    );
+}
+
+#[tokio::test]
+async fn shorter_cache_control_max_age_shortens_the_refresh() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    server.set_cache_control("public, max-age=1");
+    // jwks_refresh_secs = 300, but the set says it is fresh for 1 s only.
+    let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    let hits = server.hits();
+    let since = Instant::now();
+    while server.hits() == hits {
+        assert!(
+            since.elapsed() < Duration::from_secs(4),
+            "max-age=1 must bring a background refetch within a few seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "max-age=1: refetched after {} ms",
+        since.elapsed().as_millis()
+    );
+}
+
+#[tokio::test]
+async fn jwks_client_added_by_a_reload_is_accepted_within_one_second() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (_up, j) = start_with(&clients_toml(300, 30), default_clients()).await;
+    expect_refused(&j, &ec_a(), Some("k1"), "app-remote").await;
+    let path = j.dir().join("clients.json");
+    std::fs::write(&path, clients_with_remote(&server.uri()).to_string()).expect("write");
+    let written = Instant::now();
+    loop {
+        let resp = send_token(&j, &assertion(&ec_a(), Some("k1"), "app-remote")).await;
+        if resp.status == 200 {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "not accepted within 1 s of the write; last answer {} {}",
+            resp.status,
+            resp.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "jwks_uri client added: accepted {} ms after the write, {} fetch(es)",
+        written.elapsed().as_millis(),
+        server.hits()
+    );
 }
 
 #[tokio::test]
@@ -421,11 +506,16 @@ async fn slow_jwks_is_bounded_by_the_fetch_timeout_and_slows_no_one_else() {
     let (resp, latency) = slow.await.expect("slow request");
     let resp = resp.expect("the request waiting on the slow fetch must be answered");
     println!(
-        "slow JWKS: unknown-kid request answered {} in {} ms; {} other requests meanwhile, slowest {} ms",
+        "slow JWKS: unknown-kid request answered {} in {} ms; \
+         {} other requests meanwhile, slowest {} ms",
         resp.status,
         latency.as_millis(),
         samples.len(),
-        samples.iter().map(|(_, d)| d.as_millis()).max().unwrap_or(0)
+        samples
+            .iter()
+            .map(|(_, d)| d.as_millis())
+            .max()
+            .unwrap_or(0)
     );
     assert_error(&resp, 401, "invalid_client");
     assert!(

@@ -19,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::RwLock;
 
 const TOKEN: &str = "/oauth/token";
@@ -137,7 +138,8 @@ async fn await_reloads(admin: SocketAddr, result: &str, above: f64, limit: Durat
     let n = *seen.lock().expect("lock");
     assert!(
         found.is_some(),
-        "jargate_reloads_total{{result=\"{result}\"}} stayed at {n} (expected > {above}) for {limit:?}"
+        "jargate_reloads_total{{result=\"{result}\"}} stayed at {n} (> {above} expected) \
+         for {limit:?}"
     );
     n
 }
@@ -158,6 +160,11 @@ fn clients_plus(extra: Vec<Value>) -> Value {
 /// `app-new`: private_key_jwt with ec-b (ES256).
 fn app_new() -> Value {
     pkjwt_client("app-new", vec![pem_credential("ec-b", "ES256")])
+}
+
+/// An ES256 credential read from `pem_file` (relative to the registry).
+fn pem_file_credential(path: &str) -> Value {
+    json!({"credential_type": "public_key", "pem_file": path, "alg": "ES256"})
 }
 
 fn ec_a() -> TestKey {
@@ -403,9 +410,7 @@ async fn changed_pem_file_is_picked_up() {
     let _shared = MACHINE.read().await;
     let clients = registry(vec![pkjwt_client(
         "app-file",
-        vec![
-            json!({"credential_type": "public_key", "pem_file": "keys/app-file.pem", "alg": "ES256"}),
-        ],
+        vec![pem_file_credential("keys/app-file.pem")],
     )]);
     // The key file must exist before start: start with a registry without it, then add both.
     let (_up, j) = start_default().await;
@@ -438,6 +443,82 @@ async fn changed_pem_file_is_picked_up() {
     )
     .await;
     expect_refused(proxy, &ec_a(), "app-file").await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// jargate.toml changes
+// ----------------------------------------------------------------------------------------------
+
+/// Merges `extra` into the running config file and writes it back in place.
+fn edit_config(j: &Jargate, extra: &str) {
+    let text = std::fs::read_to_string(j.config_path()).expect("read config");
+    let mut table: toml::Table = text.parse().expect("config toml");
+    merge_toml(&mut table, extra.parse().expect("extra toml"));
+    std::fs::write(j.config_path(), toml::to_string(&table).expect("toml")).expect("write config");
+}
+
+#[tokio::test]
+async fn config_file_change_is_picked_up_within_one_second() {
+    let _shared = MACHINE.read().await;
+    let (_up, j) = start_default().await;
+    let proxy = j.proxy_addr();
+    const ALIAS: &str = "https://auth.example.org/";
+    let aliased = || {
+        let mut claims = valid_assertion_claims("app-es");
+        claims["aud"] = json!(ALIAS);
+        Jwt::signed(&ec_a(), "ES256").claims(claims).build()
+    };
+    assert_error(&send_token(proxy, &aliased()).await, 401, "invalid_client");
+
+    edit_config(&j, &format!("[issuer]\naliases = [\"{ALIAS}\"]\n"));
+    let written = Instant::now();
+    let delay = within(written, RELOAD_LIMIT, || async {
+        send_token(proxy, &aliased()).await.status == 200
+    })
+    .await
+    .expect("the new issuer alias must be accepted within 1 s");
+    println!("config change: in effect after {} ms", delay.as_millis());
+}
+
+#[tokio::test]
+async fn switching_the_clients_file_watches_the_new_one() {
+    let _shared = MACHINE.read().await;
+    let (_up, j) = start_default().await;
+    let proxy = j.proxy_addr();
+    let other = j.dir().join("other.json");
+    write_json(&other, &clients_plus(vec![app_new()]));
+
+    edit_config(&j, "[clients]\nfile = \"other.json\"\n");
+    await_status(
+        proxy,
+        Instant::now(),
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        200,
+        "clients.file switched",
+    )
+    .await;
+    // The new file is watched ...
+    write_json(&other, &default_clients());
+    let written = Instant::now();
+    await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-new",
+        401,
+        "new registry file edited",
+    )
+    .await;
+    // ... and the old one no longer matters.
+    write_json(
+        &j.dir().join("clients.json"),
+        &clients_plus(vec![app_new()]),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    expect_refused(proxy, &ec_b(), "app-new").await;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -699,12 +780,14 @@ async fn reload_storm_under_load_fails_no_valid_request() {
     let next = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
     let failures: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(total)));
     let mut workers = Vec::new();
     for _ in 0..LOAD_WORKERS {
-        let (next, accepted, failures, bodies) = (
+        let (next, accepted, failures, latencies, bodies) = (
             next.clone(),
             accepted.clone(),
             failures.clone(),
+            latencies.clone(),
             bodies.clone(),
         );
         workers.push(tokio::spawn(async move {
@@ -725,7 +808,10 @@ async fn reload_storm_under_load_fails_no_valid_request() {
                     &[("Content-Type", "application/x-www-form-urlencoded")],
                     bodies[i].as_bytes(),
                 );
-                match try_send_raw(proxy, &raw, CALL_TIMEOUT).await {
+                let sent = Instant::now();
+                let answer = try_send_raw(proxy, &raw, CALL_TIMEOUT).await;
+                latencies.lock().expect("lock").push(sent.elapsed());
+                match answer {
                     Ok(resp) if resp.status == 200 => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                     }
@@ -763,6 +849,19 @@ async fn reload_storm_under_load_fails_no_valid_request() {
     let accepted = accepted.load(Ordering::Relaxed);
     let sent = accepted + failures.len();
     let rate = sent as f64 / elapsed.as_secs_f64();
+    let mut latencies = latencies.lock().expect("lock").clone();
+    latencies.sort();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .map_or(0, |d| d.as_millis())
+    };
+    println!(
+        "load: latency p50 {} ms, p99 {} ms, max {} ms",
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
     println!(
         "load: sent {sent} in {:.1} s ({rate:.0}/s), accepted {accepted}, failed {}, \
          {REWRITES} rewrites -> reloads ok {ok}, failed {failed}; test took {:.1} s",
@@ -784,4 +883,103 @@ async fn reload_storm_under_load_fails_no_valid_request() {
         accepted + 1,
         "every accepted request reached the upstream once"
     );
+}
+
+/// An operator adds a client whose key lives in a new file and writes the registry first: that
+/// version is refused (the key file is missing). Then the key file is written: the files on disk
+/// now form a valid configuration, which must take effect within 1 s of that last write. With
+/// `keys_dir_watched`, another client's `pem_file` already lives in `keys/`.
+async fn key_file_written_after_the_registry(keys_dir_watched: bool) {
+    let mut clients = default_clients();
+    if keys_dir_watched {
+        clients["clients"]
+            .as_array_mut()
+            .expect("clients")
+            .push(pkjwt_client(
+                "app-watched",
+                vec![pem_file_credential("keys/ec-a.pub.pem")],
+            ));
+    }
+    let (_up, j) = start_with("", clients.clone()).await;
+    let (proxy, admin) = (j.proxy_addr(), j.admin_addr());
+    clients["clients"]
+        .as_array_mut()
+        .expect("clients")
+        .push(pkjwt_client(
+            "app-later",
+            vec![pem_file_credential("keys/later.pem")],
+        ));
+    write_json(&j.dir().join("clients.json"), &clients);
+    await_reloads(admin, "failed", 0.0, RELOAD_LIMIT).await;
+    expect_accepted(proxy, &ec_a(), "app-es").await;
+
+    std::fs::write(j.dir().join("keys").join("later.pem"), ec_b().pub_pem()).expect("write key");
+    let written = Instant::now();
+    await_status(
+        proxy,
+        written,
+        RELOAD_LIMIT,
+        &ec_b(),
+        "app-later",
+        200,
+        "key file written after the registry",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn key_file_written_after_the_registry_naming_it_is_picked_up() {
+    let _shared = MACHINE.read().await;
+    key_file_written_after_the_registry(false).await;
+}
+
+#[tokio::test]
+async fn key_file_written_after_the_registry_in_a_watched_dir_is_picked_up() {
+    let _shared = MACHINE.read().await;
+    key_file_written_after_the_registry(true).await;
+}
+
+#[tokio::test]
+async fn request_in_flight_finishes_on_the_version_it_started_with() {
+    let _shared = MACHINE.read().await;
+    let (up, j) = start_with("", clients_plus(vec![app_new()])).await;
+    let (proxy, admin) = (j.proxy_addr(), j.admin_addr());
+    let body = assertion_form(&assertion(&ec_b(), "app-new"));
+    let head = format!(
+        "POST {TOKEN} HTTP/1.1\r\nHost: {proxy}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    stream
+        .write_all(format!("{head}{first}").as_bytes())
+        .await
+        .expect("send head and half the body");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // app-new is removed while the request is in flight.
+    let ok = reloads(admin, "ok").await;
+    write_json(&j.dir().join("clients.json"), &default_clients());
+    await_reloads(admin, "ok", ok, RELOAD_LIMIT).await;
+    expect_refused(proxy, &ec_b(), "app-new").await;
+
+    stream
+        .write_all(rest.as_bytes())
+        .await
+        .expect("send the rest");
+    let mut answer = Vec::new();
+    tokio::time::timeout(CALL_TIMEOUT, stream.read_to_end(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("read answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the request started on the version with app-new: {answer}"
+    );
+    assert_eq!(up.count(), 1);
 }

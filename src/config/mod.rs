@@ -132,6 +132,56 @@ impl Snapshot {
     }
 }
 
+/// The files a configuration names (itself, the registry, key files, TLS material, CA file),
+/// read leniently: the reloader watches them even when that version is refused, so that a key
+/// file written after the registry naming it is picked up.
+pub fn named_files(config_path: &Path) -> Vec<PathBuf> {
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    let mut files = vec![config_path.to_path_buf()];
+    let Ok(text) = std::fs::read_to_string(config_path) else {
+        return files;
+    };
+    let Ok(doc) = toml::from_str::<toml::Value>(&text) else {
+        return files;
+    };
+    let lookup = |table: &str, key: &str| {
+        doc.get(table)
+            .and_then(|t| t.get(key))
+            .and_then(toml::Value::as_str)
+            .and_then(|v| env::expand(v).ok())
+    };
+    for (table, key) in [("listen", "tls_cert"), ("listen", "tls_key"), ("upstream", "ca_file")] {
+        files.extend(lookup(table, key).map(|f| base.join(f)));
+    }
+    let Some(clients) = lookup("clients", "file").map(|f| base.join(f)) else {
+        return files;
+    };
+    let registry_base = clients.parent().unwrap_or(base).to_path_buf();
+    if let Some(registry) = std::fs::read_to_string(&clients)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        collect_pem_files(&registry, &registry_base, &mut files);
+    }
+    files.push(clients);
+    files
+}
+
+fn collect_pem_files(value: &serde_json::Value, base: &Path, out: &mut Vec<PathBuf>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v.as_str()) {
+                    ("pem_file", Some(file)) => out.push(base.join(env::expand(file).unwrap_or_default())),
+                    _ => collect_pem_files(v, base, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_pem_files(v, base, out)),
+        _ => {}
+    }
+}
+
 pub fn parse_settings(text: &str) -> Result<Settings, String> {
     let mut doc: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
     env::expand_toml(&mut doc)?;

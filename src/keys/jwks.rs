@@ -42,6 +42,8 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Byt
 pub struct JwksCache {
     sets: moka::sync::Cache<String, Arc<Fetched>>,
     last_attempt: Mutex<HashMap<String, Instant>>,
+    /// One fetch per URI at a time; requests that need the same set wait for it.
+    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     client: HttpsClient,
     metrics: Arc<Metrics>,
 }
@@ -75,6 +77,7 @@ impl JwksCache {
         Ok(JwksCache {
             sets: moka::sync::Cache::builder().max_capacity(100_000).build(),
             last_attempt: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
             client: Client::builder(TokioExecutor::new()).build(connector),
             metrics,
         })
@@ -91,7 +94,18 @@ impl JwksCache {
     }
 
     /// Fetches `uri` unless it was tried less than `min_interval` ago; returns the newest set.
+    /// A caller that finds a fetch of the same URI under way waits for it and takes its result,
+    /// so a client rotating its keys is not refused while the new set is on its way.
     pub async fn refetch(&self, uri: &str, refresh: Refresh) -> Option<Arc<Fetched>> {
+        let asked = Instant::now();
+        let gate = lock(&self.in_flight)
+            .entry(uri.to_owned())
+            .or_default()
+            .clone();
+        let _turn = gate.lock().await;
+        if let Some(fresh) = self.cached(uri).filter(|f| f.at >= asked) {
+            return Some(fresh);
+        }
         if !self.may_fetch(uri, refresh.min_interval) {
             self.metrics
                 .jwks_fetches
@@ -140,10 +154,7 @@ impl JwksCache {
 
     /// Records an attempt now if the last one is older than `min_interval`.
     fn may_fetch(&self, uri: &str, min_interval: Duration) -> bool {
-        let mut attempts = match self.last_attempt.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut attempts = lock(&self.last_attempt);
         let now = Instant::now();
         match attempts.get(uri) {
             Some(last) if now.duration_since(*last) < min_interval => false,
@@ -180,6 +191,11 @@ impl JwksCache {
             ttl,
         })
     }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of a plain map: keep going.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn max_age(headers: &http::HeaderMap) -> Option<Duration> {

@@ -168,9 +168,15 @@ impl ProxyHttp for Gateway {
             upstream.set_uri(uri);
         }
         if ctx.forward.as_get {
+            // A GET carries no body: the original one, if any, is dropped below.
             upstream.set_method(http::Method::GET);
-            upstream.remove_header(&http::header::CONTENT_TYPE);
-            ctx.forward.body = Some(Bytes::new());
+            for name in [
+                http::header::CONTENT_TYPE,
+                http::header::CONTENT_LENGTH,
+                http::header::TRANSFER_ENCODING,
+            ] {
+                upstream.remove_header(&name);
+            }
         }
         if let Some(body) = &ctx.forward.body {
             upstream.remove_header(&http::header::TRANSFER_ENCODING);
@@ -190,7 +196,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         // The buffered body is replayed to the upstream in one piece; swap in the rewrite.
-        if let Some(rewritten) = ctx.forward.body.take() {
+        if ctx.forward.as_get {
+            *body = None;
+        } else if let Some(rewritten) = ctx.forward.body.take() {
             *body = Some(rewritten);
         }
         Ok(())

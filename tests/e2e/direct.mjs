@@ -3,7 +3,7 @@
 // configuration and the client flows work on their own, so a failure through jargate is
 // jargate's. Prints flow.mjs's JSON line; exit status is flow.mjs's.
 //
-// usage: node direct.mjs [--mode native]
+// usage: node direct.mjs [--mode native|legacy] [--client-auth post|basic]
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -59,9 +59,12 @@ function startProvider(args) {
 }
 
 async function main() {
-  const options = parseOptions('node direct.mjs [--mode native]', {
+  const usage = 'node direct.mjs [--mode native|legacy] [--client-auth post|basic]';
+  const options = parseOptions(usage, {
     mode: { type: 'string', default: 'native' },
+    'client-auth': { type: 'string', default: 'post' },
   });
+  const modeArgs = ['--mode', options.mode, '--client-auth', options['client-auth']];
   const workdir = await mkdtemp(join(tmpdir(), 'jargate-e2e-direct-'));
   let provider;
   try {
@@ -71,10 +74,10 @@ async function main() {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     provider = await startProvider([
-      '--workdir', workdir, '--port', String(port), '--issuer', url, '--mode', options.mode,
+      '--workdir', workdir, '--port', String(port), '--issuer', url, ...modeArgs,
     ]);
     process.exitCode = await runScript('flow.mjs', [
-      '--workdir', workdir, '--issuer', url, '--provider', url, '--via', 'direct',
+      '--workdir', workdir, '--issuer', url, '--provider', url, '--via', 'direct', ...modeArgs,
     ], { showOutput: true });
   } finally {
     provider?.kill('SIGTERM');

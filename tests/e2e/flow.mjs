@@ -3,7 +3,18 @@
 // authorization-code flow against --issuer, which is jargate's proxy address (--via jargate) or
 // oidc-provider itself (--via direct, to prove the flows without jargate).
 //
+// --mode names the provider configuration behind --issuer (provider.mjs --mode):
+//   native  the provider knows JAR, PAR and private_key_jwt (jargate in `passthrough` mode).
+//   legacy  it knows none of them, only a client secret (--client-auth post|basic, as given to
+//           provider.mjs); jargate in `legacy` mode translates. The provider advertises no PAR
+//           endpoint and no request objects, so through jargate the client's server metadata
+//           is the discovered document plus jargate's PAR endpoint and JAR / private_key_jwt
+//           capabilities (jargate passes /.well-known through untouched; discovery_passthrough
+//           checks that).
+//
 // Cases, each independent, all run even when one fails:
+//   discovery_passthrough      (via jargate) discovery document and JWK Set through jargate are
+//                              the provider's own, unchanged (in legacy: still without PAR/JAR).
 //   par_flow                   PAR carrying a request object -> /authorize?request_uri -> login +
 //                              consent -> callback -> token exchange with a client assertion ->
 //                              ID token verified (signature and claims) -> userinfo.
@@ -13,18 +24,37 @@
 //   tampered_request_object    /authorize with a request object whose payload was changed after
 //                              signing.
 //   replayed_client_assertion  par_flow's token request sent again, byte for byte.
+//   request_uri_redeemed_twice (legacy via jargate, where jargate keeps pushed requests) one PAR
+//                              request_uri used at /authorize twice: the second is refused.
 //   missing_request_object     a plain /authorize although the client must sign its requests.
+// Every flow checks what the provider received: at /authorize the query exactly as sent (native),
+// or a plain query rebuilt from the request object's claims (legacy: no `request`, no
+// `request_uri`); at the token endpoint the names of the body parameters and the Authorization
+// scheme (client assertion natively; client_secret_post or client_secret_basic in legacy, and no
+// client assertion left).
 // --via jargate: the negative cases must get jargate's SPEC §6 error and must not reach the
 // provider (its per-path request counts, from provider.mjs's stats route, stay unchanged).
-// Both flows also check that the provider received /authorize's query exactly as sent.
 // --via direct: they must be refused by the provider itself (proves the inputs are invalid).
 //
-// Prints one JSON line {"ok":..., "cases":[...]} at the end (no tokens or keys) and exits 1 when
-// any case failed.
+// --mode legacy --via direct is the control for the legacy provider alone; its client is a plain
+// confidential client with the secret (keys/upstream-client-secret.txt):
+//   plain_flow                         a plain authorization request, client_secret_post or
+//                                      client_secret_basic at the token endpoint, ID token,
+//                                      userinfo.
+//   provider_refuses_request_object    a signed request object on /authorize.
+//   provider_refuses_par               a pushed authorization request.
+//   provider_refuses_client_assertion  a private_key_jwt client assertion at the token endpoint.
+// The refusals prove that what succeeds through jargate needed jargate's translation.
+//
+// Prints one JSON line {"ok":..., "cases":[...]} at the end (no tokens, keys or secrets) and
+// exits 1 when any case failed.
 //
 // usage: node flow.mjs --workdir DIR --issuer URL --provider URL [--via jargate|direct]
+//                      [--mode native|legacy] [--client-auth post|basic]
 
 import { strict as assert } from 'node:assert';
+import { readFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 
@@ -33,23 +63,38 @@ import {
   parseOptions, readClientDescription, readJson, requireOptions, workdirPaths,
 } from './workdir.mjs';
 
-const USAGE = 'node flow.mjs --workdir DIR --issuer URL --provider URL [--via jargate|direct]';
+const USAGE = 'node flow.mjs --workdir DIR --issuer URL --provider URL [--via jargate|direct]'
+  + ' [--mode native|legacy] [--client-auth post|basic]';
 const LOGIN = 'alice';
 const SCOPE = 'openid email';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 /** jargate's default limits (SPEC §3 [limits]) that openid-client's defaults must satisfy. */
 const MAX_ASSERTION_LIFETIME_SECS = 300;
 const MAX_REQUEST_OBJECT_LIFETIME_SECS = 3600;
+/** jargate's default `par.request_uri_ttl_secs` (SPEC §3), the `expires_in` of its PAR answers. */
+const JARGATE_PAR_TTL_SECS = 30;
+/** JWT claims jargate drops when it turns a request object into a plain query (SPEC §1). */
+const JWT_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'nbf', 'jti'];
+/** The token request parameters of the authorization-code grant with PKCE (RFC 6749, 7636). */
+const CODE_GRANT_PARAMETERS = ['code', 'code_verifier', 'grant_type', 'redirect_uri'];
 
 /** Everything the cases share: the client configuration, keys and a log of its requests. */
 class Harness {
-  constructor({
-    config, jarKey, description, issuer, providerUrl, via, sentRequests,
-  }) {
-    Object.assign(this, {
-      config, jarKey, description, issuer, providerUrl, via, sentRequests,
-    });
-    this.viaJargate = via === 'jargate';
+  constructor(fields) {
+    Object.assign(this, fields);
+    this.viaJargate = this.via === 'jargate';
+    this.legacy = this.mode === 'legacy';
+    // jargate translates JAR / PAR / private_key_jwt for the provider (SPEC §1 `legacy`).
+    this.translated = this.legacy && this.viaJargate;
+    // How the provider sees the client authenticate at its token endpoint.
+    this.upstreamAuthMethod = this.legacy
+      ? { post: 'client_secret_post', basic: 'client_secret_basic' }[this.clientAuth]
+      : 'private_key_jwt';
+    // How the client (openid-client) authenticates: a plain secret only in the legacy control.
+    this.clientAuthMethod = this.legacy && !this.viaJargate
+      ? this.upstreamAuthMethod
+      : 'private_key_jwt';
   }
 
   static async create(options) {
@@ -59,36 +104,91 @@ class Harness {
     const jarJwk = await readJson(paths.jarPrivateJwk);
     const authKey = { key: await jose.importJWK(authJwk, authJwk.alg), kid: authJwk.kid };
     const jarKey = { key: await jose.importJWK(jarJwk, jarJwk.alg), kid: jarJwk.kid };
-
-    // Every request openid-client sends (PAR, token, jwks, userinfo) is recorded for the checks
-    // on its client assertions and for the replay case.
-    const sentRequests = [];
-    const recordingFetch = (url, init) => {
-      sentRequests.push({
-        url: new URL(url), method: init?.method ?? 'GET', body: init?.body?.toString() ?? '',
-      });
-      return fetch(url, init);
-    };
-    const config = await client.discovery(
-      new URL(options.issuer),
-      description.client_id,
-      { id_token_signed_response_alg: 'RS256' },
-      client.PrivateKeyJwt(authKey),
-      { execute: [client.allowInsecureRequests], [client.customFetch]: recordingFetch },
-    );
-    // Verify the ID token's signature too, against the provider's jwks_uri.
-    client.enableNonRepudiationChecks(config);
-    assert.equal(config.serverMetadata().issuer, options.issuer, 'discovered issuer');
-
-    return new Harness({
-      config,
-      jarKey,
+    const harness = new Harness({
       description,
+      authKey,
+      jarKey,
       issuer: options.issuer,
       providerUrl: options.provider,
       via: options.via,
-      sentRequests,
+      mode: options.mode,
+      clientAuth: options['client-auth'],
+      // Every request openid-client sends (PAR, token, jwks, userinfo) is recorded with its
+      // response status for the checks on its client assertions and for the replay case.
+      sentRequests: [],
     });
+    harness.config = await harness.configure(paths);
+    return harness;
+  }
+
+  /** The openid-client configuration: discovery, plus jargate's capabilities in legacy mode. */
+  async configure(paths) {
+    const recordingFetch = async (url, init) => {
+      const sent = {
+        url: new URL(url), method: init?.method ?? 'GET', body: init?.body?.toString() ?? '',
+      };
+      this.sentRequests.push(sent);
+      const response = await fetch(url, init);
+      sent.status = response.status;
+      if (sent.url.pathname === '/oauth/par') {
+        // A PAR answer holds no secret: { request_uri, expires_in }.
+        sent.responseBody = await response.clone().text();
+      }
+      return response;
+    };
+    const clientMetadata = { id_token_signed_response_alg: 'RS256' };
+    let clientAuthentication = client.PrivateKeyJwt(this.authKey);
+    if (this.clientAuthMethod !== 'private_key_jwt') {
+      // The legacy control: a plain confidential client. The secret stays in this process.
+      const secret = (await readFile(paths.upstreamClientSecret, 'utf8')).trim();
+      clientAuthentication = this.clientAuthMethod === 'client_secret_basic'
+        ? client.ClientSecretBasic(secret)
+        : client.ClientSecretPost(secret);
+    }
+    const fetchOptions = {
+      execute: [client.allowInsecureRequests], [client.customFetch]: recordingFetch,
+    };
+    let config = await client.discovery(
+      new URL(this.issuer),
+      this.description.client_id,
+      clientMetadata,
+      clientAuthentication,
+      fetchOptions,
+    );
+    assert.equal(config.serverMetadata().issuer, this.issuer, 'discovered issuer');
+
+    if (this.translated) {
+      // The provider's document, as openid-client discovered it (through jargate), lacks PAR and
+      // request objects; jargate provides them. Built from the raw document: serverMetadata()
+      // carries helper functions that a new Configuration cannot clone.
+      const discovered = await fetchJson(discoveryUrl(this.issuer));
+      assert.equal(discovered.pushed_authorization_request_endpoint, undefined,
+        'the legacy provider advertises no PAR endpoint');
+      config = new client.Configuration(
+        { ...discovered, ...this.jargateMetadata() },
+        this.description.client_id,
+        clientMetadata,
+        clientAuthentication,
+      );
+      client.allowInsecureRequests(config);
+      config[client.customFetch] = recordingFetch;
+    }
+    // Verify the ID token's signature too, against the provider's jwks_uri.
+    client.enableNonRepudiationChecks(config);
+    return config;
+  }
+
+  /** Server metadata jargate adds to a legacy provider's (RFC 9126 §5, RFC 9101 §10.5). */
+  jargateMetadata() {
+    return {
+      pushed_authorization_request_endpoint: new URL('/oauth/par', this.issuer).href,
+      require_pushed_authorization_requests: false,
+      request_parameter_supported: true,
+      request_uri_parameter_supported: false,
+      request_object_signing_alg_values_supported: [this.description.jar.alg],
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: [this.description.auth.alg],
+    };
   }
 
   /** Fresh authorization parameters with PKCE, state and nonce. */
@@ -118,7 +218,8 @@ class Harness {
 
   /**
    * The provider's request statistics, read directly (not through jargate): `counts` per
-   * "METHOD /path" and `last_query`, the raw query string last received per "METHOD /path".
+   * "METHOD /path", `last_query`, the raw query string last received per "METHOD /path", and
+   * `last_form`, the names of the body parameters last received per "METHOD /path".
    */
   async providerStats() {
     const response = await fetch(new URL('/__e2e/requests', this.providerUrl));
@@ -137,6 +238,39 @@ class Harness {
     assert.ok(found, `openid-client sent no ${method} ${pathname}`);
     return found;
   }
+}
+
+function discoveryUrl(issuer) {
+  return `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+}
+
+async function fetchJson(url) {
+  const response = await fetch(url);
+  assert.equal(response.status, 200, `GET ${url}`);
+  return response.json();
+}
+
+/**
+ * GET a JSON document from `url` with the Host header `host` (fetch does not let a caller set
+ * Host): what the provider answers to a request that jargate forwards with the client's Host.
+ */
+function getJsonWithHost(url, host) {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { headers: { host } }, (response) => {
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.on('end', () => {
+        try {
+          assert.equal(response.statusCode, 200, `GET ${url} (Host: ${host})`);
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (error) {
+          reject(error);
+        }
+      });
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
 }
 
 /** Differences between two count snapshots: { "POST /oauth/token": 1, ... }. */
@@ -162,6 +296,92 @@ async function assertProviderQuery(harness, expectedQuery) {
     queryPieces(expectedQuery),
     'the query string the provider received at /authorize (original bytes, order aside)',
   );
+}
+
+/**
+ * The plain authorization parameters jargate must forward for a request object in legacy mode
+ * (SPEC §1): every claim but the JWT ones; strings as they are, others as compact JSON.
+ */
+function translatedParameters(requestObject) {
+  const claims = jose.decodeJwt(requestObject);
+  return Object.entries(claims)
+    .filter(([name]) => !JWT_CLAIMS.includes(name))
+    .map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]);
+}
+
+/**
+ * Legacy via jargate: asserts that the provider's last GET /authorize carried a plain query with
+ * exactly the request object's translated parameters, `client_id` first, and the authorization
+ * `parameters` the client signed among them. Returns the parameter names received.
+ */
+async function assertProviderTranslatedQuery(harness, requestObject, parameters) {
+  const received = (await harness.providerStats()).last_query['GET /authorize'] ?? '';
+  const receivedPairs = [...new URLSearchParams(received)];
+  const names = receivedPairs.map(([name]) => name);
+  const context = `received names: ${names.join(', ')}`;
+  assert.ok(!names.includes('request'), `the provider received a request object: ${context}`);
+  assert.ok(!names.includes('request_uri'), `the provider received a request_uri: ${context}`);
+  assert.equal(new Set(names).size, names.length, `a parameter repeated: ${context}`);
+  assert.equal(names[0], 'client_id', `client_id first (SPEC §1): ${context}`);
+  const byName = Object.fromEntries(receivedPairs);
+  assert.equal(byName.client_id, harness.description.client_id, 'forwarded client_id');
+  assert.equal(byName.response_type, 'code', 'forwarded response_type');
+  for (const [name, value] of Object.entries(parameters)) {
+    assert.equal(byName[name], value, `forwarded ${name}`);
+  }
+  const sortPairs = (pairs) => pairs.map((pair) => JSON.stringify(pair)).sort();
+  assert.deepEqual(
+    sortPairs(receivedPairs),
+    sortPairs(translatedParameters(requestObject)),
+    'the provider received exactly the request object\'s claims minus the JWT claims',
+  );
+  return names;
+}
+
+/**
+ * Asserts how the client authenticated at the provider's token endpoint, from the names of the
+ * body parameters the provider parsed and the Authorization scheme. Returns that record.
+ */
+async function assertProviderTokenRequest(harness) {
+  const form = (await harness.providerStats()).last_form['POST /oauth/token'];
+  assert.ok(form, 'the provider recorded no token request');
+  const names = new Set(form.names);
+  const context = JSON.stringify(form);
+  for (const name of CODE_GRANT_PARAMETERS) {
+    assert.ok(names.has(name), `token request without ${name}: ${context}`);
+  }
+  const expectPresent = (name, present) => assert.equal(
+    names.has(name),
+    present,
+    `token request ${present ? 'without' : 'with'} ${name} (${harness.upstreamAuthMethod}): ${
+      context}`,
+  );
+  switch (harness.upstreamAuthMethod) {
+    case 'private_key_jwt':
+      expectPresent('client_assertion', true);
+      expectPresent('client_assertion_type', true);
+      expectPresent('client_secret', false);
+      assert.equal(form.authorization_scheme, null, `Authorization header: ${context}`);
+      break;
+    case 'client_secret_post':
+      expectPresent('client_id', true);
+      expectPresent('client_secret', true);
+      expectPresent('client_assertion', false);
+      expectPresent('client_assertion_type', false);
+      assert.equal(form.authorization_scheme, null, `Authorization header: ${context}`);
+      break;
+    case 'client_secret_basic':
+      // The id and secret travel in the header only (jargate removes the body's client_id).
+      expectPresent('client_id', false);
+      expectPresent('client_secret', false);
+      expectPresent('client_assertion', false);
+      expectPresent('client_assertion_type', false);
+      assert.equal(form.authorization_scheme, 'Basic', `Authorization header: ${context}`);
+      break;
+    default:
+      assert.fail(`unknown upstream client authentication ${harness.upstreamAuthMethod}`);
+  }
+  return form;
 }
 
 /** Checks a client assertion against jargate's rules that openid-client's defaults must meet. */
@@ -205,8 +425,31 @@ function checkRequestObject(harness, requestObject) {
 }
 
 /**
+ * Checks openid-client's PAR exchange: 201 with a PAR `request_uri` (RFC 9126 §2.2), answered by
+ * jargate itself in legacy mode (its URN with 128 random bits, its TTL).
+ */
+function checkParResponse(harness, parRequest, authorizationUrl) {
+  assert.equal(parRequest.status, 201, 'PAR status');
+  const body = JSON.parse(parRequest.responseBody);
+  assert.ok(
+    body.request_uri?.startsWith(REQUEST_URI_PREFIX),
+    `PAR request_uri: ${body.request_uri}`,
+  );
+  assert.equal(authorizationUrl.searchParams.get('request_uri'), body.request_uri,
+    'the authorization URL carries the pushed request_uri');
+  assert.equal(typeof body.expires_in, 'number', 'PAR expires_in');
+  if (harness.translated) {
+    assert.equal(body.expires_in, JARGATE_PAR_TTL_SECS, 'jargate\'s PAR expires_in');
+    const random = body.request_uri.slice(REQUEST_URI_PREFIX.length);
+    assert.match(random, /^[A-Za-z0-9_-]{22,}$/, 'at least 128 random bits, base64url');
+  }
+  return { status: parRequest.status, expires_in: body.expires_in };
+}
+
+/**
  * From an authorization URL to verified tokens: interactive login and consent, callback, token
- * exchange (private_key_jwt), ID token signature and claims, userinfo.
+ * exchange (private_key_jwt, or the plain secret in the legacy control), ID token signature and
+ * claims, userinfo.
  */
 async function completeAuthorization(harness, authorizationUrl, checks) {
   const { callbackUrl, trail } = await authorizeInteractively(
@@ -221,8 +464,12 @@ async function completeAuthorization(harness, authorizationUrl, checks) {
   const tokens = await client.authorizationCodeGrant(harness.config, callbackUrl, checks);
   const tokenRequest = harness.lastSent('POST', '/oauth/token');
   const tokenForm = new URLSearchParams(tokenRequest.body);
-  assert.equal(tokenForm.get('client_assertion_type'), ASSERTION_TYPE, 'assertion type');
-  const assertion = checkClientAssertion(harness, tokenForm.get('client_assertion'));
+  let assertion;
+  if (harness.clientAuthMethod === 'private_key_jwt') {
+    assert.equal(tokenForm.get('client_assertion_type'), ASSERTION_TYPE, 'assertion type');
+    assertion = checkClientAssertion(harness, tokenForm.get('client_assertion'));
+  }
+  const providerTokenRequest = await assertProviderTokenRequest(harness);
 
   // authorizationCodeGrant verified the ID token (signature via enableNonRepudiationChecks,
   // iss, aud, exp, iat, nonce); the claims are checked here once more, explicitly.
@@ -233,6 +480,7 @@ async function completeAuthorization(harness, authorizationUrl, checks) {
   assert.equal(idToken.sub, LOGIN, 'ID token sub');
   assert.equal(idToken.nonce, checks.expectedNonce, 'ID token nonce');
   assert.equal(tokens.token_type.toLowerCase(), 'bearer', 'token_type');
+  assert.equal(typeof tokens.access_token, 'string', 'access token');
 
   const userinfo = await client.fetchUserInfo(harness.config, tokens.access_token, idToken.sub);
   assert.equal(userinfo.email, `${LOGIN}@example.test`, 'userinfo email');
@@ -244,6 +492,7 @@ async function completeAuthorization(harness, authorizationUrl, checks) {
       id_token: { sub: idToken.sub, aud: idToken.aud, iss: idToken.iss },
       scope: tokens.scope,
       client_assertion: assertion,
+      provider_token_request: providerTokenRequest,
       userinfo_email: userinfo.email,
     },
   };
@@ -258,7 +507,8 @@ function assertReachedProvider(delta, expectedPaths) {
 
 /**
  * Asserts a refusal. Through jargate: SPEC §6 status, JSON body with `error`, no-store, and the
- * provider saw nothing. Directly: the provider refused (no authorization code, no tokens).
+ * provider saw nothing. Directly: the provider refused (no authorization code, no tokens) with
+ * `expected.providerError` when given.
  */
 async function assertRefused(harness, response, countsBefore, expected) {
   const text = await response.text();
@@ -289,7 +539,32 @@ async function assertRefused(harness, response, countsBefore, expected) {
   } else {
     assert.ok(response.status >= 400, `provider accepted: ${JSON.stringify(observed)}`);
   }
+  if (expected.providerError) {
+    let error = observed.redirect_error;
+    if (error === undefined) {
+      try {
+        error = JSON.parse(text).error;
+      } catch {
+        // Not JSON (an error page): no error code to compare, the check below fails.
+      }
+    }
+    assert.equal(error, expected.providerError,
+      `the provider's error: ${JSON.stringify(observed)}`);
+  }
   return { ...observed, provider_requests_delta: delta };
+}
+
+/**
+ * Asserts what the provider received at /authorize: the query as sent (native), or the request
+ * object's parameters as a plain query (legacy via jargate). Returns the forwarded names.
+ */
+async function assertProviderAuthorization(harness, authorizationUrl, requestObject, parameters) {
+  if (harness.translated) {
+    return assertProviderTranslatedQuery(harness, requestObject, parameters);
+  }
+  const sent = authorizationUrl.search.slice(1);
+  await assertProviderQuery(harness, sent);
+  return [...new URLSearchParams(sent).keys()];
 }
 
 /** Case: PAR with a request object, then the whole code flow. */
@@ -299,22 +574,33 @@ async function parFlow(harness) {
   const { searchParams: jarParameters } = await harness.requestObjectUrl(parameters);
   const authorizationUrl = await client.buildAuthorizationUrlWithPAR(harness.config, jarParameters);
   assert.ok(authorizationUrl.searchParams.get('request_uri')
-    ?.startsWith('urn:ietf:params:oauth:request_uri:'), 'PAR request_uri');
+    ?.startsWith(REQUEST_URI_PREFIX), 'PAR request_uri');
 
   const parRequest = harness.lastSent('POST', '/oauth/par');
+  const par = checkParResponse(harness, parRequest, authorizationUrl);
   const parForm = new URLSearchParams(parRequest.body);
-  const requestObject = checkRequestObject(harness, parForm.get('request'));
+  const requestObject = parForm.get('request');
+  const requestObjectChecks = checkRequestObject(harness, requestObject);
   const parAssertion = checkClientAssertion(harness, parForm.get('client_assertion'));
 
   const completed = await completeAuthorization(harness, authorizationUrl, checks);
-  await assertProviderQuery(harness, authorizationUrl.search.slice(1));
+  const forwarded = await assertProviderAuthorization(
+    harness, authorizationUrl, requestObject, parameters,
+  );
   const delta = countsDelta(countsBefore, await harness.providerCounts());
-  assertReachedProvider(delta, ['POST /oauth/par', 'GET /authorize', 'POST /oauth/token']);
+  if (harness.translated) {
+    assertReachedProvider(delta, ['GET /authorize', 'POST /oauth/token']);
+    assert.equal(delta['POST /oauth/par'], undefined, 'jargate answers PAR itself');
+  } else {
+    assertReachedProvider(delta, ['POST /oauth/par', 'GET /authorize', 'POST /oauth/token']);
+  }
   harness.parFlowTokenRequest = completed.token_request;
   return {
     ...completed.details,
-    request_object: requestObject,
+    par,
+    request_object: requestObjectChecks,
     par_client_assertion: parAssertion,
+    forwarded_authorization_parameters: forwarded,
     trail: completed.trail,
     provider_requests_delta: delta,
   };
@@ -330,16 +616,20 @@ async function requestByValueFlow(harness) {
     ['client_id', 'request'],
     'by-value authorization URL parameters',
   );
-  const requestObject = checkRequestObject(harness, authorizationUrl.searchParams.get('request'));
+  const requestObject = authorizationUrl.searchParams.get('request');
+  const requestObjectChecks = checkRequestObject(harness, requestObject);
 
   const completed = await completeAuthorization(harness, authorizationUrl, checks);
-  await assertProviderQuery(harness, authorizationUrl.search.slice(1));
+  const forwarded = await assertProviderAuthorization(
+    harness, authorizationUrl, requestObject, parameters,
+  );
   const delta = countsDelta(countsBefore, await harness.providerCounts());
   assertReachedProvider(delta, ['GET /authorize', 'POST /oauth/token']);
   assert.equal(delta['POST /oauth/par'], undefined, 'no PAR in the by-value flow');
   return {
     ...completed.details,
-    request_object: requestObject,
+    request_object: requestObjectChecks,
+    forwarded_authorization_parameters: forwarded,
     trail: completed.trail,
     provider_requests_delta: delta,
   };
@@ -348,8 +638,9 @@ async function requestByValueFlow(harness) {
 /**
  * Case: parameters outside a request object (jargate's default `outside_parameters = "strip"`,
  * SPEC §5): one identical to the object's claim is forwarded, one absent from the object is
- * dropped. Directly, the provider receives both. Only the forwarded query is checked; the
- * interaction it starts is left unfinished.
+ * dropped. Directly, the provider receives both. In legacy mode the forwarded query is rebuilt
+ * from the object alone. Only the forwarded query is checked; the interaction it starts is left
+ * unfinished.
  */
 async function outsideParameters(harness) {
   const { parameters } = await harness.newAuthorizationRequest();
@@ -367,11 +658,20 @@ async function outsideParameters(harness) {
   const delta = countsDelta(countsBefore, await harness.providerCounts());
   assert.equal(delta['GET /authorize'], 1, `forwarded to the provider (status ${response.status})`);
   assert.equal(response.status, 303, 'the provider starts an interaction');
-  const expectedQuery = harness.viaJargate ? `${signedQuery}&${identical}` : sentQuery;
-  await assertProviderQuery(harness, expectedQuery);
+  let forwarded;
+  if (harness.translated) {
+    forwarded = await assertProviderTranslatedQuery(
+      harness, authorizationUrl.searchParams.get('request'), parameters,
+    );
+    assert.ok(!forwarded.includes('ui_locales'), 'the outside parameter was dropped');
+  } else {
+    const expectedQuery = harness.viaJargate ? `${signedQuery}&${identical}` : sentQuery;
+    await assertProviderQuery(harness, expectedQuery);
+    forwarded = queryPieces(expectedQuery).map((piece) => piece.split('=')[0]);
+  }
   return {
     sent_parameters: queryPieces(sentQuery).map((piece) => piece.split('=')[0]),
-    forwarded_parameters: queryPieces(expectedQuery).map((piece) => piece.split('=')[0]),
+    forwarded_parameters: forwarded,
     status: response.status,
   };
 }
@@ -410,6 +710,37 @@ async function replayedClientAssertion(harness) {
   return assertRefused(harness, response, countsBefore, { status: 401, error: 'invalid_client' });
 }
 
+/**
+ * Case (legacy via jargate): a request_uri from jargate's PAR is expanded once; the provider
+ * receives the first use as a plain query (its interaction is left unfinished) and never sees
+ * the second, which jargate refuses.
+ */
+async function requestUriRedeemedTwice(harness) {
+  const { parameters } = await harness.newAuthorizationRequest();
+  const { searchParams: jarParameters } = await harness.requestObjectUrl(parameters);
+  const authorizationUrl = await client.buildAuthorizationUrlWithPAR(harness.config, jarParameters);
+  const requestObject = new URLSearchParams(harness.lastSent('POST', '/oauth/par').body)
+    .get('request');
+
+  let countsBefore = await harness.providerCounts();
+  const first = await fetch(authorizationUrl, { redirect: 'manual' });
+  await first.body?.cancel();
+  const delta = countsDelta(countsBefore, await harness.providerCounts());
+  assert.deepEqual(delta, { 'GET /authorize': 1 }, `first use forwarded (status ${first.status})`);
+  assert.equal(first.status, 303, 'the provider starts an interaction on the first use');
+  await assertProviderTranslatedQuery(harness, requestObject, parameters);
+
+  countsBefore = await harness.providerCounts();
+  const second = await fetch(authorizationUrl, { redirect: 'manual' });
+  const refused = await assertRefused(harness, second, countsBefore, {
+    status: 400, error: 'invalid_request_uri',
+  });
+  return {
+    first_use: { status: first.status, provider_requests_delta: delta },
+    second_use: refused,
+  };
+}
+
 /** Case: a plain authorization request from a client that must use request objects. */
 async function missingRequestObject(harness) {
   const { parameters } = await harness.newAuthorizationRequest();
@@ -419,7 +750,109 @@ async function missingRequestObject(harness) {
   return assertRefused(harness, response, countsBefore, { status: 400, error: 'invalid_request' });
 }
 
-const CASES = [
+/**
+ * Case (via jargate): the discovery document and the JWK Set reach the client exactly as the
+ * provider serves them for jargate's Host (jargate forwards Host unchanged); in legacy mode the
+ * document still advertises none of PAR, request objects or private_key_jwt.
+ */
+async function discoveryPassthrough(harness) {
+  const { host } = new URL(harness.issuer);
+  const throughJargate = await fetchJson(discoveryUrl(harness.issuer));
+  const fromProvider = await getJsonWithHost(discoveryUrl(harness.providerUrl), host);
+  assert.deepEqual(throughJargate, fromProvider, 'discovery document through jargate');
+  assert.equal(throughJargate.issuer, harness.issuer, 'issuer');
+  const jwksPath = new URL(throughJargate.jwks_uri).pathname;
+  assert.deepEqual(
+    await fetchJson(new URL(jwksPath, harness.issuer)),
+    await getJsonWithHost(new URL(jwksPath, harness.providerUrl), host),
+    'JWK Set through jargate',
+  );
+  if (harness.legacy) {
+    assert.equal(throughJargate.pushed_authorization_request_endpoint, undefined, 'no PAR');
+    assert.notEqual(throughJargate.request_parameter_supported, true, 'no request objects');
+    assert.deepEqual(throughJargate.token_endpoint_auth_methods_supported,
+      [harness.upstreamAuthMethod], 'the legacy provider\'s one client authentication method');
+  }
+  return {
+    token_endpoint_auth_methods_supported: throughJargate.token_endpoint_auth_methods_supported,
+    pushed_authorization_request_endpoint:
+      throughJargate.pushed_authorization_request_endpoint ?? null,
+    request_parameter_supported: throughJargate.request_parameter_supported ?? null,
+  };
+}
+
+/** Legacy control case: a plain code flow with the client secret, no JAR, PAR or assertion. */
+async function plainFlow(harness) {
+  const { parameters, checks } = await harness.newAuthorizationRequest();
+  const countsBefore = await harness.providerCounts();
+  const authorizationUrl = client.buildAuthorizationUrl(harness.config, parameters);
+  const completed = await completeAuthorization(harness, authorizationUrl, checks);
+  await assertProviderQuery(harness, authorizationUrl.search.slice(1));
+  const delta = countsDelta(countsBefore, await harness.providerCounts());
+  assertReachedProvider(delta, ['GET /authorize', 'POST /oauth/token']);
+  return { ...completed.details, trail: completed.trail, provider_requests_delta: delta };
+}
+
+/** Legacy control case: the provider refuses a request object. */
+async function providerRefusesRequestObject(harness) {
+  const { parameters } = await harness.newAuthorizationRequest();
+  const authorizationUrl = await harness.requestObjectUrl(parameters);
+  const countsBefore = await harness.providerCounts();
+  const response = await fetch(authorizationUrl, { redirect: 'manual' });
+  return assertRefused(harness, response, countsBefore, { providerError: 'request_not_supported' });
+}
+
+/** Legacy control case: the provider has no PAR endpoint. */
+async function providerRefusesPar(harness) {
+  const { parameters } = await harness.newAuthorizationRequest();
+  const { searchParams } = await harness.requestObjectUrl(parameters);
+  const body = new URLSearchParams(searchParams);
+  body.set('client_assertion_type', ASSERTION_TYPE);
+  body.set('client_assertion', await signClientAssertion(harness));
+  const countsBefore = await harness.providerCounts();
+  const response = await fetch(new URL('/oauth/par', harness.issuer), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
+  assert.equal(response.status, 404, 'no PAR route at the legacy provider');
+  return assertRefused(harness, response, countsBefore, {});
+}
+
+/** Legacy control case: the provider refuses private_key_jwt at its token endpoint. */
+async function providerRefusesClientAssertion(harness) {
+  const countsBefore = await harness.providerCounts();
+  const response = await fetch(new URL('/oauth/token', harness.issuer), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: 'not-a-code',
+      redirect_uri: harness.description.redirect_uri,
+      code_verifier: client.randomPKCECodeVerifier(),
+      client_id: harness.description.client_id,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await signClientAssertion(harness),
+    }),
+  });
+  return assertRefused(harness, response, countsBefore, { providerError: 'invalid_client' });
+}
+
+/** A client assertion as openid-client makes them (RFC 7523 §3), for the legacy control. */
+async function signClientAssertion(harness) {
+  const clientId = harness.description.client_id;
+  return new jose.SignJWT({})
+    .setProtectedHeader({ alg: harness.description.auth.alg, kid: harness.authKey.kid })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(harness.issuer)
+    .setJti(client.randomState())
+    .setIssuedAt()
+    .setExpirationTime('60s')
+    .sign(harness.authKey.key);
+}
+
+const NATIVE_CASES = [
   ['par_flow', parFlow],
   ['request_by_value_flow', requestByValueFlow],
   ['outside_parameters', outsideParameters],
@@ -427,6 +860,27 @@ const CASES = [
   ['replayed_client_assertion', replayedClientAssertion],
   ['missing_request_object', missingRequestObject],
 ];
+
+/** The cases for a provider mode and a route to it. */
+function casesFor(mode, via) {
+  if (mode === 'legacy' && via === 'direct') {
+    return [
+      ['plain_flow', plainFlow],
+      ['provider_refuses_request_object', providerRefusesRequestObject],
+      ['provider_refuses_par', providerRefusesPar],
+      ['provider_refuses_client_assertion', providerRefusesClientAssertion],
+    ];
+  }
+  const cases = [...NATIVE_CASES];
+  if (via === 'jargate') {
+    cases.unshift(['discovery_passthrough', discoveryPassthrough]);
+  }
+  if (mode === 'legacy') {
+    // After replayed_client_assertion, before missing_request_object.
+    cases.splice(cases.length - 1, 0, ['request_uri_redeemed_twice', requestUriRedeemedTwice]);
+  }
+  return cases;
+}
 
 function describeError(error) {
   const parts = [error.message];
@@ -444,15 +898,23 @@ async function main() {
     issuer: { type: 'string' },
     provider: { type: 'string' },
     via: { type: 'string', default: 'jargate' },
+    mode: { type: 'string', default: 'native' },
+    'client-auth': { type: 'string', default: 'post' },
   });
   requireOptions(USAGE, options, ['workdir', 'issuer', 'provider']);
   if (!['jargate', 'direct'].includes(options.via)) {
     throw new Error(`--via must be jargate or direct, not ${options.via}`);
   }
+  if (!['native', 'legacy'].includes(options.mode)) {
+    throw new Error(`--mode must be native or legacy, not ${options.mode}`);
+  }
+  if (!['post', 'basic'].includes(options['client-auth'])) {
+    throw new Error(`--client-auth must be post or basic, not ${options['client-auth']}`);
+  }
 
   const harness = await Harness.create(options);
   const results = [];
-  for (const [name, run] of CASES) {
+  for (const [name, run] of casesFor(options.mode, options.via)) {
     try {
       results.push({ name, ok: true, details: await run(harness) });
     } catch (error) {
@@ -463,6 +925,8 @@ async function main() {
   process.stdout.write(`${JSON.stringify({
     ok,
     via: options.via,
+    mode: options.mode,
+    upstream_client_auth: harness.upstreamAuthMethod,
     issuer: options.issuer,
     passed: results.filter((result) => result.ok).length,
     failed: results.filter((result) => !result.ok).length,

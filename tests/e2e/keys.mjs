@@ -5,7 +5,8 @@
 // clients.json) and together as a public JWK Set (for the authorization server, provider.mjs).
 // Key ids are RFC 7638 JWK thumbprints, which is also how jargate names a credential without kid.
 // Writes client.json with the client's public description, and the client secret that only the
-// `legacy` provider mode uses (the secret jargate presents upstream).
+// `legacy` provider mode uses (the secret jargate presents upstream; random, plus characters that
+// need form-encoding).
 // Prints one JSON line with the client id and key ids (no key material).
 //
 // usage: node keys.mjs --workdir DIR [--client-id ID] [--redirect-uri URI]
@@ -19,6 +20,13 @@ import { parseOptions, requireOptions, workdirPaths } from './workdir.mjs';
 const USAGE = 'node keys.mjs --workdir DIR [--client-id ID] [--redirect-uri URI]';
 const AUTH_ALG = 'ES256';
 const JAR_ALG = 'PS256';
+/**
+ * Characters appended to the random part of the legacy client secret. Each must be
+ * form-urlencoded in a client_secret_post body and in a client_secret_basic header
+ * (RFC 6749 §2.3.1, Appendix B), so the secret proves that jargate encodes it on both paths.
+ * All are VSCHAR (RFC 6749 Appendix A: %x20-7E), the only characters oidc-provider accepts.
+ */
+const SECRET_SPECIAL_CHARACTERS = '+/=:%& ~';
 
 async function generateSigningKey(alg, use) {
   const { publicKey, privateKey } = await jose.generateKeyPair(alg, { extractable: true });
@@ -61,7 +69,8 @@ async function main() {
     jar: { alg: jar.alg, kid: jar.kid, public_pem_file: paths.jarPublicPem },
   };
   await writeFile(paths.clientDescription, JSON.stringify(description, null, 2));
-  await writeFile(paths.upstreamClientSecret, randomBytes(24).toString('base64url'), secretFile);
+  const secret = `${randomBytes(24).toString('base64url')}${SECRET_SPECIAL_CHARACTERS}`;
+  await writeFile(paths.upstreamClientSecret, secret, secretFile);
   process.stdout.write(`${JSON.stringify({
     client_id: description.client_id, auth_kid: auth.kid, jar_kid: jar.kid,
   })}\n`);

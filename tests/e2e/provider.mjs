@@ -8,18 +8,28 @@
 //   native  JAR, PAR and private_key_jwt enabled natively: the upstream of jargate's
 //           `passthrough` mode. The client authenticates with private_key_jwt (keys from
 //           keys/client.public.jwks.json) and must sign its request objects.
-//   legacy  none of them: plain authorization requests and client_secret_post only (the secret in
-//           keys/upstream-client-secret.txt): the upstream of jargate's `legacy` mode.
+//   legacy  none of them: plain authorization requests and a client secret only (the secret in
+//           keys/upstream-client-secret.txt): the upstream of jargate's `legacy` mode. With
+//           --client-auth post (the default) the one client authentication method enabled and
+//           registered is client_secret_post; with --client-auth basic, client_secret_basic.
+//           (oidc-provider itself accepts a secret either way once one of them is registered,
+//           so the tests check which one was used from the recorded request shape below.)
 //
 // Every request is counted per "METHOD /path" before the provider sees it (the uid in interaction
 // and resume paths counted as ":uid"); GET /__e2e/requests (not counted) returns
-// { "counts": { "POST /oauth/token": 1, ... }, "last_query": { "GET /authorize": "<raw query>" } }
+//   { "counts": { "POST /oauth/token": 1, ... },
+//     "last_query": { "GET /authorize": "<raw query>", ... },
+//     "last_form": { "POST /oauth/token": { "names": ["client_id", ...],
+//                                           "authorization_scheme": "Basic" | null } } }
 // so tests can prove that a request jargate refused never reached the provider, and see exactly
-// which query string jargate forwarded.
+// which query string jargate forwarded and how the client authenticated at the token endpoint.
+// `last_form` keeps the NAMES of the body parameters the provider parsed (sorted, repeated names
+// once) and the scheme word of an Authorization header, never a value: no secret is recorded.
 //
 // Prints one JSON line {"ready":true,...} to stdout once listening. Logs no secrets.
 //
 // usage: node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy]
+//                          [--client-auth post|basic]
 
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -31,7 +41,8 @@ import {
   parseOptions, readClientDescription, readJson, requireOptions, workdirPaths,
 } from './workdir.mjs';
 
-const USAGE = 'node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy]';
+const USAGE = 'node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy]'
+  + ' [--client-auth post|basic]';
 const STATS_PATH = '/__e2e/requests';
 /** Interaction and resume paths carry a per-request uid; they are counted as one path each. */
 const UID_PATH = /^\/(interaction|authorize)\/[^/]+/;
@@ -108,13 +119,22 @@ async function nativeConfiguration(workdir, client, signingJwk) {
   };
 }
 
-/** `legacy`: no JAR, no PAR, client_secret_post only; the upstream of jargate's legacy mode. */
-async function legacyConfiguration(workdir, client, signingJwk) {
+/** Client secret authentication methods of the `legacy` mode, by --client-auth. */
+const SECRET_METHODS = { post: 'client_secret_post', basic: 'client_secret_basic' };
+
+/**
+ * `legacy`: no JAR, no PAR, one client secret method only; the upstream of jargate's legacy mode.
+ */
+async function legacyConfiguration(workdir, client, signingJwk, { clientAuth }) {
   const base = baseConfiguration(signingJwk);
+  const method = SECRET_METHODS[clientAuth];
+  if (!method) {
+    throw new Error(`unknown --client-auth ${clientAuth}; one of ${Object.keys(SECRET_METHODS)}`);
+  }
   const secret = (await readFile(workdirPaths(workdir).upstreamClientSecret, 'utf8')).trim();
   return {
     ...base,
-    clientAuthMethods: ['client_secret_post'],
+    clientAuthMethods: [method],
     features: {
       ...base.features,
       pushedAuthorizationRequests: { enabled: false },
@@ -126,7 +146,7 @@ async function legacyConfiguration(workdir, client, signingJwk) {
       redirect_uris: [client.redirect_uri],
       response_types: ['code'],
       grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'client_secret_post',
+      token_endpoint_auth_method: method,
     }],
   };
 }
@@ -141,6 +161,30 @@ async function generateProviderSigningJwk() {
   return { ...jwk, kid, alg: 'RS256', use: 'sig' };
 }
 
+/** The "METHOD /path" key a request is counted under. */
+function requestKey(method, url) {
+  const { pathname } = new URL(url, 'http://placeholder');
+  return `${method} ${pathname.replace(UID_PATH, '/$1/:uid')}`;
+}
+
+/** What the provider parsed from request bodies, per "METHOD /path": names only, no values. */
+const lastForms = new Map();
+
+/**
+ * Provider middleware recording, after the provider handled a request with a body, the names of
+ * the body parameters it parsed and the scheme of an Authorization header (no values).
+ */
+async function recordFormNames(ctx, next) {
+  await next();
+  const body = ctx.oidc?.body;
+  if (ctx.method !== 'POST' || !body || typeof body !== 'object') return;
+  const authorization = ctx.get('authorization');
+  lastForms.set(requestKey(ctx.method, ctx.originalUrl), {
+    names: Object.keys(body).sort(),
+    authorization_scheme: authorization ? authorization.split(' ')[0] : null,
+  });
+}
+
 /** Wraps the provider's request handler with per-path request counting and the stats route. */
 function countingHandler(providerHandler) {
   const counts = new Map();
@@ -152,10 +196,11 @@ function countingHandler(providerHandler) {
       res.end(JSON.stringify({
         counts: Object.fromEntries(counts),
         last_query: Object.fromEntries(lastQueries),
+        last_form: Object.fromEntries(lastForms),
       }));
       return;
     }
-    const key = `${req.method} ${pathname.replace(UID_PATH, '/$1/:uid')}`;
+    const key = requestKey(req.method, req.url);
     counts.set(key, (counts.get(key) ?? 0) + 1);
     const queryStart = req.url.indexOf('?');
     lastQueries.set(key, queryStart === -1 ? '' : req.url.slice(queryStart + 1));
@@ -169,6 +214,7 @@ async function main() {
     port: { type: 'string' },
     issuer: { type: 'string' },
     mode: { type: 'string', default: 'native' },
+    'client-auth': { type: 'string', default: 'post' },
   });
   requireOptions(USAGE, options, ['workdir', 'port', 'issuer']);
   const buildConfiguration = MODES[options.mode];
@@ -182,8 +228,10 @@ async function main() {
     options.workdir,
     client,
     await generateProviderSigningJwk(),
+    { clientAuth: options['client-auth'] },
   );
   const provider = new Provider(options.issuer, configuration);
+  provider.use(recordFormNames);
   provider.on('server_error', (_ctx, error) => {
     process.stderr.write(`provider server_error: ${error.stack ?? error}\n`);
   });
@@ -201,7 +249,11 @@ async function main() {
     server.listen(port, '127.0.0.1', resolve);
   });
   process.stdout.write(`${JSON.stringify({
-    ready: true, mode: options.mode, port, issuer: provider.issuer,
+    ready: true,
+    mode: options.mode,
+    client_auth: configuration.clientAuthMethods,
+    port,
+    issuer: provider.issuer,
   })}\n`);
 
   const shutdown = () => server.close(() => process.exit(0));

@@ -5,7 +5,9 @@
 //! upstream. Exit 0 when every verdict is the expected one, 1 otherwise.
 
 mod http;
+mod requests;
 mod setup;
+mod table;
 mod upstream;
 
 use super::sign::{assertion_claims, header, request_claims};
@@ -13,13 +15,16 @@ use super::{pad, Style, EXIT_FAILURE};
 use crate::app::unix_now;
 use crate::jose::sign::SigningKey;
 use crate::rules::JWT_BEARER;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
+use requests::{
+    authorize_query, has_assertion, has_request, has_secret, is_translated, pairs, tamper,
+    token_request,
+};
 use serde_json::Value;
-use setup::{Jargate, Keys, CLIENT_ID, ISSUER, UPSTREAM_SECRET};
+use setup::{Jargate, Keys, CLIENT_ID, ISSUER};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use table::{describe, print_table, Row, Show};
 use upstream::{Seen, StubServer};
 
 pub fn run() -> ExitCode {
@@ -76,26 +81,6 @@ struct Expect {
 /// How the upstream must have seen a forwarded request, and how to describe it.
 type SeenAs = (fn(&Seen) -> bool, Show);
 
-/// How to describe the forwarded request in the table.
-#[derive(Clone, Copy)]
-enum Show {
-    /// Method and path, then this note.
-    Path(&'static str),
-    /// Method, path and query as received.
-    Query,
-}
-
-struct Row {
-    step: &'static str,
-    /// The `error_description` of a refusal.
-    why: Option<String>,
-    verdict: String,
-    status: String,
-    error: String,
-    upstream: String,
-    expected: Option<String>,
-}
-
 /// The demo; `Ok(true)` when every step went as expected.
 async fn demo(style: Style) -> Result<bool, String> {
     let started = Instant::now();
@@ -103,20 +88,7 @@ async fn demo(style: Style) -> Result<bool, String> {
     let keys = Keys::generate()?;
     setup::write_registry(dir.path(), &keys)?;
     let stub = StubServer::start().await?;
-    let ports = setup::free_ports(4)?;
-    let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
-    let mut instances = Vec::new();
-    for (i, (name, mode)) in [("passthrough", "passthrough"), ("legacy", "legacy")]
-        .into_iter()
-        .enumerate()
-    {
-        let (proxy, admin) = (addr(2 * i), addr(2 * i + 1));
-        let config = setup::write_config(dir.path(), name, proxy, admin, stub.addr, mode)?;
-        instances.push(Jargate::spawn(name, &config, proxy, admin)?);
-    }
-    for j in instances.iter_mut() {
-        j.wait_healthy(Duration::from_secs(10)).await?;
-    }
+    let instances = start_instances(dir.path(), stub.addr).await?;
     let (pass, legacy) = (&instances[0], &instances[1]);
 
     outln!("{}", style.bold("jargate demo"));
@@ -301,6 +273,39 @@ async fn demo(style: Style) -> Result<bool, String> {
     Ok(ok)
 }
 
+/// Starts the passthrough and the legacy jargate on free loopback ports and waits until both
+/// are healthy. Ports are found by bind-and-release, so another process may take one in
+/// between: that case is retried.
+async fn start_instances(
+    dir: &std::path::Path,
+    upstream: SocketAddr,
+) -> Result<Vec<Jargate>, String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let ports = setup::free_ports(4)?;
+        let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
+        let mut instances = Vec::new();
+        for (i, mode) in ["passthrough", "legacy"].into_iter().enumerate() {
+            let (proxy, admin) = (addr(2 * i), addr(2 * i + 1));
+            let config = setup::write_config(dir, mode, proxy, admin, upstream, mode)?;
+            instances.push(Jargate::spawn(mode, &config, proxy, admin)?);
+        }
+        let mut started = Ok(());
+        for j in instances.iter_mut() {
+            started = j.wait_healthy(Duration::from_secs(10)).await;
+            if started.is_err() {
+                break;
+            }
+        }
+        match started {
+            Ok(()) => return Ok(instances),
+            Err(e) if attempt < 3 && e.to_ascii_lowercase().contains("in use") => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn expect(
     verdict: Verdict,
     status: u16,
@@ -313,71 +318,6 @@ fn expect(
         error,
         upstream,
     }
-}
-
-fn token_request(assertion: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("grant_type", "client_credentials".into()),
-        ("client_id", CLIENT_ID.into()),
-        ("client_assertion_type", JWT_BEARER.into()),
-        ("client_assertion", assertion.into()),
-    ]
-}
-
-fn pairs<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
-    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-fn authorize_query(extra: &[(&str, &str)]) -> String {
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", CLIENT_ID)
-        .extend_pairs(extra)
-        .finish();
-    format!("/authorize?{query}")
-}
-
-/// The same object with one claim changed after signing.
-fn tamper(token: &str) -> Result<String, String> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err("signed token is not three parts".into());
-    };
-    let payload = B64.decode(p).map_err(|e| e.to_string())?;
-    let mut claims: Value = serde_json::from_slice(&payload).map_err(|e| e.to_string())?;
-    claims["redirect_uri"] = Value::from("https://attacker.example/cb");
-    Ok(format!("{h}.{}.{s}", B64.encode(claims.to_string())))
-}
-
-fn form_has(seen: &Seen, name: &str) -> bool {
-    form_urlencoded::parse(seen.body.as_bytes()).any(|(k, _)| k == name)
-}
-
-fn has_assertion(seen: &Seen) -> bool {
-    form_has(seen, "client_assertion") && !form_has(seen, "client_secret")
-}
-
-fn has_request(seen: &Seen) -> bool {
-    seen.path_and_query.contains("request=")
-}
-
-fn has_secret(seen: &Seen) -> bool {
-    !form_has(seen, "client_assertion")
-        && form_urlencoded::parse(seen.body.as_bytes())
-            .any(|(k, v)| k == "client_secret" && v == UPSTREAM_SECRET)
-}
-
-fn is_translated(seen: &Seen) -> bool {
-    let query = seen.path_and_query.split_once('?').map_or("", |(_, q)| q);
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-    seen.method == "GET"
-        && get("client_id") == Some(CLIENT_ID)
-        && get("response_type") == Some("code")
-        && get("redirect_uri") == Some("https://app.example/cb")
-        && get("request_uri").is_none()
-        && get("request").is_none()
 }
 
 struct Walk<'a> {
@@ -453,92 +393,4 @@ impl Walk<'_> {
         });
         Some(resp)
     }
-}
-
-fn describe(seen: &Seen, show: Show) -> String {
-    match show {
-        Show::Query => shorten(&format!("{} {}", seen.method, seen.path_and_query), 120),
-        Show::Path(note) => {
-            let path = seen.path_and_query.split('?').next().unwrap_or_default();
-            format!("{} {path} {note}", seen.method)
-                .trim_end()
-                .to_string()
-        }
-    }
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(max - 1).collect();
-    format!("{cut}…")
-}
-
-/// Prints the rows as an aligned table; true when every row went as expected.
-fn print_table(rows: &[Row], style: Style) -> bool {
-    let titles = ["#", "step", "verdict", "status", "error", "upstream saw"];
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            [
-                (i + 1).to_string(),
-                r.step.to_string(),
-                r.verdict.clone(),
-                r.status.clone(),
-                r.error.clone(),
-                r.upstream.clone(),
-            ]
-        })
-        .collect();
-    let width = |col: usize| {
-        cells
-            .iter()
-            .map(|c| c[col].chars().count())
-            .chain([titles[col].len()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..5).map(width).collect();
-    let mut line = String::new();
-    for (col, title) in titles.iter().enumerate().take(5) {
-        line += &pad(title, widths[col] + 2);
-    }
-    outln!("{}", style.bold(&(line + titles[5])));
-    for (row, c) in rows.iter().zip(&cells) {
-        let mut line = String::new();
-        for col in 0..5 {
-            let text = pad(&c[col], widths[col] + 2);
-            line += &match (col, c[2].as_str()) {
-                (2, "forwarded" | "answered") => style.good(&text),
-                (2, _) => style.bad(&text),
-                _ => text,
-            };
-        }
-        line += &c[5];
-        if let Some(e) = &row.expected {
-            line += &format!("   {} {e}", style.bad("✗"));
-        }
-        outln!("{line}");
-    }
-    let reasons: Vec<String> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let why = r.why.as_deref()?;
-            Some(format!(
-                "  {}  {}: {why}",
-                pad(&(i + 1).to_string(), widths[0]),
-                r.error
-            ))
-        })
-        .collect();
-    if !reasons.is_empty() {
-        outln!("\n{}", style.bold("error_description of each refusal"));
-        for r in reasons {
-            outln!("{r}");
-        }
-    }
-    rows.iter().all(|r| r.expected.is_none())
 }

@@ -1,11 +1,12 @@
 //! `jargate explain`: a dry run of SPEC §5 on one token, for a client developer. It prints a
 //! ✓/✗ line per rule ([`steps`], [`times`], [`kinds`]), the decoded header and claims, and the
-//! verdict with the answer the proxy would give. The verdict comes from the proxy's own rule
+//! verdict with the answer the proxy would give ([`signature`] covers the credentials). The verdict comes from the proxy's own rule
 //! functions (`rules::check_assertion` / `rules::check_request_object`), so `explain` and the
 //! proxy cannot disagree; the lines only add detail. Exit 0 valid, 1 invalid, 2 usage or
 //! configuration error.
 
 mod kinds;
+mod signature;
 mod steps;
 mod times;
 
@@ -145,7 +146,10 @@ pub fn explain(
     let (header, claims) = peek(token);
     let (kind, kind_reason) = match kind {
         Some(k) => (k, "from --as".to_string()),
-        None => guess_kind(&header, &claims),
+        None => {
+            let (k, why) = guess_kind(&header, &claims);
+            (k, format!("{why}; --as to choose"))
+        }
     };
     let claim_names: &[&str] = match kind {
         Kind::Assertion => &["sub", "iss"],
@@ -221,7 +225,7 @@ pub fn render(e: &Explanation, now: i64, style: Style) -> String {
         Kind::Request => "request object",
     };
     let mut out = String::new();
-    out += &format!("kind     {what} ({}; --as to choose)\n", e.kind_reason);
+    out += &format!("kind     {what} ({})\n", e.kind_reason);
     out += &format!(
         "client   {} ({})\n",
         e.client_id.as_deref().unwrap_or("?"),

@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# Load benchmark of jargate, on one machine, in one run: the upstream alone, two plain proxies,
+# HAProxy 2.6 validating client assertions with jwt_verify, and jargate validating client
+# assertions and request objects, one setup after another, against the same upstream with the
+# same request bodies.
+#
+#   bash benches/load.sh            # full run, about 8 minutes (first run: + token signing)
+#   QUICK=1 bash benches/load.sh    # about 2 minutes, shorter phases, fewer setups
+#
+# Needs (installed from Debian when missing, as root): wrk, nginx-light, haproxy (2.6 on
+# bookworm: `apt-cache policy haproxy`), gnuplot-nox, python3; and cargo. Builds jargate
+# --release and the token generator (benches/gen.rs), then pre-generates unique signed client
+# assertions and request objects in bench-out/pool (reused while still valid, < 22 h old).
+#
+# Every setup is measured twice, each time in a freshly started server process:
+#   1. saturation: wrk -t2 -c64 for $DURATION s, as fast as it goes: requests/s, non-2xx
+#      answers, CPU seconds per 1000 requests (utime+stime of the server under test), peak RSS
+#      (VmHWM);
+#   2. latency: the same at one fixed rate for every setup, $LAT_RATE req/s (default: half the
+#      saturation rate of jargate validating RS256 assertions): p50/p99/p99.9.
+# Each request body is sent once (benches/load/bodies.lua): no request is a replay.
+#
+# Knobs (environment): QUICK=1, DURATION (s), LAT_DURATION (s), LAT_RATE (req/s), THREADS,
+# CONNECTIONS, POOL (tokens per pool), JARGATE_LOG (RUST_LOG of jargate, default warn: the
+# per-decision info log line is off, as HAProxy here logs nothing), OUT (default bench-out).
+#
+# Results: $OUT/load.csv, $OUT/load.md (the markdown table, also printed), $OUT/load.png,
+# raw wrk lines in $OUT/load/results.txt. The machine's cores are shared by the load generator,
+# the proxy and the upstream: figures are comparable within one run, not across machines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/bench-out}
+W=$OUT/load
+POOLDIR=$OUT/pool
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  DURATION=${DURATION:-4}
+  LAT_DURATION=${LAT_DURATION:-3}
+  POOL=${POOL:-60000}
+else
+  DURATION=${DURATION:-10}
+  LAT_DURATION=${LAT_DURATION:-10}
+  POOL=${POOL:-160000}
+fi
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+UP_PORT=18080
+JG_PORT=18081
+JG_ADMIN=18091
+HA_PORT=18082
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET_DIR/release/jargate
+LUA=$ROOT/benches/load/bodies.lua
+ISSUER="https://login.example.com/"
+log() { echo "[load] $*" >&2; }
+
+# --- tools -----------------------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+command -v python3 >/dev/null || need+=(python3)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]} from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # nginx's package starts a system service on port 80; it is not the one measured here.
+  service nginx stop >/dev/null 2>&1 || true
+fi
+HAPROXY_VERSION=$(haproxy -v | head -1 | awk '{print $3}')
+case $HAPROXY_VERSION in
+  2.6.*) ;;
+  *) log "warning: HAProxy $HAPROXY_VERSION, not 2.6 (the peer this benchmark names)" ;;
+esac
+
+# --- build -----------------------------------------------------------------------------------
+log "building jargate --release"
+cargo build --release --bin jargate >&2
+
+mkdir -p "$W" "$POOLDIR"
+: >"$W/results.txt"
+
+# --- token pools -----------------------------------------------------------------------------
+POOLS=(assertion:RS256 assertion:ES256 request:ES256)
+[ "$QUICK" = 1 ] || POOLS+=(assertion:PS256 assertion:EdDSA)
+gen=()
+for p in "${POOLS[@]}"; do
+  f=$POOLDIR/${p/:/-}.meta
+  if [ -f "$f" ] && read -r _ exp count <"$f" && [ "$count" -ge "$POOL" ] &&
+    [ $((exp - $(date +%s))) -gt 7200 ]; then
+    log "reusing pool ${p} ($count tokens)"
+  else
+    gen+=("$p=$POOL")
+  fi
+done
+if [ ${#gen[@]} -gt 0 ]; then
+  log "signing ${gen[*]} (RSA takes about 1 ms a token per core)"
+  JARGATE_GEN_DIR=$POOLDIR JARGATE_GEN_POOLS=$(IFS=,; echo "${gen[*]}") \
+    cargo bench --bench gen >&2
+else
+  JARGATE_GEN_DIR=$POOLDIR cargo bench --bench gen >&2 # clients.json only
+fi
+
+# --- configurations --------------------------------------------------------------------------
+TOKEN_JSON='{"access_token":"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJl","token_type":"Bearer","expires_in":3600,"scope":"read write"}'
+mkdir -p "$W/nginx"
+cat >"$W/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  client_max_body_size 64k;
+  client_body_buffer_size 64k;
+  large_client_header_buffers 4 32k;
+  client_body_temp_path $W/nginx/body;
+  proxy_temp_path $W/nginx/proxy;
+  fastcgi_temp_path $W/nginx/fastcgi;
+  uwsgi_temp_path $W/nginx/uwsgi;
+  scgi_temp_path $W/nginx/scgi;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$UP_PORT backlog=4096;
+    location / { return 200 '$TOKEN_JSON'; }
+  }
+}
+EOF
+
+cp "$POOLDIR/clients.json" "$W/clients.json"
+cat >"$W/jargate.toml" <<EOF
+# Defaults, except: the token lifetimes allow pre-generated tokens (valid up to 24 h), and
+# the store holds more than a run sends.
+[listen]
+proxy = "127.0.0.1:$JG_PORT"
+admin = "127.0.0.1:$JG_ADMIN"
+[upstream]
+url = "http://127.0.0.1:$UP_PORT"
+[issuer]
+identifier = "$ISSUER"
+[limits]
+assertion_max_lifetime_secs = 86400
+request_object_max_lifetime_secs = 86400
+[store]
+max_entries = 4000000
+[clients]
+file = "clients.json"
+EOF
+
+haproxy_conf() { # $1 = plain | RS256 | ES256
+  local file=$W/haproxy-$1.cfg
+  cat >"$file" <<EOF
+global
+  nbthread 2
+  maxconn 20000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind 127.0.0.1:$HA_PORT
+  default_backend up
+EOF
+  if [ "$1" != plain ]; then
+    local client key
+    case $1 in
+      RS256) client=bench-rs256 key=$ROOT/tests/keys/rsa-a.pub.pem ;;
+      ES256) client=bench-es256 key=$ROOT/tests/keys/ec-a.pub.pem ;;
+    esac
+    cat >>"$file" <<EOF
+  # What a platform team writes instead of jargate: alg, iss, sub, aud, exp and the signature
+  # of the client assertion in the form body (no jti store, lifetime, size or header rules).
+  option http-buffer-request
+  acl token path /oauth/token
+  http-request set-var(txn.ca) req.body_param(client_assertion) if token
+  http-request deny deny_status 401 if token !{ var(txn.ca) -m found }
+  http-request set-var(txn.alg) var(txn.ca),jwt_header_query('\$.alg') if token
+  http-request deny deny_status 401 if token !{ var(txn.alg) -m str $1 }
+  http-request set-var(txn.iss) var(txn.ca),jwt_payload_query('\$.iss') if token
+  http-request deny deny_status 401 if token !{ var(txn.iss) -m str $client }
+  http-request set-var(txn.sub) var(txn.ca),jwt_payload_query('\$.sub') if token
+  http-request deny deny_status 401 if token !{ var(txn.sub) -m str $client }
+  http-request set-var(txn.aud) var(txn.ca),jwt_payload_query('\$.aud') if token
+  http-request deny deny_status 401 if token !{ var(txn.aud) -m str $ISSUER }
+  http-request set-var(txn.exp) var(txn.ca),jwt_payload_query('\$.exp','int') if token
+  http-request set-var(txn.now) date() if token
+  http-request deny deny_status 401 if token { var(txn.exp),sub(txn.now) -m int le 0 }
+  http-request deny deny_status 401 if token !{ var(txn.ca),jwt_verify(txn.alg,"$key") -m int 1 }
+EOF
+  fi
+  cat >>"$file" <<EOF
+backend up
+  server up 127.0.0.1:$UP_PORT
+EOF
+  echo "$file"
+}
+
+# --- processes -------------------------------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+SERVER_PID=
+UP_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  [ -n "$UP_PID" ] && kill "$UP_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_port() { # $1 port
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  log "nothing listens on port $1"
+  return 1
+}
+
+# utime+stime of a process and its children processes (nginx workers), in ticks.
+cpu_ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+# Peak RSS (VmHWM, KiB) of a process, or of its largest child for nginx.
+hwm_kib() {
+  local max=0 p v
+  for p in "$1" $(pgrep -P "$1" || true); do
+    v=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    [ "${v:-0}" -gt "$max" ] && max=$v
+  done
+  echo "$max"
+}
+
+start_upstream() {
+  nginx -c "$W/nginx.conf" -p "$W/nginx" >"$W/nginx/stdout.log" 2>&1 &
+  UP_PID=$!
+  wait_port $UP_PORT
+}
+
+start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "nginx")
+  case $1 in
+    nginx) SERVER_PID= ;;
+    jargate)
+      RUST_LOG=${JARGATE_LOG:-warn} "$BIN" serve --config "$W/jargate.toml" \
+        >>"$W/jargate.log" 2>&1 &
+      SERVER_PID=$!
+      for _ in $(seq 1 200); do
+        curl -fs "http://127.0.0.1:$JG_ADMIN/healthz" >/dev/null 2>&1 && break
+        sleep 0.05
+      done
+      curl -fs "http://127.0.0.1:$JG_ADMIN/healthz" >/dev/null || { log "jargate is not healthy"; exit 1; }
+      ;;
+    haproxy-*)
+      haproxy -db -f "$(haproxy_conf "${1#haproxy-}")" >>"$W/haproxy.log" 2>&1 &
+      SERVER_PID=$!
+      wait_port $HA_PORT
+      ;;
+  esac
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+
+# --- setups ----------------------------------------------------------------------------------
+# name | server | port | lines file | mode | POST path
+SETUPS=(
+  "upstream direct (nginx)|nginx|$UP_PORT|assertion-ES256|post|/oauth/token"
+  "jargate passthrough|jargate|$JG_PORT|assertion-ES256|post|/plain"
+  "HAProxy passthrough|haproxy-plain|$HA_PORT|assertion-ES256|post|/plain"
+  "HAProxy jwt_verify RS256|haproxy-RS256|$HA_PORT|assertion-RS256|post|/oauth/token"
+  "HAProxy jwt_verify ES256|haproxy-ES256|$HA_PORT|assertion-ES256|post|/oauth/token"
+  "jargate assertion RS256|jargate|$JG_PORT|assertion-RS256|post|/oauth/token"
+  "jargate assertion ES256|jargate|$JG_PORT|assertion-ES256|post|/oauth/token"
+)
+if [ "$QUICK" != 1 ]; then
+  SETUPS+=(
+    "jargate assertion PS256|jargate|$JG_PORT|assertion-PS256|post|/oauth/token"
+    "jargate assertion EdDSA|jargate|$JG_PORT|assertion-EdDSA|post|/oauth/token"
+    "upstream direct GET /authorize|nginx|$UP_PORT|request-ES256|get|-"
+  )
+fi
+SETUPS+=("jargate request object ES256|jargate|$JG_PORT|request-ES256|get|-")
+
+# One phase of one setup in a fresh server; appends a line to results.txt.
+measure() { # $1 phase (sat|lat) $2 rate $3 duration $4 setup
+  local name server port lines mode path
+  IFS='|' read -r name server port lines mode path <<<"$4"
+  start_server "$server"
+  local pid=${SERVER_PID:-$UP_PID}
+  local c0 u0 c1 u1 result
+  c0=$(cpu_ticks "$pid")
+  u0=$(cpu_ticks "$UP_PID")
+  result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${3}s" -s "$LUA" "http://127.0.0.1:$port" \
+    -- "$POOLDIR/$lines.txt" "$mode" "$path" "$2" "$THREADS" | grep '^WRK_RESULT' || true)
+  c1=$(cpu_ticks "$pid")
+  u1=$(cpu_ticks "$UP_PID")
+  local hwm
+  hwm=$(hwm_kib "$pid")
+  stop_server
+  [ -n "$result" ] || { log "wrk printed no result for $name"; result="WRK_RESULT requests=0"; }
+  echo "$1|$name|${result#WRK_RESULT } cpu_ticks=$((c1 - c0)) upstream_cpu_ticks=$((u1 - u0)) clk_tck=$CLK_TCK hwm_kib=$hwm rate=$2 load=$(cut -d' ' -f1 /proc/loadavg)" \
+    >>"$W/results.txt"
+  log "$1 $name: $(echo "$result" | grep -o 'rps=[0-9.]*') $(echo "$result" | grep -o 'non2xx=[0-9]*') $(echo "$result" | grep -o 'p99_us=[0-9]*')"
+}
+
+start_upstream
+echo "meta|load_start=$(cut -d' ' -f1-3 /proc/loadavg)|cores=$(nproc)|haproxy=$HAPROXY_VERSION|wrk=-t$THREADS -c$CONNECTIONS|duration=$DURATION|lat_duration=$LAT_DURATION|quick=$QUICK" \
+  >>"$W/results.txt"
+log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+
+for s in "${SETUPS[@]}"; do
+  measure sat 0 "$DURATION" "$s"
+done
+
+if [ -z "${LAT_RATE:-}" ]; then
+  sat=$(grep '^sat|jargate assertion RS256|' "$W/results.txt" | grep -o ' rps=[0-9.]*' | cut -d= -f2)
+  LAT_RATE=$(awk -v r="$sat" 'BEGIN { printf "%d", r / 2 }')
+fi
+log "latency phase at $LAT_RATE req/s for every setup"
+for s in "${SETUPS[@]}"; do
+  measure lat "$LAT_RATE" "$LAT_DURATION" "$s"
+done
+echo "meta|load_end=$(cut -d' ' -f1-3 /proc/loadavg)|lat_rate=$LAT_RATE" >>"$W/results.txt"
+
+python3 "$ROOT/benches/load_report.py" "$W/results.txt" "$OUT"
