@@ -21,7 +21,7 @@
 # Each request body is sent once (benches/load/bodies.lua): no request is a replay.
 #
 # Knobs (environment): QUICK=1, DURATION (s), LAT_DURATION (s), LAT_RATE (req/s), THREADS,
-# CONNECTIONS, POOL (tokens per pool), JARGATE_LOG (RUST_LOG of jargate, default warn: the
+# CONNECTIONS, POOL (tokens per pool), NO_BUILD=1 (use the jargate binary already built), JARGATE_LOG (RUST_LOG of jargate, default warn: the
 # per-decision info log line is off, as HAProxy here logs nothing), OUT (default bench-out).
 #
 # Results: $OUT/load.csv, $OUT/load.md (the markdown table, also printed), $OUT/load.png,
@@ -78,8 +78,12 @@ case $HAPROXY_VERSION in
 esac
 
 # --- build -----------------------------------------------------------------------------------
-log "building jargate --release"
-cargo build --release --bin jargate >&2
+if [ "${NO_BUILD:-0}" = 1 ] && [ -x "$BIN" ]; then
+  log "NO_BUILD=1: using $BIN as it is"
+else
+  log "building jargate --release"
+  cargo build --release --bin jargate >&2
+fi
 
 mkdir -p "$W" "$POOLDIR"
 : >"$W/results.txt"
@@ -97,12 +101,10 @@ for p in "${POOLS[@]}"; do
     gen+=("$p=$POOL")
   fi
 done
-if [ ${#gen[@]} -gt 0 ]; then
-  log "signing ${gen[*]} (RSA takes about 1 ms a token per core)"
-  JARGATE_GEN_DIR=$POOLDIR JARGATE_GEN_POOLS=$(IFS=,; echo "${gen[*]}") \
+if [ ${#gen[@]} -gt 0 ] || [ ! -f "$POOLDIR/clients.json" ]; then
+  log "signing ${gen[*]:-nothing} (RSA takes about 1 ms a token per core)"
+  JARGATE_GEN_DIR=$POOLDIR JARGATE_GEN_POOLS=$(IFS=,; echo "${gen[*]:-}") \
     cargo bench --bench gen >&2
-else
-  JARGATE_GEN_DIR=$POOLDIR cargo bench --bench gen >&2 # clients.json only
 fi
 
 # --- configurations --------------------------------------------------------------------------
@@ -159,7 +161,7 @@ haproxy_conf() { # $1 = plain | RS256 | ES256
   cat >"$file" <<EOF
 global
   nbthread 2
-  maxconn 20000
+  maxconn 4096
 defaults
   mode http
   timeout connect 2s
@@ -279,29 +281,30 @@ stop_server() {
 }
 
 # --- setups ----------------------------------------------------------------------------------
-# name | server | port | lines file | mode | POST path
+# name | server | port | lines file | mode | POST path | single use (a line sent twice would
+# be refused as a replay: the pool must last the phase)
 SETUPS=(
-  "upstream direct (nginx)|nginx|$UP_PORT|assertion-ES256|post|/oauth/token"
-  "jargate passthrough|jargate|$JG_PORT|assertion-ES256|post|/plain"
-  "HAProxy passthrough|haproxy-plain|$HA_PORT|assertion-ES256|post|/plain"
-  "HAProxy jwt_verify RS256|haproxy-RS256|$HA_PORT|assertion-RS256|post|/oauth/token"
-  "HAProxy jwt_verify ES256|haproxy-ES256|$HA_PORT|assertion-ES256|post|/oauth/token"
-  "jargate assertion RS256|jargate|$JG_PORT|assertion-RS256|post|/oauth/token"
-  "jargate assertion ES256|jargate|$JG_PORT|assertion-ES256|post|/oauth/token"
+  "upstream direct (nginx)|nginx|$UP_PORT|assertion-ES256|post|/oauth/token|0"
+  "jargate passthrough|jargate|$JG_PORT|assertion-ES256|post|/plain|0"
+  "HAProxy passthrough|haproxy-plain|$HA_PORT|assertion-ES256|post|/plain|0"
+  "HAProxy jwt_verify RS256|haproxy-RS256|$HA_PORT|assertion-RS256|post|/oauth/token|0"
+  "HAProxy jwt_verify ES256|haproxy-ES256|$HA_PORT|assertion-ES256|post|/oauth/token|0"
+  "jargate assertion RS256|jargate|$JG_PORT|assertion-RS256|post|/oauth/token|1"
+  "jargate assertion ES256|jargate|$JG_PORT|assertion-ES256|post|/oauth/token|1"
 )
 if [ "$QUICK" != 1 ]; then
   SETUPS+=(
-    "jargate assertion PS256|jargate|$JG_PORT|assertion-PS256|post|/oauth/token"
-    "jargate assertion EdDSA|jargate|$JG_PORT|assertion-EdDSA|post|/oauth/token"
-    "upstream direct GET /authorize|nginx|$UP_PORT|request-ES256|get|-"
+    "jargate assertion PS256|jargate|$JG_PORT|assertion-PS256|post|/oauth/token|1"
+    "jargate assertion EdDSA|jargate|$JG_PORT|assertion-EdDSA|post|/oauth/token|1"
+    "upstream direct GET /authorize|nginx|$UP_PORT|request-ES256|get|-|0"
   )
 fi
-SETUPS+=("jargate request object ES256|jargate|$JG_PORT|request-ES256|get|-")
+SETUPS+=("jargate request object ES256|jargate|$JG_PORT|request-ES256|get|-|1")
 
 # One phase of one setup in a fresh server; appends a line to results.txt.
 measure() { # $1 phase (sat|lat) $2 rate $3 duration $4 setup
-  local name server port lines mode path
-  IFS='|' read -r name server port lines mode path <<<"$4"
+  local name server port lines mode path single
+  IFS='|' read -r name server port lines mode path single <<<"$4"
   start_server "$server"
   local pid=${SERVER_PID:-$UP_PID}
   local c0 u0 c1 u1 result
@@ -315,7 +318,7 @@ measure() { # $1 phase (sat|lat) $2 rate $3 duration $4 setup
   hwm=$(hwm_kib "$pid")
   stop_server
   [ -n "$result" ] || { log "wrk printed no result for $name"; result="WRK_RESULT requests=0"; }
-  echo "$1|$name|${result#WRK_RESULT } cpu_ticks=$((c1 - c0)) upstream_cpu_ticks=$((u1 - u0)) clk_tck=$CLK_TCK hwm_kib=$hwm rate=$2 load=$(cut -d' ' -f1 /proc/loadavg)" \
+  echo "$1|$name|${result#WRK_RESULT } cpu_ticks=$((c1 - c0)) upstream_cpu_ticks=$((u1 - u0)) clk_tck=$CLK_TCK hwm_kib=$hwm rate=$2 single_use=$single load=$(cut -d' ' -f1 /proc/loadavg)" \
     >>"$W/results.txt"
   log "$1 $name: $(echo "$result" | grep -o 'rps=[0-9.]*') $(echo "$result" | grep -o 'non2xx=[0-9]*') $(echo "$result" | grep -o 'p99_us=[0-9]*')"
 }

@@ -60,7 +60,10 @@ def summarise(rows, order):
                     sat.get("sock_errors", 0) + lat.get("sock_errors", 0)
                     + sat.get("timeouts", 0) + lat.get("timeouts", 0)
                 ),
-                "pool_wrapped": int(sat.get("wrapped", 0) + lat.get("wrapped", 0)),
+                # Only single-use setups need each line once; the others may reuse lines.
+                "pool_wrapped": int(sat.get("wrapped", 0) + lat.get("wrapped", 0))
+                if sat.get("single_use", 0)
+                else 0,
                 "cpu_s_per_1000": cpu_per_k,
                 "upstream_cpu_s_per_1000": up_per_k,
                 "peak_rss_mib": max(sat.get("hwm_kib", 0), lat.get("hwm_kib", 0)) / 1024,

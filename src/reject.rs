@@ -97,7 +97,11 @@ impl TokenFault {
             HeaderNotObject => format!("{what} header is not a JSON object"),
             AlgMissing => format!("{what} header has no alg"),
             AlgTooLong => format!("{what} alg is too long"),
-            AlgNotAllowed => format!("{what} alg is not registered for this client"),
+            AlgNotAllowed => {
+                format!(
+                    "{what} alg is not registered for this client (or for the key its kid names)"
+                )
+            }
             Crit => format!("{what} header carries crit, which is not supported"),
             UnknownKid => format!("{what} kid names no current credential of this client"),
             NoCredential => format!("no current credential of this client can verify the {what}"),

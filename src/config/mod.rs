@@ -150,7 +150,11 @@ pub fn named_files(config_path: &Path) -> Vec<PathBuf> {
             .and_then(toml::Value::as_str)
             .and_then(|v| env::expand(v).ok())
     };
-    for (table, key) in [("listen", "tls_cert"), ("listen", "tls_key"), ("upstream", "ca_file")] {
+    for (table, key) in [
+        ("listen", "tls_cert"),
+        ("listen", "tls_key"),
+        ("upstream", "ca_file"),
+    ] {
         files.extend(lookup(table, key).map(|f| base.join(f)));
     }
     let Some(clients) = lookup("clients", "file").map(|f| base.join(f)) else {
@@ -172,12 +176,16 @@ fn collect_pem_files(value: &serde_json::Value, base: &Path, out: &mut Vec<PathB
         serde_json::Value::Object(map) => {
             for (key, v) in map {
                 match (key.as_str(), v.as_str()) {
-                    ("pem_file", Some(file)) => out.push(base.join(env::expand(file).unwrap_or_default())),
+                    ("pem_file", Some(file)) => {
+                        out.push(base.join(env::expand(file).unwrap_or_default()))
+                    }
                     _ => collect_pem_files(v, base, out),
                 }
             }
         }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_pem_files(v, base, out)),
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|v| collect_pem_files(v, base, out))
+        }
         _ => {}
     }
 }

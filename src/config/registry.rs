@@ -264,7 +264,7 @@ fn build_credential(raw: RawCredential, base: &Path) -> Result<Credential, Strin
         )
     })?;
     if !key.fits(alg) {
-        return Err(format!("alg: {alg} does not fit a {:?} key", key.kind()));
+        return Err(format!("alg: {alg} does not fit a {} key", key.kind()));
     }
     let jwk_kid = raw
         .jwk

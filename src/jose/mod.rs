@@ -78,9 +78,13 @@ impl<'a> Jws<'a> {
             .ok_or(TokenFault::AlgMissing)
     }
 
-    /// The header's `typ`, if it is a string.
-    pub fn typ(&self) -> Option<&str> {
-        self.header.get("typ").and_then(Value::as_str)
+    /// The header's `typ`, when present; one that is not a string is refused.
+    pub fn typ(&self) -> Result<Option<&str>, TokenFault> {
+        match self.header.get("typ") {
+            None => Ok(None),
+            Some(Value::String(typ)) => Ok(Some(typ)),
+            Some(_) => Err(TokenFault::TypNotAllowed),
+        }
     }
 
     /// SPEC §5 steps 2 (alg and kid against the credentials) and 3 (signature), against the

@@ -195,7 +195,9 @@ impl JwksCache {
 
 /// A poisoned lock only means another thread panicked mid-update of a plain map: keep going.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn max_age(headers: &http::HeaderMap) -> Option<Duration> {

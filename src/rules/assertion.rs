@@ -53,7 +53,7 @@ pub fn check_assertion_with(
             strict: settings.issuer.strict_audience,
         },
     )?;
-    if let Some(typ) = jws.typ() {
+    if let Some(typ) = jws.typ()? {
         if !(typ_is(typ, "JWT") || typ_is(typ, "client-authentication+jwt")) {
             return Err(TokenFault::TypNotAllowed);
         }
@@ -146,8 +146,10 @@ mod tests {
     #[test]
     fn typ_must_not_cross_and_strict_audience_wants_one_string() {
         let key = signer("ec-a", Alg::ES256);
-        let token = sign(&key, json!({"typ": "oauth-authz-req+jwt"}), claims());
-        assert_eq!(check(&token, "").unwrap_err(), TokenFault::TypNotAllowed);
+        for typ in [json!("oauth-authz-req+jwt"), json!(7)] {
+            let token = sign(&key, json!({ "typ": typ }), claims());
+            assert_eq!(check(&token, "").unwrap_err(), TokenFault::TypNotAllowed);
+        }
         let mut array = claims();
         array["aud"] = json!([ISSUER]);
         let token = sign(&key, json!({}), array);

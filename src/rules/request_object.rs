@@ -55,7 +55,7 @@ pub fn check_request_object_with(
             strict: false,
         },
     )?;
-    match jws.typ() {
+    match jws.typ()? {
         None if settings.jar.require_typ => return Err(TokenFault::TypNotAllowed),
         Some(typ) if settings.jar.require_typ && !typ_is(typ, "oauth-authz-req+jwt") => {
             return Err(TokenFault::TypNotAllowed)

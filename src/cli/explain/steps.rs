@@ -370,6 +370,14 @@ fn audience(s: &Subject, claims: &Map<String, Value>, out: &mut Out) {
 }
 
 fn typ(s: &Subject, jws: &Parts, out: &mut Out) {
+    if let Some(other) = jws.header.get("typ").filter(|t| !t.is_string()) {
+        out.fail(
+            "typ",
+            TokenFault::TypNotAllowed,
+            format!("typ must be a string; got {other}"),
+        );
+        return;
+    }
     let typ = jws.header.get("typ").and_then(Value::as_str);
     let require = s.kind == Kind::Request && s.settings.jar.require_typ;
     let allowed = match s.kind {
