@@ -837,3 +837,26 @@ fn explain_lines_never_disagree_with_the_rule_functions() {
         "most generated tokens are invalid ({checked})"
     );
 }
+
+#[test]
+fn the_example_configurations_pass_check() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let plain = jargate(&["check", "--config", &format!("{root}/config/jargate.toml")]);
+    assert_eq!(code(&plain), 0, "{}", text(&plain.stdout));
+    // The legacy example takes the upstream secret from the environment, and says so without it.
+    let legacy_config = format!("{root}/config/legacy/jargate.toml");
+    let legacy = Command::new(env!("CARGO_BIN_EXE_jargate"))
+        .args(["check", "--config", &legacy_config])
+        .env("APP1_UPSTREAM_SECRET", "s3cret")
+        .output()
+        .expect("run jargate");
+    assert_eq!(code(&legacy), 0, "{}", text(&legacy.stderr));
+    assert!(!text(&legacy.stdout).contains("s3cret"), "check printed the secret");
+    let missing = Command::new(env!("CARGO_BIN_EXE_jargate"))
+        .args(["check", "--config", &legacy_config])
+        .env_remove("APP1_UPSTREAM_SECRET")
+        .output()
+        .expect("run jargate");
+    assert_eq!(code(&missing), 1);
+    assert!(text(&missing.stderr).contains("APP1_UPSTREAM_SECRET"));
+}
