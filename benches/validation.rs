@@ -11,6 +11,12 @@
 //! `full` / `ring` is the cost of everything that is not the signature; `benches/ratio.py`
 //! prints that table from `target/criterion/*/*/*/new/estimates.json`.
 //!
+//! On a shared machine two criterion benchmarks a few seconds apart can see different loads,
+//! so after criterion the same ratio is measured once more, paired: 300 rounds of about 4 ms,
+//! each timing `n` full validations and `n` raw verifies back to back; the median of the
+//! per-round ratios goes to `target/criterion/paired.json` (`ratio.py` shows both).
+//! `cargo bench --bench validation -- paired` runs only that; `JARGATE_BENCH_PAIRED=0` skips it.
+//!
 //! Tokens come from a pool of `POOL` distinct signed tokens (distinct `jti`) that the
 //! benchmark cycles through; each iteration's store key is made unique by appending an
 //! iteration counter to the token's `jti` key, so every insert is a fresh single-use entry
@@ -24,8 +30,8 @@
 mod common;
 
 use common::{authorize_target, token_body, Case, ISSUER};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use jargate::config::{parse_settings, Registry, Snapshot};
+use criterion::{criterion_group, BenchmarkId, Criterion};
+use jargate::config::{parse_settings, Client, Registry, Settings, Snapshot};
 use jargate::jose::{Jws, ShapeLimits};
 use jargate::keys::Alg;
 use jargate::request::params::Origin;
@@ -40,7 +46,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::path::Path;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Distinct signed tokens per algorithm and kind.
 const POOL: usize = 256;
@@ -170,23 +176,32 @@ impl Kind {
     }
 }
 
-fn tokens(case: &Case, kind: Kind, now: i64) -> Vec<String> {
-    let seed = 0xbe0c_0000 + case.alg as u64 * 2 + (kind == Kind::RequestObject) as u64;
-    (0..POOL as u64)
-        .map(|n| kind.token(case, &common::jti(seed, n), now))
-        .collect()
+/// One algorithm and token kind: a pool of tokens, and the two things compared on them.
+struct Bench {
+    kind: Kind,
+    alg: Alg,
+    client: &'static Client,
+    settings: &'static Settings,
+    store: &'static MemoryStore,
+    now: i64,
+    pool: Vec<String>,
+    raw: Vec<Raw>,
+    key: RawKey,
+    counter: u64,
 }
 
-fn full_vs_ring(c: &mut Criterion, kind: Kind) {
-    let cases = Case::all();
-    let snapshot = snapshot(&cases);
-    let settings = &snapshot.settings;
-    let store = MemoryStore::new(u64::MAX);
-    let now = common::now();
-    let mut group = c.benchmark_group(kind.group());
-    for case in &cases {
-        let client = snapshot.registry.get(case.client_id).expect("client");
-        let pool = tokens(case, kind, now);
+impl Bench {
+    fn new(
+        kind: Kind,
+        case: &Case,
+        snapshot: &'static Snapshot,
+        store: &'static MemoryStore,
+    ) -> Bench {
+        let now = common::now();
+        let seed = 0xbe0c_0000 + case.alg as u64 * 2 + (kind == Kind::RequestObject) as u64;
+        let pool: Vec<String> = (0..POOL as u64)
+            .map(|n| kind.token(case, &common::jti(seed, n), now))
+            .collect();
         let raw: Vec<Raw> = pool.iter().map(|t| raw_parts(t)).collect();
         let key = RawKey::of(case);
         assert!(
@@ -194,38 +209,69 @@ fn full_vs_ring(c: &mut Criterion, kind: Kind) {
             "raw verify of {}",
             case.alg
         );
-        let use_ = match kind {
-            Kind::Assertion => "assertion",
-            Kind::RequestObject => "request_object",
+        Bench {
+            kind,
+            alg: case.alg,
+            client: snapshot.registry.get(case.client_id).expect("client"),
+            settings: &snapshot.settings,
+            store,
+            now,
+            pool,
+            raw,
+            key,
+            counter: 0,
+        }
+    }
+
+    /// What the gate does with one token: every rule, then the single-use insert.
+    fn full(&mut self) {
+        self.counter += 1;
+        let token = &self.pool[self.counter as usize % POOL];
+        let (client, settings, now) = (self.client, self.settings, self.now);
+        let (checked, use_) = match self.kind {
+            Kind::Assertion => (check_assertion(token, client, settings, now), "assertion"),
+            Kind::RequestObject => (
+                check_request_object(token, client, settings, now),
+                "request_object",
+            ),
         };
-        let mut counter: u64 = 0;
-        group.bench_function(BenchmarkId::new("full", case.alg.name()), |b| {
-            b.iter(|| {
-                counter += 1;
-                let token = &pool[counter as usize % POOL];
-                let checked = match kind {
-                    Kind::Assertion => check_assertion(token, client, settings, now),
-                    Kind::RequestObject => check_request_object(token, client, settings, now),
-                }
-                .expect("valid token");
-                let jti = checked.jti.as_deref().unwrap_or_default();
-                let mut key = jti_key(use_, &client.id, jti);
-                // Unique per iteration: every insert is a new single-use entry.
-                let _ = write!(key, "{counter}");
-                let ttl = Duration::from_secs((checked.exp.unwrap_or(now) + 10 - now) as u64);
-                let fresh = ready(store.insert_once(&key, ttl)).expect("store");
-                assert!(fresh);
-                black_box(checked)
-            })
-        });
-        let mut i = 0usize;
-        group.bench_function(BenchmarkId::new("ring", case.alg.name()), |b| {
-            b.iter(|| {
-                i += 1;
-                let ok = key.verify(black_box(&raw[i % POOL]));
-                assert!(ok);
-            })
-        });
+        let checked = checked.expect("valid token");
+        let jti = checked.jti.as_deref().unwrap_or_default();
+        let mut key = jti_key(use_, &client.id, jti);
+        // Unique per iteration: every insert is a new single-use entry.
+        let _ = write!(key, "{}", self.counter);
+        let ttl = Duration::from_secs((checked.exp.unwrap_or(now) + 10 - now) as u64);
+        let fresh = ready(self.store.insert_once(&key, ttl)).expect("store");
+        assert!(fresh);
+        black_box(checked);
+    }
+
+    /// `ring` alone on the same signing input and signature.
+    fn ring(&mut self) {
+        self.counter += 1;
+        let ok = self
+            .key
+            .verify(black_box(&self.raw[self.counter as usize % POOL]));
+        assert!(ok);
+    }
+}
+
+fn benches_of(kind: Kind) -> Vec<Bench> {
+    let cases = Case::all();
+    let snapshot: &'static Snapshot = Box::leak(Box::new(snapshot(&cases)));
+    let store: &'static MemoryStore = Box::leak(Box::new(MemoryStore::new(u64::MAX)));
+    cases
+        .iter()
+        .map(|case| Bench::new(kind, case, snapshot, store))
+        .collect()
+}
+
+fn full_vs_ring(c: &mut Criterion, kind: Kind) {
+    let mut group = c.benchmark_group(kind.group());
+    for mut bench in benches_of(kind) {
+        let alg = bench.alg.name();
+        group.bench_function(BenchmarkId::new("full", alg), |b| b.iter(|| bench.full()));
+        group.bench_function(BenchmarkId::new("ring", alg), |b| b.iter(|| bench.ring()));
     }
     group.finish();
 }
@@ -236,6 +282,71 @@ fn assertions(c: &mut Criterion) {
 
 fn request_objects(c: &mut Criterion) {
     full_vs_ring(c, Kind::RequestObject);
+}
+
+/// The ratio measured a second way, robust to a machine whose load changes from one second
+/// to the next: rounds of `n` full validations then `n` raw verifies (and the reverse order
+/// on odd rounds), each round about 4 ms, so both halves of a round see the same machine. The
+/// median of the per-round ratios goes to `<criterion dir>/paired.json` for `ratio.py`.
+fn paired() {
+    let rounds = 300;
+    let mut results = Vec::new();
+    for kind in [Kind::Assertion, Kind::RequestObject] {
+        for mut bench in benches_of(kind) {
+            // Calibrate n so that one half-round takes about 2 ms.
+            let started = Instant::now();
+            for _ in 0..20 {
+                bench.ring();
+            }
+            let per = started.elapsed().as_secs_f64() / 20.0;
+            let n = ((0.002 / per) as usize).clamp(1, 10_000);
+            let mut ratios = Vec::with_capacity(rounds);
+            let (mut full_ns, mut ring_ns) = (Vec::new(), Vec::new());
+            for round in 0..rounds {
+                let mut time = |f: &mut dyn FnMut()| {
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        f();
+                    }
+                    t.elapsed().as_nanos() as f64 / n as f64
+                };
+                let (full, ring) = if round % 2 == 0 {
+                    let full = time(&mut || bench.full());
+                    (full, time(&mut || bench.ring()))
+                } else {
+                    let ring = time(&mut || bench.ring());
+                    (time(&mut || bench.full()), ring)
+                };
+                ratios.push(full / ring);
+                full_ns.push(full);
+                ring_ns.push(ring);
+            }
+            let q = |v: &mut Vec<f64>, p: f64| {
+                v.sort_by(f64::total_cmp);
+                v[((v.len() - 1) as f64 * p) as usize]
+            };
+            let line = format!(
+                "{{\"kind\":\"{}\",\"alg\":\"{}\",\"rounds\":{rounds},\"n\":{n},\"ratio_median\":{:.4},\"ratio_p25\":{:.4},\"ratio_p75\":{:.4},\"full_ns_median\":{:.0},\"ring_ns_median\":{:.0}}}",
+                kind.group(),
+                bench.alg,
+                q(&mut ratios, 0.5),
+                q(&mut ratios, 0.25),
+                q(&mut ratios, 0.75),
+                q(&mut full_ns, 0.5),
+                q(&mut ring_ns, 0.5),
+            );
+            println!("paired: {line}");
+            results.push(line);
+        }
+    }
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = Path::new(&dir).join("criterion").join("paired.json");
+    let _ = std::fs::create_dir_all(path.parent().unwrap());
+    let text = format!("[\n{}\n]\n", results.join(",\n"));
+    match std::fs::write(&path, text) {
+        Ok(()) => println!("paired: written to {}", path.display()),
+        Err(e) => eprintln!("paired: {}: {e}", path.display()),
+    }
 }
 
 /// The steps of a validation other than the signature, on ES256 tokens.
@@ -350,4 +461,19 @@ criterion_group! {
         .noise_threshold(0.03);
     targets = assertions, request_objects, parts, params, paths
 }
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // Not under `cargo test --benches` (one quick pass of each benchmark), nor when a filter
+    // names other benchmarks, nor with JARGATE_BENCH_PAIRED=0.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let testing = args.iter().any(|a| a == "--test" || a == "--list");
+    let filtered = args
+        .iter()
+        .any(|a| !a.starts_with('-') && !"paired".contains(a.as_str()));
+    let disabled = std::env::var("JARGATE_BENCH_PAIRED").is_ok_and(|v| v == "0");
+    if !(testing || filtered || disabled) {
+        paired();
+    }
+}

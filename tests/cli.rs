@@ -851,7 +851,10 @@ fn the_example_configurations_pass_check() {
         .output()
         .expect("run jargate");
     assert_eq!(code(&legacy), 0, "{}", text(&legacy.stderr));
-    assert!(!text(&legacy.stdout).contains("s3cret"), "check printed the secret");
+    assert!(
+        !text(&legacy.stdout).contains("s3cret"),
+        "check printed the secret"
+    );
     let missing = Command::new(env!("CARGO_BIN_EXE_jargate"))
         .args(["check", "--config", &legacy_config])
         .env_remove("APP1_UPSTREAM_SECRET")
