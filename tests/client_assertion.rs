@@ -313,6 +313,22 @@ async fn replayed_assertion_is_refused_and_never_forwarded() {
 }
 
 #[tokio::test]
+async fn a_full_memory_store_refuses_with_503_rather_than_forget() {
+    let (up, j) = start_with("[store]\nmax_entries = 2\n", default_clients()).await;
+    for _ in 0..2 {
+        let (resp, _) = send_token(&j, &app1_assertion(valid_assertion_claims("app-1"))).await;
+        assert_eq!(resp.status, 200);
+    }
+    let (resp, _) = send_token(&j, &app1_assertion(valid_assertion_claims("app-1"))).await;
+    assert_error(&resp, 503, "temporarily_unavailable");
+    assert_eq!(
+        up.count(),
+        2,
+        "nothing is forwarded without single use recorded"
+    );
+}
+
+#[tokio::test]
 async fn replay_with_the_same_jti_in_a_new_token_is_refused() {
     let (up, j) = start_default().await;
     let claims = valid_assertion_claims("app-1");
