@@ -21,8 +21,9 @@
 # Each request body is sent once (benches/load/bodies.lua): no request is a replay.
 #
 # Knobs (environment): QUICK=1, DURATION (s), LAT_DURATION (s), LAT_RATE (req/s), THREADS,
-# CONNECTIONS, POOL (tokens per pool), NO_BUILD=1 (use the jargate binary already built), JARGATE_LOG (RUST_LOG of jargate, default warn: the
-# per-decision info log line is off, as HAProxy here logs nothing), OUT (default bench-out).
+# CONNECTIONS, POOL (tokens per pool), NO_BUILD=1 (use the jargate binary already built),
+# JARGATE_LOG (RUST_LOG of jargate, default warn: the per-decision info log line is off, as
+# HAProxy here logs nothing), OUT (default bench-out).
 #
 # Results: $OUT/load.csv, $OUT/load.md (the markdown table, also printed), $OUT/load.png,
 # raw wrk lines in $OUT/load/results.txt. The machine's cores are shared by the load generator,

@@ -303,7 +303,7 @@ fn paired() {
             let mut ratios = Vec::with_capacity(rounds);
             let (mut full_ns, mut ring_ns) = (Vec::new(), Vec::new());
             for round in 0..rounds {
-                let mut time = |f: &mut dyn FnMut()| {
+                let time = |f: &mut dyn FnMut()| {
                     let t = Instant::now();
                     for _ in 0..n {
                         f();

@@ -69,9 +69,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Pingora's own debug logs print whole request headers (an upstream `Authorization: Basic`
+/// carrying a client's secret in legacy mode, bearer tokens): they are capped at `info`,
+/// whatever `RUST_LOG` asks for.
+const NEVER_DEBUG: [&str; 3] = ["pingora_proxy=info", "pingora_core=info", "pingora_http=info"];
+
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for directive in NEVER_DEBUG {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

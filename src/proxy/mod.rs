@@ -168,15 +168,12 @@ impl ProxyHttp for Gateway {
             upstream.set_uri(uri);
         }
         if ctx.forward.as_get {
-            // A GET carries no body: the original one, if any, is dropped below.
+            // A GET carries no body: the original one, if any, is dropped below. An explicit
+            // zero length, or Pingora would frame the dropped body as chunked.
             upstream.set_method(http::Method::GET);
-            for name in [
-                http::header::CONTENT_TYPE,
-                http::header::CONTENT_LENGTH,
-                http::header::TRANSFER_ENCODING,
-            ] {
-                upstream.remove_header(&name);
-            }
+            upstream.remove_header(&http::header::CONTENT_TYPE);
+            upstream.remove_header(&http::header::TRANSFER_ENCODING);
+            upstream.insert_header(http::header::CONTENT_LENGTH, "0")?;
         }
         if let Some(body) = &ctx.forward.body {
             upstream.remove_header(&http::header::TRANSFER_ENCODING);

@@ -39,23 +39,21 @@ impl Shard {
     }
 }
 
+/// A pushed request and the instant it expires.
+type Pushed = (Bytes, Instant);
+
 struct PushedTtl;
 
-impl Expiry<String, (Bytes, Duration)> for PushedTtl {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        value: &(Bytes, Duration),
-        _now: Instant,
-    ) -> Option<Duration> {
-        Some(value.1)
+impl Expiry<String, Pushed> for PushedTtl {
+    fn expire_after_create(&self, _key: &String, value: &Pushed, now: Instant) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
     }
 }
 
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
     started: Instant,
-    pushed: Cache<String, (Bytes, Duration)>,
+    pushed: Cache<String, Pushed>,
     /// Live entries, both kinds (expired single-use keys count until their shard is swept).
     live: Arc<AtomicU64>,
     max_entries: u64,
@@ -161,12 +159,14 @@ impl Store for MemoryStore {
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         self.admit()?;
         self.live.fetch_add(1, Ordering::Relaxed);
-        self.pushed.insert(key.to_owned(), (value, ttl));
+        self.pushed.insert(key.to_owned(), (value, Instant::now() + ttl));
         Ok(())
     }
 
     async fn take(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        Ok(self.pushed.remove(key).map(|(value, _)| value))
+        // moka's `remove` hands back an entry that expired but was not yet cleaned up.
+        let taken = self.pushed.remove(key);
+        Ok(taken.and_then(|(value, expires)| (Instant::now() < expires).then_some(value)))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -197,6 +197,17 @@ mod tests {
         assert_eq!(store.insert_once("b", ttl).await, Ok(true));
         assert_eq!(store.insert_once("c", ttl).await, Err(StoreError::Full));
         assert_eq!(store.insert_once("a", ttl).await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn an_expired_pushed_request_cannot_be_taken() {
+        let store = MemoryStore::new(10);
+        store
+            .put("p", Bytes::from_static(b"x"), Duration::from_millis(50))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(store.take("p").await, Ok(None));
     }
 
     #[tokio::test]
