@@ -72,7 +72,11 @@ fn main() -> ExitCode {
 /// Pingora's own debug logs print whole request headers (an upstream `Authorization: Basic`
 /// carrying a client's secret in legacy mode, bearer tokens): they are capped at `info`,
 /// whatever `RUST_LOG` asks for.
-const NEVER_DEBUG: [&str; 3] = ["pingora_proxy=info", "pingora_core=info", "pingora_http=info"];
+const NEVER_DEBUG: [&str; 3] = [
+    "pingora_proxy=info",
+    "pingora_core=info",
+    "pingora_http=info",
+];
 
 fn init_logs(format: LogFormat) {
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -159,7 +159,8 @@ impl Store for MemoryStore {
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         self.admit()?;
         self.live.fetch_add(1, Ordering::Relaxed);
-        self.pushed.insert(key.to_owned(), (value, Instant::now() + ttl));
+        self.pushed
+            .insert(key.to_owned(), (value, Instant::now() + ttl));
         Ok(())
     }
 
