@@ -18,22 +18,28 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs until SIGTERM (graceful: stop accepting, finish requests in flight) or SIGINT.
+/// Runs until SIGTERM (graceful: stop accepting, let requests in flight finish for up to
+/// `upstream.read_timeout_ms` + 1 s, exit 0) or SIGINT (at once).
 pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
     let proxy_addr = snapshot.proxy_addr;
     let admin_addr = snapshot.admin_addr;
     let terminate_tls = snapshot.tls.is_some();
     let ca_file = snapshot.settings.upstream.ca_file.clone();
+    let drain = snapshot
+        .upstream
+        .read_timeout
+        .min(std::time::Duration::from_secs(30));
     let app = App::new(snapshot)?;
 
     let conf = ServerConf {
         // Trust anchors for an https upstream (replacing the system roots when set).
         ca_file,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        // Pingora sleeps the whole grace period after SIGTERM; requests in flight get
-        // `graceful_shutdown_timeout_seconds` more to finish.
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(10),
+        // After SIGTERM Pingora stops accepting, then waits the whole grace period while
+        // requests in flight finish, then cancels what is left: the period must outlast the
+        // longest an upstream answer may take.
+        grace_period_seconds: Some(drain.as_secs() + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
