@@ -4,7 +4,7 @@
 # assertions and request objects, one setup after another, against the same upstream with the
 # same request bodies.
 #
-#   bash benches/load.sh            # full run, about 8 minutes (first run: + token signing)
+#   bash benches/load.sh            # full run, about 6 minutes (first run: + 3 min signing)
 #   QUICK=1 bash benches/load.sh    # about 2 minutes, shorter phases, fewer setups
 #
 # Needs (installed from Debian when missing, as root): wrk, nginx-light, haproxy (2.6 on
@@ -42,7 +42,7 @@ if [ "$QUICK" = 1 ]; then
 else
   DURATION=${DURATION:-10}
   LAT_DURATION=${LAT_DURATION:-10}
-  POOL=${POOL:-160000}
+  POOL=${POOL:-120000}
 fi
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}

@@ -29,6 +29,11 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
         .upstream
         .read_timeout
         .min(std::time::Duration::from_secs(30));
+    // Pingora retries a busy address forever; an operator (or a supervisor) is better served
+    // by a clear error and an exit.
+    for addr in std::iter::once(proxy_addr).chain(admin_addr) {
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    }
     let app = App::new(snapshot)?;
 
     let conf = ServerConf {
