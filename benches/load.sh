@@ -19,11 +19,17 @@
 #   2. latency: the same at one fixed rate for every setup, $LAT_RATE req/s (default: half the
 #      saturation rate of jargate validating RS256 assertions): p50/p99/p99.9.
 # Each request body is sent once (benches/load/bodies.lua): no request is a replay.
+# Latency tool: wrk2 is not in Debian and oha (crates.io) sends one fixed body, so every request
+# after the first would be a replay. wrk's Lua cycles the unique bodies and paces them to the
+# fixed total rate (a per-thread schedule in delay()); wrk times each request from its write, so
+# the figures are service latency at that offered rate, without coordinated-omission correction
+# (at half saturation, with 64 connections, the queueing that would hide is small).
 #
 # Knobs (environment): QUICK=1, DURATION (s), LAT_DURATION (s), LAT_RATE (req/s), THREADS,
 # CONNECTIONS, POOL (tokens per pool), NO_BUILD=1 (use the jargate binary already built),
 # JARGATE_LOG (RUST_LOG of jargate, default warn: the per-decision info log line is off, as
-# HAProxy here logs nothing), OUT (default bench-out).
+# HAProxy here logs nothing; the full run has one row with it on, written to a file),
+# OUT (default bench-out).
 #
 # Results: $OUT/load.csv, $OUT/load.md (the markdown table, also printed), $OUT/load.png,
 # raw wrk lines in $OUT/load/results.txt. The machine's cores are shared by the load generator,
@@ -247,17 +253,30 @@ hwm_kib() {
 }
 
 start_upstream() {
+  port_free $UP_PORT
   nginx -c "$W/nginx.conf" -p "$W/nginx" >"$W/nginx/stdout.log" 2>&1 &
   UP_PID=$!
   wait_port $UP_PORT
 }
 
+# Pingora and HAProxy listen with SO_REUSEPORT: a server left over from an interrupted run
+# would silently take part of the load. Refuse to measure then.
+port_free() { # $1 port
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    log "port $1 is busy (a server left from an earlier run?): $(ss -ltnpH "sport = :$1" | head -1)"
+    exit 1
+  fi
+}
+
 start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "nginx")
   case $1 in
     nginx) SERVER_PID= ;;
-    jargate)
-      RUST_LOG=${JARGATE_LOG:-warn} "$BIN" serve --config "$W/jargate.toml" \
-        >>"$W/jargate.log" 2>&1 &
+    jargate*)
+      port_free $JG_PORT
+      local level=${JARGATE_LOG:-warn}
+      # jargate-info: the decision log line of every request, written to a file.
+      [ "$1" = jargate-info ] && level=info
+      RUST_LOG=$level "$BIN" serve --config "$W/jargate.toml" >"$W/jargate.log" 2>&1 &
       SERVER_PID=$!
       for _ in $(seq 1 200); do
         curl -fs "http://127.0.0.1:$JG_ADMIN/healthz" >/dev/null 2>&1 && break
@@ -266,6 +285,7 @@ start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "ng
       curl -fs "http://127.0.0.1:$JG_ADMIN/healthz" >/dev/null || { log "jargate is not healthy"; exit 1; }
       ;;
     haproxy-*)
+      port_free $HA_PORT
       haproxy -db -f "$(haproxy_conf "${1#haproxy-}")" >>"$W/haproxy.log" 2>&1 &
       SERVER_PID=$!
       wait_port $HA_PORT
@@ -275,7 +295,9 @@ start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "ng
 
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
+    # SIGINT: jargate exits at once (SIGTERM would drain for read_timeout + 1 s); HAProxy
+    # stops at once on either.
+    kill -INT "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
   fi
@@ -297,6 +319,7 @@ if [ "$QUICK" != 1 ]; then
   SETUPS+=(
     "jargate assertion PS256|jargate|$JG_PORT|assertion-PS256|post|/oauth/token|1"
     "jargate assertion EdDSA|jargate|$JG_PORT|assertion-EdDSA|post|/oauth/token|1"
+    "jargate assertion ES256, info log|jargate-info|$JG_PORT|assertion-ES256|post|/oauth/token|1"
     "upstream direct GET /authorize|nginx|$UP_PORT|request-ES256|get|-|0"
   )
 fi
