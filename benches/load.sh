@@ -27,6 +27,7 @@
 #
 # Knobs (environment): QUICK=1, DURATION (s), LAT_DURATION (s), LAT_RATE (req/s), THREADS,
 # CONNECTIONS, POOL (tokens per pool), NO_BUILD=1 (use the jargate binary already built),
+# PORT_BASE (default 18080: nginx, +1 jargate, +2 HAProxy, +11 jargate admin),
 # JARGATE_LOG (RUST_LOG of jargate, default warn: the per-decision info log line is off, as
 # HAProxy here logs nothing; the full run has one row with it on, written to a file),
 # OUT (default bench-out).
@@ -52,10 +53,11 @@ else
 fi
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
-UP_PORT=18080
-JG_PORT=18081
-JG_ADMIN=18091
-HA_PORT=18082
+PORT_BASE=${PORT_BASE:-18080}
+UP_PORT=$PORT_BASE
+JG_PORT=$((PORT_BASE + 1))
+HA_PORT=$((PORT_BASE + 2))
+JG_ADMIN=$((PORT_BASE + 11))
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release/jargate
 LUA=$ROOT/benches/load/bodies.lua
@@ -215,9 +217,10 @@ EOF
 # --- processes -------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
 SERVER_PID=
+SERVER_KIND=
 UP_PID=
 cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  [ -n "$SERVER_PID" ] && kill -INT "$SERVER_PID" 2>/dev/null && kill "$SERVER_PID" 2>/dev/null || true
   [ -n "$UP_PID" ] && kill "$UP_PID" 2>/dev/null || true
   wait 2>/dev/null || true
 }
@@ -269,6 +272,7 @@ port_free() { # $1 port
 }
 
 start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "nginx")
+  SERVER_KIND=$1
   case $1 in
     nginx) SERVER_PID= ;;
     jargate*)
@@ -295,9 +299,15 @@ start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "ng
 
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
-    # SIGINT: jargate exits at once (SIGTERM would drain for read_timeout + 1 s); HAProxy
-    # stops at once on either.
+    # SIGINT: jargate exits at once (SIGTERM would drain for read_timeout + 1 s). A background
+    # job of a non-interactive shell starts with SIGINT ignored, and HAProxy keeps it so:
+    # escalate to SIGTERM (HAProxy's hard stop) when it is still there.
     kill -INT "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 40); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
   fi
