@@ -43,12 +43,16 @@ mkdir -p "$P"
 UP=
 SRV=
 cleanup() {
-  [ -n "$SRV" ] && kill -INT "$SRV" 2>/dev/null || true
+  [ -n "$SRV" ] && kill -INT "$SRV" 2>/dev/null && kill "$SRV" 2>/dev/null || true
   [ -n "$UP" ] && kill "$UP" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-for port in 18080 18081 18082; do
+# The ports of the configurations load.sh wrote (PORT_BASE there).
+UP_PORT=$(grep -o 'listen 127.0.0.1:[0-9]*' "$W/nginx.conf" | cut -d: -f2)
+JG_PORT=$((UP_PORT + 1))
+HA_PORT=$((UP_PORT + 2))
+for port in $UP_PORT $JG_PORT $HA_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     log "port $port is busy"
     exit 1
@@ -64,10 +68,12 @@ start() { # $1 = jargate | haproxy-plain | haproxy-RS256
     haproxy-*) haproxy -db -f "$W/$1.cfg" >/dev/null 2>&1 & ;;
   esac
   SRV=$!
+  KIND=$1
   sleep 1.5
 }
 stop() {
-  kill -INT "$SRV" 2>/dev/null || true
+  # jargate exits at once on SIGINT; HAProxy, started in the background, ignores SIGINT.
+  if [ "$KIND" = jargate ]; then kill -INT "$SRV" 2>/dev/null || true; else kill "$SRV" 2>/dev/null || true; fi
   wait "$SRV" 2>/dev/null || true
   SRV=
 }
@@ -81,10 +87,10 @@ load() { # $1 port $2 lines $3 path -> prints requests
   echo "| server under test | req/s | syscalls / req | context switches / req | CPU µs / req | top syscalls / req |"
   echo "|---|---:|---:|---:|---:|---|"
 } >"$P/per-request.md"
-for setup in "jargate passthrough|jargate|18081|assertion-ES256|/plain" \
-  "HAProxy passthrough|haproxy-plain|18082|assertion-ES256|/plain" \
-  "jargate RS256 assertion|jargate|18081|assertion-RS256|/oauth/token" \
-  "HAProxy jwt_verify RS256|haproxy-RS256|18082|assertion-RS256|/oauth/token"; do
+for setup in "jargate passthrough|jargate|$JG_PORT|assertion-ES256|/plain" \
+  "HAProxy passthrough|haproxy-plain|$HA_PORT|assertion-ES256|/plain" \
+  "jargate RS256 assertion|jargate|$JG_PORT|assertion-RS256|/oauth/token" \
+  "HAProxy jwt_verify RS256|haproxy-RS256|$HA_PORT|assertion-RS256|/oauth/token"; do
   IFS='|' read -r name server port lines path <<<"$setup"
   start "$server"
   tids=$(ls "/proc/$SRV/task" | paste -sd,)
@@ -111,7 +117,7 @@ cat "$P/per-request.md"
 
 # --- 2. perf record of jargate validating RS256 -------------------------------------------------
 start jargate
-(load 18081 assertion-RS256 /oauth/token >/dev/null) &
+(load $JG_PORT assertion-RS256 /oauth/token >/dev/null) &
 sleep 1
 perf record -F 999 -g --call-graph dwarf,32768 -p "$SRV" -o "$P/perf-rs256.data" -- sleep 4 \
   >/dev/null 2>&1
