@@ -4,7 +4,7 @@
 # assertions and request objects, one setup after another, against the same upstream with the
 # same request bodies.
 #
-#   bash benches/load.sh            # full run, about 6 minutes (first run: + 3 min signing)
+#   bash benches/load.sh            # full run, about 5 minutes (first run: + 4 min signing)
 #   QUICK=1 bash benches/load.sh    # about 2 minutes, shorter phases, fewer setups
 #
 # Needs (installed from Debian when missing, as root): wrk, nginx-light, haproxy (2.6 on
@@ -49,7 +49,7 @@ if [ "$QUICK" = 1 ]; then
 else
   DURATION=${DURATION:-10}
   LAT_DURATION=${LAT_DURATION:-10}
-  POOL=${POOL:-120000}
+  POOL=${POOL:-200000}
 fi
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -297,17 +297,34 @@ start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "ng
   esac
 }
 
+alive() { # $1 pid: some thread still runs (when the main thread has exited, the process
+  # shows as a zombie while its other threads go on)
+  local t state
+  for t in /proc/"$1"/task/*/stat; do
+    state=$(sed 's/.*) //' "$t" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$state" ] && [ "$state" != Z ] && return 0
+  done
+  return 1
+}
+
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
-    # SIGINT: jargate exits at once (SIGTERM would drain for read_timeout + 1 s). A background
-    # job of a non-interactive shell starts with SIGINT ignored, and HAProxy keeps it so:
-    # escalate to SIGTERM (HAProxy's hard stop) when it is still there.
-    kill -INT "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 40); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.05
+    # SIGINT: jargate exits at once (SIGTERM drains for read_timeout + 1 s). A background job
+    # of a non-interactive shell starts with SIGINT ignored, and HAProxy keeps it so: SIGTERM
+    # (HAProxy's hard stop) for it. Whatever still runs 5 s later is killed, and said so.
+    case $SERVER_KIND in
+      jargate*) kill -INT "$SERVER_PID" 2>/dev/null || true ;;
+      *) kill -TERM "$SERVER_PID" 2>/dev/null || true ;;
+    esac
+    for _ in $(seq 1 50); do
+      alive "$SERVER_PID" || break
+      sleep 0.1
     done
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    if alive "$SERVER_PID"; then
+      log "$SERVER_KIND (pid $SERVER_PID) still runs 5 s after the stop signal: SIGKILL"
+      echo "meta|stop_killed_$SERVER_KIND=1" >>"$W/results.txt"
+      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
   fi

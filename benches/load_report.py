@@ -146,7 +146,8 @@ def chart(summary, out_dir):
             f.write(f"\"{r['setup']}\" {r['rps']:.1f} {r['p99_ms']:.3f}\n")
     png = os.path.join(out_dir, "load.png")
     script = f"""
-set terminal pngcairo size 1400,900 font ',10'
+set terminal pngcairo size 1400,900 font ',10' noenhanced
+set rmargin 12
 set output '{png}'
 set multiplot layout 2,1 title 'jargate load benchmark (one run, shared cores)'
 set style data histograms
@@ -187,6 +188,10 @@ def main():
         f"each in a fresh process; HAProxy {meta.get('haproxy', '?')}; load average "
         f"{meta.get('load_start', '?')} before, {meta.get('load_end', '?')} after."
     )
+    killed = sorted(k[len("stop_killed_"):] for k in meta if k.startswith("stop_killed_"))
+    if killed:
+        header += (" Servers that did not exit within 5 s of their stop signal and were killed: "
+                   + ", ".join(killed) + ".")
     text = header + "\n\n" + table(summary, meta) + "\n\nTargets:\n\n" + targets(summary) + "\n"
     with open(os.path.join(out_dir, "load.md"), "w") as f:
         f.write(text)

@@ -74,6 +74,13 @@ start() { # $1 = jargate | haproxy-plain | haproxy-RS256
 stop() {
   # jargate exits at once on SIGINT; HAProxy, started in the background, ignores SIGINT.
   if [ "$KIND" = jargate ]; then kill -INT "$SRV" 2>/dev/null || true; else kill "$SRV" 2>/dev/null || true; fi
+  local running
+  for _ in $(seq 1 50); do
+    running=$(cat /proc/"$SRV"/task/*/stat 2>/dev/null | sed 's/.*) //' | cut -d' ' -f1 | grep -v Z || true)
+    [ -z "$running" ] && break
+    sleep 0.1
+  done
+  kill -9 "$SRV" 2>/dev/null || true # still running 5 s after the signal
   wait "$SRV" 2>/dev/null || true
   SRV=
 }
@@ -118,11 +125,13 @@ cat "$P/per-request.md"
 # --- 2. perf record of jargate validating RS256 -------------------------------------------------
 start jargate
 (load $JG_PORT assertion-RS256 /oauth/token >/dev/null) &
+loader=$!
 sleep 1
 perf record -F 999 -g --call-graph dwarf,32768 -p "$SRV" -o "$P/perf-rs256.data" -- sleep 4 \
   >/dev/null 2>&1
-wait
+wait $loader
 stop
+log "perf report (DWARF unwinding takes a minute)"
 perf report -i "$P/perf-rs256.data" --no-children --sort dso,symbol --stdio -g none \
   --percent-limit 0.8 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' |
   cut -c1-150 >"$P/perf-rs256-self.txt"
@@ -148,5 +157,5 @@ for bench in assertion/full/ES256 assertion/full/RS256 request_object/full/ES256
   callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null |
     grep -E 'jargate::|ring::digest::digest |EcdsaVerificationAlgorithm as ring|verify_rsa_|serde_json::de::Deserializer|base64::engine::Engine::decode|_int_malloc|cfree|jti_key' |
     grep -v 'jargate::rules::assertion::check_assertion \[' | sed -E 's#/[^ ]*/(src|benches)/#\1/#' |
-    awk '{ $NF=""; print }' | cut -c1-160 | head -22 | tee "$P/callgrind-${bench//\//-}.txt"
+    sed -E 's/ \[[^]]*\]$//' | cut -c1-160 | head -22 | tee "$P/callgrind-${bench//\//-}.txt" || true
 done
