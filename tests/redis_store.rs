@@ -74,7 +74,7 @@ impl RedisServer {
     /// Starts the process and waits until it accepts connections; false if it exited.
     async fn spawn(&mut self) -> bool {
         let tls = self.args.iter().any(|a| a == "--tls-port");
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(require_program("redis-server"));
         if !tls {
             cmd.arg("--port").arg(self.port.to_string());
         }
@@ -89,7 +89,9 @@ impl RedisServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn redis-server (is it installed?)");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn redis-server: {e}"));
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Ok(Some(_)) = child.try_wait() {
@@ -656,4 +658,38 @@ async fn the_client_speaks_tls_with_a_password() {
         store.insert_once("jti:tls2", Duration::from_secs(5)).await,
         Err(StoreError::Unavailable(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A missing redis-server fails, never skips
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one of this file's Redis tests again in a child process whose `PATH` has no
+/// `redis-server`: it must fail, and its message must name the command that installs it.
+#[test]
+fn a_redis_test_without_redis_server_fails_naming_the_install_command() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "entries_expire_at_their_ttl_and_pushed_requests_are_taken_once",
+            "--test-threads=1",
+        ])
+        .env("PATH", empty.path())
+        .output()
+        .expect("run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.status.success(),
+        "passed without redis-server:\n{text}"
+    );
+    assert!(text.contains("1 failed"), "not one failed test:\n{text}");
+    assert!(
+        text.contains("`redis-server` is not installed") && text.contains("cargo xtask setup test"),
+        "the failure does not name the install command:\n{text}"
+    );
 }

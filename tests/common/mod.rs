@@ -12,6 +12,9 @@
 
 #![allow(dead_code)]
 
+mod tools;
+pub use tools::*;
+
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
