@@ -36,6 +36,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+// Only the "not installed" message of the shared harness (the rest of it is not used here).
+#[allow(dead_code)]
+#[path = "common/tools.rs"]
+mod tools;
+use tools::missing_program_message;
+
 /// The whole test, npm install excepted, must stay well under a minute.
 const TEST_BUDGET: Duration = Duration::from_secs(50);
 const PROVIDER_READY_TIMEOUT: Duration = Duration::from_secs(15);

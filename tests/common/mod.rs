@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 mod tools;
+#[allow(unused_imports)]
 pub use tools::*;
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
