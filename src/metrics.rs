@@ -234,6 +234,11 @@ impl Metrics {
                 upstream_errors.with_label_values(&[endpoint, kind]);
             }
         }
+        for op in labels::STORE_OPS {
+            for result in labels::STORE_RESULTS {
+                store_ops.with_label_values(&[op, result]);
+            }
+        }
         for method in labels::CLIENT_AUTH_METHODS {
             client_auth.with_label_values(&[method]);
         }

@@ -48,6 +48,9 @@ pub const CLIENT_AUTH_METHODS: [&str; 4] = [
     "client_secret_basic",
     "none",
 ];
+/// `op` and `result` of `jargate_store_operations_total` (see `src/store/counted.rs`).
+pub const STORE_OPS: [&str; 3] = ["insert_once", "put", "take"];
+pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// `(error, rule)` of every refusal jargate can answer, without duplicates.
