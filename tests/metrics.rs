@@ -160,6 +160,8 @@ async fn metrics_count_a_known_sequence_of_decisions() {
     assert_eq!(health.status, 200, "{}", health.text());
     let ready = get(admin, "/readyz").await;
     assert_eq!(ready.status, 200, "{}", ready.text());
+    let ready = get(admin, "/readyz?store").await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
     let other = get(admin, "/nope").await;
     assert_eq!(other.status, 404);
 }
