@@ -308,3 +308,58 @@ fn metric_names_skip_functions_labels_durations_strings_and_grouping() {
     let names: Vec<String> = metric_names(expr).into_iter().collect();
     assert_eq!(names, ["bar_total", "baz", "foo_bucket", "qux"]);
 }
+
+/// `deploy/prometheus/prometheus.yml` loads the alert rules and keeps exactly what the
+/// manifests expose: the `jargate` container's port named `admin`, annotated for scraping.
+#[test]
+fn the_scrape_configuration_matches_the_manifests() {
+    let docs = yaml_rust2::YamlLoader::load_from_str(&deploy("prometheus/prometheus.yml"))
+        .expect("prometheus.yml is YAML");
+    let config = &docs[0];
+    let rule_files: Vec<&str> = config["rule_files"]
+        .as_vec()
+        .expect("rule_files")
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert_eq!(rule_files, ["alerts.yaml"]);
+    let jobs = config["scrape_configs"].as_vec().expect("scrape_configs");
+    let job = jobs
+        .iter()
+        .find(|j| j["job_name"].as_str() == Some("jargate"))
+        .expect("a jargate job");
+    let keeps: Vec<(String, String)> = job["relabel_configs"]
+        .as_vec()
+        .expect("relabel_configs")
+        .iter()
+        .filter(|r| r["action"].as_str() == Some("keep"))
+        .map(|r| {
+            let label = r["source_labels"][0].as_str().unwrap_or_default().to_owned();
+            (label, r["regex"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    for (label, regex) in [
+        (
+            "__meta_kubernetes_pod_annotation_prometheus_io_scrape",
+            "true",
+        ),
+        ("__meta_kubernetes_pod_container_name", "jargate"),
+        ("__meta_kubernetes_pod_container_port_name", "admin"),
+    ] {
+        assert!(
+            keeps.contains(&(label.to_owned(), regex.to_owned())),
+            "keep {label}={regex}: {keeps:?}"
+        );
+    }
+    for manifest in ["kubernetes/sidecar.yaml", "kubernetes/multi-replica-redis.yaml"] {
+        let text = deploy(manifest);
+        for needle in [
+            "prometheus.io/scrape: \"true\"",
+            "prometheus.io/port: \"9901\"",
+            "- name: jargate",
+            "{ name: admin, containerPort: 9901 }",
+        ] {
+            assert!(text.contains(needle), "{manifest} lacks {needle:?}");
+        }
+    }
+}
