@@ -334,7 +334,10 @@ fn the_scrape_configuration_matches_the_manifests() {
         .iter()
         .filter(|r| r["action"].as_str() == Some("keep"))
         .map(|r| {
-            let label = r["source_labels"][0].as_str().unwrap_or_default().to_owned();
+            let label = r["source_labels"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             (label, r["regex"].as_str().unwrap_or_default().to_owned())
         })
         .collect();
@@ -351,7 +354,10 @@ fn the_scrape_configuration_matches_the_manifests() {
             "keep {label}={regex}: {keeps:?}"
         );
     }
-    for manifest in ["kubernetes/sidecar.yaml", "kubernetes/multi-replica-redis.yaml"] {
+    for manifest in [
+        "kubernetes/sidecar.yaml",
+        "kubernetes/multi-replica-redis.yaml",
+    ] {
         let text = deploy(manifest);
         for needle in [
             "prometheus.io/scrape: \"true\"",
