@@ -43,8 +43,9 @@ impl Metrics {
 }
 
 /// SHA-256 over the bytes of `files` in order (each length-prefixed, an unreadable one marked),
-/// as the first [`HASH_HEX_DIGITS`] hex digits. The files are read again after the load: if one
-/// changed in between, the watcher reloads and the hash follows.
+/// as the first [`HASH_HEX_DIGITS`] hex digits. The files are read again after the load (a few
+/// small files, at start or on the reloader's task, never on the request path): if one changed
+/// in between, the watcher reloads and the hash follows.
 pub fn content_hash(files: &[PathBuf]) -> String {
     let mut context = Context::new(&SHA256);
     for file in files {

@@ -124,18 +124,26 @@ fn install(stage: Stage, missing: &[&Tool]) -> Result<(), String> {
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    let still: Vec<&str> = missing
+    let still: Vec<String> = missing
         .iter()
         .filter(|t| !present(t))
-        .map(|t| t.package)
+        .map(|t| {
+            format!(
+                "  {:<14} {} (probe: {})",
+                t.package,
+                t.why,
+                t.probe.join(" ")
+            )
+        })
         .collect();
     if still.is_empty() {
         Ok(())
     } else {
-        // Typically Node: the distribution's nodejs is older than the e2e tests need.
+        // Typically Node: Debian 12's nodejs (18) is older than the e2e tests need.
         Err(format!(
-            "installed but still not usable: {} (see xtask/src/deps.rs for the probe and version)",
-            still.join(" ")
+            "installed but still not usable:\n{}\ninstall a newer version by other means \
+             (e.g. Node 20 from nodejs.org or NodeSource), then run the command again",
+            still.join("\n")
         ))
     }
 }
