@@ -48,6 +48,72 @@ if grep -qE '^(WARN|ERROR|FATAL)' <<<"$output"; then
 fi
 documents=$(grep -c '^INFO .* passed' <<<"$output" || true)
 
+# Production lint: every container (init containers included) has a securityContext that runs it
+# non-root, with a read-only root file system, no privilege escalation, every capability dropped
+# and a seccomp profile (container or pod level for runAsNonRoot and seccomp); every image is
+# pinned to a full version (7.2.4-alpine, not 7-alpine, :latest or untagged) or a digest; a Deployment of several replicas has a
+# PodDisruptionBudget in the same file.
+"$venv/bin/python" - "${files[@]}" <<'PY' || status=1
+import re, sys, yaml
+
+failed = False
+def error(name, what):
+    global failed
+    print(f"ERROR {name}: {what}")
+    failed = True
+
+for name in sys.argv[1:]:
+    with open(name) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    pdbs = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
+    for d in docs:
+        kind, meta = d.get("kind"), d.get("metadata") or {}
+        spec = d.get("spec") or {}
+        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+            template = spec.get("template") or {}
+        elif kind == "CronJob":
+            template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
+        elif kind == "Pod":
+            template = d
+        else:
+            continue
+        where = f"{kind}/{meta.get('name')}"
+        pod = template.get("spec") or {}
+        pod_sc = pod.get("securityContext") or {}
+        for c in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+            at = f"{where} container {c.get('name')}"
+            image = c.get("image", "")
+            tag = image.rsplit("/", 1)[-1].partition(":")[2]
+            # A full version (7.2.4-alpine, v1.2.3) or a digest; 7-alpine or latest float.
+            if "@sha256:" not in image and not re.match(r"v?\d+\.\d+\.\d+", tag):
+                error(name, f"{at}: image {image!r} is not pinned to a full version")
+            sc = c.get("securityContext")
+            if not sc:
+                error(name, f"{at}: no securityContext")
+                continue
+            if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
+                error(name, f"{at}: runAsNonRoot is not true")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                error(name, f"{at}: readOnlyRootFilesystem is not true")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                error(name, f"{at}: allowPrivilegeEscalation is not false")
+            if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+                error(name, f"{at}: capabilities.drop does not contain ALL")
+            seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+            if seccomp not in ("RuntimeDefault", "Localhost"):
+                error(name, f"{at}: no RuntimeDefault or Localhost seccompProfile")
+        if kind == "Deployment" and (spec.get("replicas") or 1) > 1:
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            def selects(pdb):
+                wanted = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+                return wanted and all(labels.get(k) == v for k, v in wanted.items())
+            if not any(selects(p) for p in pdbs):
+                error(name, f"{where}: {spec.get('replicas')} replicas and no PodDisruptionBudget")
+if not failed:
+    print(f"INFO production lint passed: {', '.join(sys.argv[1:])}")
+sys.exit(1 if failed else 0)
+PY
+
 # The jargate.toml and clients.json embedded in ConfigMaps and Secrets must also load: run
 # `jargate check` on them (with a placeholder for every ${VAR}) when a jargate binary is at hand.
 jargate="${JARGATE:-}"

@@ -1,6 +1,10 @@
 //! The admin listener: `/healthz` (the proxy listener serves a loaded configuration), `/readyz`
-//! (also: the store answers) and `/metrics` (Prometheus text). Kept off the proxy port so probes
-//! and scrapes never mix with traffic.
+//! (ready for traffic), `/readyz?store` (also: the store answers) and `/metrics` (Prometheus
+//! text). Kept off the proxy port so probes and scrapes never mix with traffic.
+//!
+//! `/readyz` does not ask the store: one shared Redis down would make every replica unready at
+//! once and take passthrough traffic (discovery, JWKS, login pages) down with the intercepted
+//! endpoints, which answer 503 by themselves then (`store.on_error`).
 
 use crate::app::App;
 use async_trait::async_trait;
@@ -18,9 +22,12 @@ impl Admin {
         Admin { app }
     }
 
-    async fn ready(&self) -> Result<(), String> {
+    async fn ready(&self, with_store: bool) -> Result<(), String> {
         if !self.app.is_serving() {
             return Err("proxy listener not serving yet".into());
+        }
+        if !with_store {
+            return Ok(());
         }
         self.app.store.ping().await.map_err(|e| e.to_string())
     }
@@ -37,7 +44,10 @@ impl ServeHttp for Admin {
             }
             "/healthz" if self.app.is_serving() => (200, "ok\n".to_string()),
             "/healthz" => (503, "starting\n".to_string()),
-            "/readyz" => match self.ready().await {
+            "/readyz" => match self
+                .ready(session.req_header().uri.query() == Some("store"))
+                .await
+            {
                 Ok(()) => (200, "ready\n".to_string()),
                 Err(e) => (503, format!("not ready: {e}\n")),
             },

@@ -68,6 +68,7 @@ impl App {
     fn record_loaded(&self, snapshot: &Snapshot) {
         let m = &self.metrics;
         m.config_loaded.set(unix_now() as f64);
+        m.record_snapshot(snapshot);
         m.clients.set(snapshot.registry.len() as i64);
         let count = |f: fn(&crate::config::Client) -> usize| {
             snapshot.registry.clients().map(|c| f(c)).sum::<usize>() as i64

@@ -1,9 +1,14 @@
 //! Prometheus metrics (`/metrics` on the admin listener), every name prefixed `jargate_`.
-//! The proxy, the reloader, the JWKS cache and the store record into one `Metrics`.
+//! The proxy, the reloader, the JWKS cache and the store record into one `Metrics`. Besides
+//! jargate's own families: `process_*` (Linux) and the label sets known at start, exported at
+//! 0 (`labels`); the values derived from the serving configuration are set in `snapshot`.
+
+mod labels;
+mod snapshot;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -29,6 +34,24 @@ pub struct Metrics {
     pub store_ops: IntCounterVec,
     /// Requests forwarded although single use could not be recorded (`store.on_error = "allow"`).
     pub store_bypassed: IntCounter,
+    /// 1 with `version`: which build runs where.
+    pub build_info: IntGaugeVec,
+    /// 0 while the newest version on disk is refused (the last good one keeps serving).
+    pub config_reload_ok: IntGauge,
+    /// 1 with the `hash` of the serving version's files, to compare replicas.
+    pub config_info: IntGaugeVec,
+    /// `expires_at` of every registered credential that has one, by `client_id`, `use`, `kid`.
+    pub credential_expiry: GaugeVec,
+    /// notAfter of the served TLS certificate (no series without TLS termination).
+    pub tls_expiry: GaugeVec,
+    /// Unix time of the last successful fetch of each remote JWK Set, by `uri`.
+    pub jwks_last_success: GaugeVec,
+    /// Answers to passthrough requests by `status_class` (1xx … 5xx).
+    pub passthrough: IntCounterVec,
+    /// Failures talking to the authorization server by `endpoint` (or `passthrough`) and `kind`.
+    pub upstream_errors: IntCounterVec,
+    /// Forwarded client-authentication requests by the `method` they used.
+    pub client_auth: IntCounterVec,
 }
 
 impl Metrics {
@@ -115,12 +138,109 @@ impl Metrics {
             "jargate_store_bypassed_total",
             "Requests forwarded without recording single use (store.on_error = allow)",
         );
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = GaugeVec::new(Opts::new(name, help), labels).expect("static metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let int_gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let build_info = int_gauge_vec(
+            "jargate_build_info",
+            "Always 1; the version of the running build",
+            &["version"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let config_reload_ok = IntGauge::new(
+            "jargate_config_last_reload_successful",
+            "0 while the newest configuration on disk is refused, else 1",
+        )
+        .expect("static metric");
+        registry
+            .register(Box::new(config_reload_ok.clone()))
+            .expect("unique metric");
+        config_reload_ok.set(1);
+        let config_info = int_gauge_vec(
+            "jargate_config_info",
+            "Always 1; the content hash of the serving configuration's files",
+            &["hash"],
+        );
+        let credential_expiry = gauge_vec(
+            "jargate_credential_expiry_timestamp_seconds",
+            "Unix time a registered credential expires at (expires_at)",
+            &["client_id", "use", "kid"],
+        );
+        let tls_expiry = gauge_vec(
+            "jargate_tls_certificate_expiry_timestamp_seconds",
+            "Unix time the served TLS certificate expires at (notAfter)",
+            &[],
+        );
+        let jwks_last_success = gauge_vec(
+            "jargate_jwks_last_success_timestamp_seconds",
+            "Unix time of the last successful fetch of a remote JWK Set",
+            &["uri"],
+        );
+        let passthrough = counter_vec(
+            "jargate_passthrough_requests_total",
+            "Answers to requests on paths jargate does not intercept, by status class",
+            &["status_class"],
+        );
+        let upstream_errors = counter_vec(
+            "jargate_upstream_errors_total",
+            "Failures reaching or reading the authorization server",
+            &["endpoint", "kind"],
+        );
+        let client_auth = counter_vec(
+            "jargate_client_auth_total",
+            "Forwarded client-authentication requests by the method they used",
+            &["method"],
+        );
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric");
+
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
         }
         for result in ["ok", "failed", "rate_limited"] {
             jwks_fetches.with_label_values(&[result]);
+        }
+        for endpoint in labels::endpoints() {
+            for outcome in labels::OUTCOMES {
+                requests.with_label_values(&[endpoint, outcome]);
+            }
+        }
+        for (error, rule) in labels::rejections() {
+            rejections.with_label_values(&[error, rule]);
+        }
+        for class in labels::STATUS_CLASSES {
+            passthrough.with_label_values(&[class]);
+        }
+        for endpoint in labels::upstream_endpoints() {
+            for kind in labels::UPSTREAM_ERROR_KINDS {
+                upstream_errors.with_label_values(&[endpoint, kind]);
+            }
+        }
+        for op in labels::STORE_OPS {
+            for result in labels::STORE_RESULTS {
+                store_ops.with_label_values(&[op, result]);
+            }
+        }
+        for method in labels::CLIENT_AUTH_METHODS {
+            client_auth.with_label_values(&[method]);
         }
         Metrics {
             registry,
@@ -135,7 +255,30 @@ impl Metrics {
             jwks_cache_hits,
             store_ops,
             store_bypassed,
+            build_info,
+            config_reload_ok,
+            config_info,
+            credential_expiry,
+            tls_expiry,
+            jwks_last_success,
+            passthrough,
+            upstream_errors,
+            client_auth,
         }
+    }
+
+    /// Counts the answer to a passthrough request; `status` 0 (none was written) is not counted.
+    pub fn passthrough_answered(&self, status: u16) {
+        if let Some(class) = labels::STATUS_CLASSES.get(usize::from(status / 100).wrapping_sub(1)) {
+            self.passthrough.with_label_values(&[class]).inc();
+        }
+    }
+
+    /// A remote JWK Set was fetched successfully just now.
+    pub fn jwks_fetched(&self, uri: &str) {
+        self.jwks_last_success
+            .with_label_values(&[uri])
+            .set(crate::app::unix_now() as f64);
     }
 
     /// The Prometheus text exposition of every metric, plus the configuration's age.

@@ -131,16 +131,19 @@ impl Reloader {
                 let clients = new.registry.len();
                 self.app.swap(new);
                 metrics.reloads.with_label_values(&["ok"]).inc();
+                metrics.config_reload_ok.set(1);
                 tracing::info!(cause, clients, "configuration reloaded");
                 true
             }
             Ok(Err(reason)) => {
                 metrics.reloads.with_label_values(&["failed"]).inc();
+                metrics.config_reload_ok.set(0);
                 tracing::error!(cause, %reason, "configuration refused; the last good one keeps serving");
                 false
             }
             Err(e) => {
                 metrics.reloads.with_label_values(&["failed"]).inc();
+                metrics.config_reload_ok.set(0);
                 tracing::error!(cause, error = %e, "configuration reload failed");
                 false
             }

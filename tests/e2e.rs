@@ -36,6 +36,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+// Only the "not installed" message of the shared harness (the rest of it is not used here).
+#[allow(dead_code)]
+#[path = "common/tools.rs"]
+mod tools;
+use tools::missing_program_message;
+
 /// The whole test, npm install excepted, must stay well under a minute.
 const TEST_BUDGET: Duration = Duration::from_secs(50);
 const PROVIDER_READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -198,7 +204,7 @@ fn ensure_node_modules() {
     match Command::new("node").arg("--version").output() {
         Ok(output) if output.status.success() => {}
         Ok(output) => panic!("`node --version` failed: {output:?}"),
-        Err(error) => panic!("node is not installed (needed by the e2e test): {error}"),
+        Err(error) => panic!("{} ({error})", missing_program_message("node")),
     }
     if e2e_dir().join("node_modules").is_dir() {
         return;
@@ -212,7 +218,7 @@ fn ensure_node_modules() {
     let mut child = match child {
         Ok(child) => child,
         Err(error) if error.kind() == ErrorKind::NotFound => {
-            panic!("npm is not installed: the e2e test needs it to install tests/e2e/node_modules")
+            panic!("{}", missing_program_message("npm"))
         }
         Err(error) => panic!("cannot run npm ci in {}: {error}", e2e_dir().display()),
     };

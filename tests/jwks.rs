@@ -614,3 +614,38 @@ async fn remote_keys_serve_only_the_use_they_are_registered_for() {
     assert_error(&resp, 400, "invalid_request_object");
     assert_eq!(up.count(), 2);
 }
+
+/// `jargate_jwks_last_success_timestamp_seconds{uri}` (SPEC §8): set by each successful fetch,
+/// kept when the server goes away, so an alert on its age fires while fetches fail.
+#[tokio::test]
+async fn the_last_successful_fetch_time_is_exported_per_uri_and_kept_when_fetches_fail() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let before = now();
+    let (_up, j) = start_with(&clients_toml(1, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    let name = "jargate_jwks_last_success_timestamp_seconds";
+    let uri = server.uri();
+    let last = |text: &str| metric(text, name, &[("uri", uri.as_str())]);
+    let at = last(&scrape_metrics(j.admin_addr()).await).expect("a sample for the uri");
+    assert!(
+        at >= before as f64 && at <= now() as f64,
+        "{at} not within [{before}, now]"
+    );
+
+    server.stop();
+    let since = Instant::now();
+    while fetches(&j, "failed").await < 1.0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "the background refresh did not fail within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = scrape_metrics(j.admin_addr()).await;
+    let kept = last(&text).expect("kept");
+    // A refresh may have succeeded between the first scrape and the stop; never after it.
+    assert!(kept >= at && kept <= now() as f64, "{kept} vs {at}");
+    let failed_at = now() as f64;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(last(&scrape_metrics(j.admin_addr()).await).expect("kept") <= failed_at);
+}

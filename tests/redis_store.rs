@@ -74,7 +74,7 @@ impl RedisServer {
     /// Starts the process and waits until it accepts connections; false if it exited.
     async fn spawn(&mut self) -> bool {
         let tls = self.args.iter().any(|a| a == "--tls-port");
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(require_program("redis-server"));
         if !tls {
             cmd.arg("--port").arg(self.port.to_string());
         }
@@ -89,7 +89,9 @@ impl RedisServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn redis-server (is it installed?)");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn redis-server: {e}"));
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Ok(Some(_)) = child.try_wait() {
@@ -192,9 +194,10 @@ async fn token(j: &Jargate, assertion: &str) -> Response {
     post_form(j.proxy_addr(), TOKEN, &assertion_form(assertion)).await
 }
 
-async fn readyz(j: &Jargate) -> u16 {
+/// The status of `GET target` on the admin listener (0: no answer within 3 s).
+async fn admin_status(j: &Jargate, target: &str) -> u16 {
     let probe = format!(
-        "GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
         j.admin_addr()
     );
     try_send_raw(j.admin_addr(), probe.as_bytes(), Duration::from_secs(3))
@@ -202,11 +205,16 @@ async fn readyz(j: &Jargate) -> u16 {
         .map_or(0, |r| r.status)
 }
 
-/// Polls `/readyz` until it answers `status`, for at most `within`.
-async fn wait_readyz(j: &Jargate, status: u16, within: Duration) {
+/// `/readyz?store`: ready, and the store answers.
+async fn readyz_store(j: &Jargate) -> u16 {
+    admin_status(j, "/readyz?store").await
+}
+
+/// Polls `/readyz?store` until it answers `status`, for at most `within`.
+async fn wait_readyz_store(j: &Jargate, status: u16, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
-        let got = readyz(j).await;
+        let got = readyz_store(j).await;
         if got == status {
             return;
         }
@@ -227,7 +235,7 @@ async fn an_assertion_used_at_one_replica_is_refused_at_the_other_until_exp_plus
     let redis = RedisServer::start().await;
     let (upstream, a, b) =
         two_replicas(&redis.url(), ("reject", "reject"), "", default_clients()).await;
-    wait_readyz(&a, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&a, 200, Duration::from_secs(5)).await;
 
     // exp = now + 2: the entry must live until exp + skew (10 s), i.e. about 12 s from now.
     let (assertion, jti) = fresh_assertion(2);
@@ -260,8 +268,8 @@ async fn one_assertion_sent_to_both_replicas_at_once_is_accepted_exactly_once() 
     let redis = RedisServer::start().await;
     let (upstream, a, b) =
         two_replicas(&redis.url(), ("reject", "reject"), "", default_clients()).await;
-    wait_readyz(&a, 200, Duration::from_secs(5)).await;
-    wait_readyz(&b, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&a, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&b, 200, Duration::from_secs(5)).await;
 
     const ROUNDS: usize = 200;
     for round in 0..ROUNDS {
@@ -323,8 +331,8 @@ async fn redis_down_rejects_or_allows_as_configured_and_service_resumes_when_it_
     // A rejects when the store fails, B lets requests through.
     let (upstream, a, b) =
         two_replicas(&redis.url(), ("reject", "allow"), "", default_clients()).await;
-    wait_readyz(&a, 200, Duration::from_secs(5)).await;
-    wait_readyz(&b, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&a, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&b, 200, Duration::from_secs(5)).await;
     let (assertion, _) = fresh_assertion(60);
     assert_eq!(token(&a, &assertion).await.status, 200);
     assert_error(&token(&b, &assertion).await, 401, "invalid_client");
@@ -347,10 +355,13 @@ async fn redis_down_rejects_or_allows_as_configured_and_service_resumes_when_it_
         "nothing is forwarded when the store is down"
     );
     assert_eq!(
-        readyz(&a).await,
+        readyz_store(&a).await,
         503,
-        "/readyz must fail while Redis is down"
+        "/readyz?store must fail while Redis is down"
     );
+    // Passthrough traffic needs no store: the replicas stay in the Service.
+    assert_eq!(admin_status(&a, "/readyz").await, 200);
+    assert_eq!(admin_status(&b, "/readyz").await, 200);
 
     let (assertion, _) = fresh_assertion(60);
     let body = assertion_form(&assertion);
@@ -359,8 +370,8 @@ async fn redis_down_rejects_or_allows_as_configured_and_service_resumes_when_it_
 
     // Back on the same port, empty: both replicas reconnect by themselves.
     redis.restart().await;
-    wait_readyz(&a, 200, Duration::from_secs(5)).await;
-    wait_readyz(&b, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&a, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&b, 200, Duration::from_secs(5)).await;
 
     let (assertion, _) = fresh_assertion(60);
     assert_eq!(token(&a, &assertion).await.status, 200);
@@ -381,13 +392,18 @@ async fn jargate_starts_without_redis_and_serves_once_it_comes_up() {
         default_clients(),
     )
     .await;
-    assert_eq!(readyz(&j).await, 503, "not ready without Redis");
+    assert_eq!(readyz_store(&j).await, 503, "not ready without Redis");
+    assert_eq!(
+        admin_status(&j, "/readyz").await,
+        200,
+        "ready for passthrough traffic without Redis"
+    );
     let (assertion, _) = fresh_assertion(60);
     assert_error(&token(&j, &assertion).await, 503, "temporarily_unavailable");
     assert_eq!(upstream.count(), 0);
 
     redis.restart().await;
-    wait_readyz(&j, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&j, 200, Duration::from_secs(5)).await;
     assert_eq!(token(&j, &assertion).await.status, 200);
     assert_error(&token(&j, &assertion).await, 401, "invalid_client");
     assert_eq!(upstream.count(), 1);
@@ -481,7 +497,7 @@ async fn a_pushed_request_is_redeemed_once_across_replicas() {
         registry(vec![app1]),
     )
     .await;
-    wait_readyz(&a, 200, Duration::from_secs(5)).await;
+    wait_readyz_store(&a, 200, Duration::from_secs(5)).await;
 
     let t = now();
     let object = Jwt::signed(&TestKey::load("rsa-b"), "PS256")
@@ -656,4 +672,38 @@ async fn the_client_speaks_tls_with_a_password() {
         store.insert_once("jti:tls2", Duration::from_secs(5)).await,
         Err(StoreError::Unavailable(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A missing redis-server fails, never skips
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one of this file's Redis tests again in a child process whose `PATH` has no
+/// `redis-server`: it must fail, and its message must name the command that installs it.
+#[test]
+fn a_redis_test_without_redis_server_fails_naming_the_install_command() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "entries_expire_at_their_ttl_and_pushed_requests_are_taken_once",
+            "--test-threads=1",
+        ])
+        .env("PATH", empty.path())
+        .output()
+        .expect("run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.status.success(),
+        "passed without redis-server:\n{text}"
+    );
+    assert!(text.contains("1 failed"), "not one failed test:\n{text}");
+    assert!(
+        text.contains("`redis-server` is not installed") && text.contains("cargo xtask setup test"),
+        "the failure does not name the install command:\n{text}"
+    );
 }

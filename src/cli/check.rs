@@ -165,7 +165,7 @@ fn expiry(c: &Credential, now: i64) -> String {
 }
 
 /// Subject and expiry (Unix seconds) of the TLS certificate served, if any.
-fn tls_leaf(snapshot: &Snapshot) -> Option<(String, i64)> {
+pub fn tls_leaf(snapshot: &Snapshot) -> Option<(String, i64)> {
     let der = snapshot.tls.as_ref()?.cert.first()?;
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
     Some((

@@ -116,6 +116,7 @@ impl JwksCache {
         match tokio::time::timeout(FETCH_TIMEOUT, self.fetch(uri, refresh.every)).await {
             Ok(Ok(fetched)) => {
                 self.metrics.jwks_fetches.with_label_values(&["ok"]).inc();
+                self.metrics.jwks_fetched(uri);
                 let fetched = Arc::new(fetched);
                 self.sets.insert(uri.to_owned(), fetched.clone());
                 Some(fetched)

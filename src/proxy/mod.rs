@@ -228,7 +228,11 @@ impl ProxyHttp for Gateway {
         let endpoint = match (ctx.endpoint, &ctx.outcome) {
             (Some(endpoint), _) => endpoint.name(),
             (None, Some(_)) => "ambiguous_path",
-            (None, None) => return,
+            (None, None) => {
+                let status = session.response_written().map_or(0, |r| r.status.as_u16());
+                self.app.metrics.passthrough_answered(status);
+                return;
+            }
         };
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());

@@ -12,6 +12,10 @@
 
 #![allow(dead_code)]
 
+mod tools;
+#[allow(unused_imports)]
+pub use tools::*;
+
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,195 @@
+//! The label values known at start, exported at 0 before their first event: an alert on
+//! `rate()` or `increase()` sees the first refusal of a kind only if the series existed before
+//! it, and a dashboard panel shows 0 rather than "no data" on a fresh pod.
+//!
+//! Every refusal is enumerated from `src/reject.rs` through exhaustive matches: a new variant
+//! there does not compile until it is listed here, so no rule is missing from `/metrics`.
+
+use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
+use crate::request::Endpoint;
+
+/// `endpoint` label values of `jargate_requests_total`.
+pub fn endpoints() -> Vec<&'static str> {
+    let mut names: Vec<&str> = ENDPOINTS.iter().map(|e| e.name()).collect();
+    names.push("ambiguous_path");
+    names
+}
+
+const ENDPOINTS: [Endpoint; 4] = [
+    Endpoint::Authorize,
+    Endpoint::Par,
+    Endpoint::Token,
+    Endpoint::ClientAuth,
+];
+
+/// Compiles only while [`ENDPOINTS`] names every endpoint.
+#[allow(dead_code)]
+fn endpoint_listed(e: Endpoint) {
+    match e {
+        Endpoint::Authorize | Endpoint::Par | Endpoint::Token | Endpoint::ClientAuth => {}
+    }
+}
+
+/// `outcome` label values of `jargate_requests_total` (SPEC §8).
+pub const OUTCOMES: [&str; 4] = ["forwarded", "answered", "rejected", "would_reject"];
+
+/// `endpoint` label values of `jargate_upstream_errors_total`: intercepted endpoints and
+/// `passthrough`.
+pub fn upstream_endpoints() -> Vec<&'static str> {
+    let mut names: Vec<&str> = ENDPOINTS.iter().map(|e| e.name()).collect();
+    names.push("passthrough");
+    names
+}
+
+pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "reset", "protocol"];
+pub const CLIENT_AUTH_METHODS: [&str; 4] = [
+    "private_key_jwt",
+    "client_secret_post",
+    "client_secret_basic",
+    "none",
+];
+/// `op` and `result` of `jargate_store_operations_total` (see `src/store/counted.rs`).
+pub const STORE_OPS: [&str; 3] = ["insert_once", "put", "take"];
+pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// `(error, rule)` of every refusal jargate can answer, without duplicates.
+pub fn rejections() -> Vec<(&'static str, &'static str)> {
+    let mut all = Vec::new();
+    let mut fault = Some(TokenFault::TooLarge);
+    while let Some(f) = fault {
+        fault = next_token_fault(&f);
+        all.push(Rejection::Client(ClientFault::Assertion(f.clone())));
+        all.push(Rejection::RequestObject(f));
+    }
+    let mut fault = Some(RequestFault::AmbiguousPath);
+    while let Some(f) = fault {
+        fault = next_request_fault(&f);
+        all.push(Rejection::Request(f));
+    }
+    all.extend([
+        Rejection::Client(ClientFault::Unknown),
+        Rejection::Client(ClientFault::AssertionRequired),
+        Rejection::BodyTooLarge,
+        Rejection::MethodNotAllowed,
+        Rejection::RequestUri(RequestUriFault::UnknownOrUsed),
+        Rejection::RequestUri(RequestUriFault::OtherClient),
+        Rejection::RequestUriNotSupported,
+        Rejection::StoreUnavailable,
+        Rejection::UpstreamUnreachable,
+        Rejection::UpstreamTimeout,
+    ]);
+    for r in &all {
+        listed(r);
+    }
+    let mut pairs: Vec<(&str, &str)> = all.iter().map(|r| (r.error(), r.rule())).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+/// Compiles only while the list in [`rejections`] covers every top-level variant.
+fn listed(r: &Rejection) {
+    match r {
+        Rejection::Client(ClientFault::Unknown | ClientFault::AssertionRequired)
+        | Rejection::Client(ClientFault::Assertion(_))
+        | Rejection::Request(_)
+        | Rejection::BodyTooLarge
+        | Rejection::MethodNotAllowed
+        | Rejection::RequestObject(_)
+        | Rejection::RequestUri(RequestUriFault::UnknownOrUsed | RequestUriFault::OtherClient)
+        | Rejection::RequestUriNotSupported
+        | Rejection::StoreUnavailable
+        | Rejection::UpstreamUnreachable
+        | Rejection::UpstreamTimeout => {}
+    }
+}
+
+/// Each variant once, in declaration order (payloads are placeholders: they do not change the
+/// rule name).
+fn next_token_fault(f: &TokenFault) -> Option<TokenFault> {
+    use TokenFault::*;
+    Some(match f {
+        TooLarge => NotCompact,
+        NotCompact => Encrypted,
+        Encrypted => BadEncoding,
+        BadEncoding => HeaderNotObject,
+        HeaderNotObject => AlgMissing,
+        AlgMissing => AlgTooLong,
+        AlgTooLong => AlgNotAllowed,
+        AlgNotAllowed => Crit,
+        Crit => UnknownKid,
+        UnknownKid => NoCredential,
+        NoCredential => BadSignature,
+        BadSignature => ClaimsNotObject,
+        ClaimsNotObject => DuplicateMember,
+        DuplicateMember => TimeNotNumber("exp"),
+        TimeNotNumber(_) => MissingExp,
+        MissingExp => Expired,
+        Expired => LifetimeTooLong,
+        LifetimeTooLong => IssuedInFuture,
+        IssuedInFuture => NotYetValid,
+        NotYetValid => NbfTooOld,
+        NbfTooOld => MissingNbf,
+        MissingNbf => MissingAud,
+        MissingAud => AudienceMismatch,
+        AudienceMismatch => AudienceNotStrict,
+        AudienceNotStrict => TypNotAllowed,
+        TypNotAllowed => MissingClaim("jti"),
+        MissingClaim(_) => ClaimNotString("jti"),
+        ClaimNotString(_) => ClaimTooLong("jti"),
+        ClaimTooLong(_) => IssSubDiffer,
+        IssSubDiffer => NotThisClient("iss"),
+        NotThisClient(_) => ForbiddenClaim("request"),
+        ForbiddenClaim(_) => SubIsClient,
+        SubIsClient => Replayed,
+        Replayed => return None,
+    })
+}
+
+/// Like [`next_token_fault`].
+fn next_request_fault(f: &RequestFault) -> Option<RequestFault> {
+    use RequestFault::*;
+    Some(match f {
+        AmbiguousPath => QueryNotAllowed,
+        QueryNotAllowed => UnsupportedMediaType,
+        UnsupportedMediaType => UnsupportedCharset,
+        UnsupportedCharset => ContentEncoding,
+        ContentEncoding => MalformedBody,
+        MalformedBody => RepeatedParameter(String::new()),
+        RepeatedParameter(_) => TwoAuthMethods,
+        TwoAuthMethods => AssertionType,
+        AssertionType => MissingAssertion,
+        MissingAssertion => MissingParameter("client_id"),
+        MissingParameter(_) => RequestWithRequestUri,
+        RequestWithRequestUri => RequestUriInPar,
+        RequestUriInPar => SignedRequestRequired,
+        SignedRequestRequired => ParRequired,
+        ParRequired => OutsideParameter(String::new()),
+        OutsideParameter(_) => UnknownClient,
+        UnknownClient => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_listed_once_per_error() {
+        let pairs = rejections();
+        // Each token fault once as an assertion fault and once as a request object fault.
+        let assertion = pairs.iter().filter(|p| p.0 == "invalid_client").count();
+        let object = pairs
+            .iter()
+            .filter(|p| p.0 == "invalid_request_object")
+            .count();
+        assert!(object > 30, "{pairs:?}");
+        // Plus unknown_client and assertion_required.
+        assert_eq!(assertion, object + 2, "{pairs:?}");
+        assert!(pairs.contains(&("invalid_request", "ambiguous_path")));
+        assert!(pairs.contains(&("invalid_request", "unknown_client")));
+        assert!(pairs.contains(&("temporarily_unavailable", "store_unavailable")));
+        assert!(pairs.contains(&("invalid_request_uri", "request_uri_other_client")));
+    }
+}
