@@ -2,6 +2,7 @@
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 
 mod respond;
+mod upstream_failure;
 
 use crate::app::{unix_now, App};
 use crate::config::Snapshot;
@@ -202,14 +203,18 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let rejection = match e.etype() {
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-                Some(Rejection::UpstreamTimeout)
-            }
-            _ if e.esource() == &ErrorSource::Upstream => Some(Rejection::UpstreamUnreachable),
-            _ => None,
-        };
-        let code = match rejection {
+        let kind = upstream_failure::classify(e);
+        if session.response_written().is_some() {
+            // A response has started: an error body now would be read as part of it. Cut the
+            // connection so that the client sees a truncated answer, never a forged one.
+            session.set_keepalive(None);
+            session.shutdown().await;
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        let code = match kind.map(upstream_failure::Kind::rejection) {
             Some(r) => {
                 let code = r.status();
                 ctx.outcome = Some(Err(r.clone()));

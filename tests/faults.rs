@@ -1,0 +1,216 @@
+//! Behaviour under faults, through the real binary over real sockets: an upstream that breaks
+//! mid-answer or under a reused connection, slow and huge clients, signals under load, a store
+//! outage. Every case is bounded in time and in connection count.
+//!
+//! * an upstream failure after a response started closes the client connection: the client
+//!   sees a truncated answer, never the upstream's status followed by jargate's error body;
+//! * an intercepted request reaches the upstream at most once, whatever its method, even when
+//!   the pooled connection it was written to dies (Pingora would retry an idempotent one);
+//! * upstream failures are counted in `jargate_upstream_errors_total{endpoint,kind}`, never as
+//!   refusals.
+
+mod common;
+#[path = "faults/upstream.rs"]
+mod upstream;
+
+use common::*;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use upstream::{contains, Fault, FaultyUpstream, PARTIAL_BODY};
+
+const REDIRECT: &str = "https://app.example.com/cb";
+
+/// A valid `app-1` request object (JAR key rsa-b, PS256).
+fn request_object() -> String {
+    let t = now();
+    Jwt::signed(&TestKey::load("rsa-b"), "PS256")
+        .claims(json!({
+            "iss": "app-1", "aud": ISSUER, "client_id": "app-1", "response_type": "code",
+            "redirect_uri": REDIRECT, "scope": "openid", "jti": random_jti(),
+            "iat": t, "nbf": t, "exp": t + 300,
+        }))
+        .build()
+}
+
+/// A valid `app-1` client assertion.
+fn assertion() -> String {
+    app1_assertion(valid_assertion_claims("app-1"))
+}
+
+/// One valid request on an intercepted endpoint: its name, raw bytes, and the signed token
+/// whose arrival at the upstream the test counts.
+struct Signed {
+    name: &'static str,
+    raw: Vec<u8>,
+    token: String,
+}
+
+/// A valid request for every intercepted endpoint kind and method that forwards.
+fn signed_requests(addr: SocketAddr) -> Vec<Signed> {
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let post = |path: &str, body: String| build_request(addr, "POST", path, &form, body.as_bytes());
+    let mut out = Vec::new();
+    let object = request_object();
+    out.push(Signed {
+        name: "GET /authorize",
+        raw: build_request(
+            addr,
+            "GET",
+            &format!("/authorize?client_id=app-1&request={object}"),
+            &[],
+            b"",
+        ),
+        token: object,
+    });
+    let object = request_object();
+    out.push(Signed {
+        name: "POST /authorize",
+        raw: post("/authorize", format!("client_id=app-1&request={object}")),
+        token: object,
+    });
+    let (object, a) = (request_object(), assertion());
+    out.push(Signed {
+        name: "POST /oauth/par",
+        raw: post(
+            "/oauth/par",
+            format!(
+                "client_id=app-1&request={object}&client_assertion_type={ASSERTION_TYPE_FORM}\
+                 &client_assertion={a}"
+            ),
+        ),
+        token: a,
+    });
+    let a = assertion();
+    out.push(Signed {
+        name: "POST /oauth/token",
+        raw: post("/oauth/token", assertion_form(&a)),
+        token: a,
+    });
+    let a = assertion();
+    out.push(Signed {
+        name: "POST /oauth/revoke",
+        raw: post(
+            "/oauth/revoke",
+            format!("token=t&client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={a}"),
+        ),
+        token: a,
+    });
+    out
+}
+
+/// What a client read from one request until the connection ended (or `limit` passed).
+struct Received {
+    bytes: Vec<u8>,
+    /// The connection ended (EOF or reset) within the limit.
+    closed: bool,
+}
+
+async fn send_and_read_all(addr: SocketAddr, raw: &[u8], limit: Duration) -> Received {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(raw).await.expect("write request");
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Received { bytes, closed: true },
+            Ok(Ok(n)) => bytes.extend_from_slice(&chunk[..n]),
+            Err(_) => {
+                return Received {
+                    bytes,
+                    closed: false,
+                }
+            }
+        }
+    }
+}
+
+/// The answer was cut: the connection closed, jargate's error body is nowhere, and a started
+/// response never reached the length it announced.
+fn assert_truncated_not_forged(what: &str, got: &Received) {
+    let text = String::from_utf8_lossy(&got.bytes);
+    assert!(got.closed, "{what}: the client connection must be closed, got {text:?}");
+    assert!(
+        !contains(&got.bytes, b"temporarily_unavailable"),
+        "{what}: jargate's error body must never follow a started response: {text:?}"
+    );
+    if let Some(head_end) = text.find("\r\n\r\n") {
+        let head = text[..head_end].to_ascii_lowercase();
+        let announced = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .expect("the upstream's Content-Length is relayed");
+        assert!(
+            got.bytes.len() - (head_end + 4) < announced,
+            "{what}: the body must stay short of its Content-Length: {text:?}"
+        );
+    }
+}
+
+async fn start_faulty(fault: Fault, extra_toml: &str) -> (FaultyUpstream, Jargate) {
+    let up = FaultyUpstream::start(fault).await;
+    let j = Jargate::start(up.addr(), extra_toml, default_clients()).await;
+    (up, j)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Never forge an answer
+// ---------------------------------------------------------------------------------------------
+
+async fn expect_cut_after_partial_answer(fault: Fault) {
+    let (up, j) = start_faulty(fault, "").await;
+    let addr = j.proxy_addr();
+    let token = build_request(
+        addr,
+        "POST",
+        "/oauth/token",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Connection", "keep-alive"),
+        ],
+        assertion_form(&assertion()).as_bytes(),
+    );
+    let passthrough = build_request(
+        addr,
+        "GET",
+        "/userinfo",
+        &[("Connection", "keep-alive")],
+        b"",
+    );
+    for (what, raw) in [("token", token), ("passthrough", passthrough)] {
+        let got = send_and_read_all(addr, &raw, Duration::from_secs(8)).await;
+        assert_truncated_not_forged(what, &got);
+    }
+    assert_eq!(up.requests().len(), 2, "each request reached the upstream once");
+}
+
+#[tokio::test]
+async fn reset_after_part_of_a_body_closes_the_client_connection() {
+    expect_cut_after_partial_answer(Fault::ResetMidBody).await;
+}
+
+#[tokio::test]
+async fn fin_before_content_length_closes_the_client_connection() {
+    expect_cut_after_partial_answer(Fault::FinBeforeLength).await;
+}
+
+#[tokio::test]
+async fn partial_body_is_relayed_as_received_up_to_the_cut() {
+    let (_up, j) = start_faulty(Fault::ResetMidBody, "").await;
+    let raw = build_request(j.proxy_addr(), "GET", "/userinfo", &[], b"");
+    let got = send_and_read_all(j.proxy_addr(), &raw, Duration::from_secs(8)).await;
+    assert_truncated_not_forged("passthrough", &got);
+    let text = String::from_utf8_lossy(&got.bytes);
+    // Whatever the upstream sent before the reset may arrive; nothing else after it.
+    if let Some(head_end) = text.find("\r\n\r\n") {
+        assert!(
+            PARTIAL_BODY.starts_with(&text[head_end + 4..]),
+            "only the upstream's own bytes may follow the head: {text:?}"
+        );
+    }
+}
