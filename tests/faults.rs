@@ -214,3 +214,32 @@ async fn partial_body_is_relayed_as_received_up_to_the_cut() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Never send a signed request twice
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn intercepted_request_on_a_dying_reused_connection_is_sent_once_and_answered_502() {
+    let (up, j) = start_faulty(Fault::DieOnReuse, "").await;
+    let addr = j.proxy_addr();
+    for signed in signed_requests(addr) {
+        // A passthrough request leaves one idle pooled connection to the upstream; the signed
+        // request is written to it, and the upstream dies after reading it.
+        let warm = get_keep_alive(addr, "/warm").await;
+        assert_eq!(warm.status, 200, "{}: warm-up", signed.name);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let resp = send_raw(addr, &signed.raw).await;
+        assert_eq!(
+            up.count_containing(&signed.token),
+            1,
+            "{}: the upstream must see the signed request exactly once",
+            signed.name
+        );
+        assert_error(&resp, 502, "temporarily_unavailable");
+    }
+}
+
+async fn get_keep_alive(addr: SocketAddr, target: &str) -> Response {
+    request(addr, "GET", target, &[("Connection", "keep-alive")], b"").await
+}

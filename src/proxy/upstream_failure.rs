@@ -67,3 +67,13 @@ pub fn classify(e: &Error) -> Option<Kind> {
         _ => Kind::Reset,
     })
 }
+
+/// An intercepted request is sent upstream at most once: whatever Pingora decided, no retry.
+/// A failed connect sent nothing and a retry of it would be harmless, but there is one upstream
+/// address, so a retry would meet the same refusal: no exception is kept, the rule stays simple.
+pub fn no_retry_if_intercepted(intercepted: bool, mut e: Box<Error>) -> Box<Error> {
+    if intercepted {
+        e.set_retry(false);
+    }
+    e
+}

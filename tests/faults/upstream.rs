@@ -91,7 +91,8 @@ async fn serve(mut stream: TcpStream, fault: Fault, requests: Arc<Mutex<Vec<Vec<
                 let _ = stream.write_all(PARTIAL_BODY.as_bytes()).await;
                 let _ = stream.flush().await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                // SO_LINGER 0: close sends RST instead of FIN.
+                // SO_LINGER 0: close sends RST instead of FIN (and, at zero, never blocks).
+                #[allow(deprecated)]
                 let _ = stream.set_linger(Some(Duration::ZERO));
                 true
             }
