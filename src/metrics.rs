@@ -29,6 +29,11 @@ pub struct Metrics {
     pub store_ops: IntCounterVec,
     /// Requests forwarded although single use could not be recorded (`store.on_error = "allow"`).
     pub store_bypassed: IntCounter,
+    /// Upstream failures by `endpoint` (an intercepted endpoint's name or `passthrough`) and
+    /// `kind` (connect, timeout, reset, protocol); never counted as refusals.
+    pub upstream_errors: IntCounterVec,
+    /// Clients too slow to send their request, by `phase` (header, body).
+    pub client_timeouts: IntCounterVec,
 }
 
 impl Metrics {
@@ -115,6 +120,19 @@ impl Metrics {
             "jargate_store_bypassed_total",
             "Requests forwarded without recording single use (store.on_error = allow)",
         );
+        let upstream_errors = counter_vec(
+            "jargate_upstream_errors_total",
+            "Upstream failures, by endpoint and kind",
+            &["endpoint", "kind"],
+        );
+        let client_timeouts = counter_vec(
+            "jargate_client_timeouts_total",
+            "Requests whose head or body did not arrive in time",
+            &["phase"],
+        );
+        for phase in ["header", "body"] {
+            client_timeouts.with_label_values(&[phase]);
+        }
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
@@ -135,6 +153,8 @@ impl Metrics {
             jwks_cache_hits,
             store_ops,
             store_bypassed,
+            upstream_errors,
+            client_timeouts,
         }
     }
 

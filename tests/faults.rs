@@ -243,3 +243,95 @@ async fn intercepted_request_on_a_dying_reused_connection_is_sent_once_and_answe
 async fn get_keep_alive(addr: SocketAddr, target: &str) -> Response {
     request(addr, "GET", target, &[("Connection", "keep-alive")], b"").await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Upstream failures are counted by endpoint and kind, never as refusals
+// ---------------------------------------------------------------------------------------------
+
+/// `jargate_upstream_errors_total{endpoint,kind}` and the sum of `jargate_rejections_total`.
+async fn upstream_errors(j: &Jargate, endpoint: &str, kind: &str) -> (f64, f64) {
+    let text = scrape_metrics(j.admin_addr()).await;
+    let errors = metric(
+        &text,
+        "jargate_upstream_errors_total",
+        &[("endpoint", endpoint), ("kind", kind)],
+    )
+    .expect("every endpoint and kind is exported from the start");
+    let rejections = text
+        .lines()
+        .filter(|l| l.starts_with("jargate_rejections_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    (errors, rejections)
+}
+
+fn token_request(addr: SocketAddr) -> Vec<u8> {
+    build_request(
+        addr,
+        "POST",
+        "/oauth/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        assertion_form(&assertion()).as_bytes(),
+    )
+}
+
+/// A token request and a passthrough request against an upstream failing as `kind` says:
+/// answered `status` (or cut when `status` is 0), counted per endpoint, logged with the
+/// endpoint, never a refusal.
+async fn expect_counted(j: &Jargate, kind: &str, status: u16) {
+    let addr = j.proxy_addr();
+    for (endpoint, raw) in [
+        ("token", token_request(addr)),
+        ("passthrough", build_request(addr, "GET", "/userinfo", &[], b"")),
+    ] {
+        let (before, _) = upstream_errors(j, endpoint, kind).await;
+        if status == 0 {
+            let got = send_and_read_all(addr, &raw, Duration::from_secs(8)).await;
+            assert_truncated_not_forged(endpoint, &got);
+        } else {
+            let resp = try_send_raw(addr, &raw, Duration::from_secs(8))
+                .await
+                .expect("an answer");
+            assert_error(&resp, status, "temporarily_unavailable");
+        }
+        let (after, rejections) = upstream_errors(j, endpoint, kind).await;
+        assert_eq!(after - before, 1.0, "{endpoint} {kind}: counted once");
+        assert_eq!(rejections, 0.0, "an upstream failure is not a refusal");
+    }
+    let log = j.stderr();
+    for endpoint in ["token", "passthrough"] {
+        assert!(
+            log.lines().any(|l| l.contains("upstream failure")
+                && l.contains(&format!("endpoint=\"{endpoint}\""))
+                && l.contains(&format!("kind=\"{kind}\""))),
+            "logged with the endpoint {endpoint}: {log}"
+        );
+    }
+    assert!(!log.contains("ambiguous_path"), "{log}");
+}
+
+#[tokio::test]
+async fn refused_connection_counts_as_connect() {
+    let closed = ClosedPort::new();
+    let j = Jargate::start(closed.addr(), "", default_clients()).await;
+    expect_counted(&j, "connect", 502).await;
+}
+
+#[tokio::test]
+async fn silent_upstream_counts_as_timeout() {
+    let silent = SilentUpstream::start().await;
+    let j = Jargate::start(silent.addr(), "[upstream]\nread_timeout_ms = 300\n", default_clients()).await;
+    expect_counted(&j, "timeout", 504).await;
+}
+
+#[tokio::test]
+async fn garbage_answer_counts_as_protocol() {
+    let (_up, j) = start_faulty(Fault::Garbage, "").await;
+    expect_counted(&j, "protocol", 502).await;
+}
+
+#[tokio::test]
+async fn reset_mid_body_counts_as_reset() {
+    let (_up, j) = start_faulty(Fault::ResetMidBody, "").await;
+    expect_counted(&j, "reset", 0).await;
+}

@@ -23,6 +23,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(app: Arc<App>) -> Gateway {
+        upstream_failure::register_series(&app.metrics);
         Gateway { app }
     }
 }
@@ -232,7 +233,11 @@ impl ProxyHttp for Gateway {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let kind = upstream_failure::classify(e);
-        if session.response_written().is_some() {
+        let started = session.response_written().is_some();
+        if let Some(kind) = kind {
+            upstream_failure::record(&self.app.metrics, ctx.endpoint, kind, started);
+        }
+        if started {
             // A response has started: an error body now would be read as part of it. Cut the
             // connection so that the client sees a truncated answer, never a forged one.
             session.set_keepalive(None);
@@ -242,12 +247,11 @@ impl ProxyHttp for Gateway {
                 can_reuse_downstream: false,
             };
         }
+        // Not a refusal (the request was forwarded): answered, but never in `ctx.outcome`.
         let code = match kind.map(upstream_failure::Kind::rejection) {
             Some(r) => {
-                let code = r.status();
-                ctx.outcome = Some(Err(r.clone()));
                 respond::rejection(session, &r, false).await;
-                code
+                r.status()
             }
             None => 0,
         };

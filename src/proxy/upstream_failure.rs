@@ -9,7 +9,9 @@
 //!   on a reused pooled connection): its single-use `jti` or assertion would reach the upstream
 //!   twice. Passthrough requests keep Pingora's policy.
 
+use crate::metrics::Metrics;
 use crate::reject::Rejection;
+use crate::request::Endpoint;
 use pingora::prelude::*;
 
 /// The `kind` label of `jargate_upstream_errors_total`.
@@ -76,4 +78,43 @@ pub fn no_retry_if_intercepted(intercepted: bool, mut e: Box<Error>) -> Box<Erro
         e.set_retry(false);
     }
     e
+}
+
+/// The `endpoint` label: the intercepted endpoint's name, or `passthrough`.
+pub fn endpoint_label(endpoint: Option<Endpoint>) -> &'static str {
+    endpoint.map_or("passthrough", Endpoint::name)
+}
+
+/// Every `jargate_upstream_errors_total` series exists from the start, at zero.
+pub fn register_series(metrics: &Metrics) {
+    let endpoints = [
+        Some(Endpoint::Authorize),
+        Some(Endpoint::Par),
+        Some(Endpoint::Token),
+        Some(Endpoint::ClientAuth),
+        None,
+    ];
+    for endpoint in endpoints {
+        for kind in Kind::ALL {
+            metrics
+                .upstream_errors
+                .with_label_values(&[endpoint_label(endpoint), kind.label()]);
+        }
+    }
+}
+
+/// Counts and logs one upstream failure, with the endpoint it happened on. Nothing of the
+/// request is logged (its target may carry a request object).
+pub fn record(metrics: &Metrics, endpoint: Option<Endpoint>, kind: Kind, started: bool) {
+    let endpoint = endpoint_label(endpoint);
+    metrics
+        .upstream_errors
+        .with_label_values(&[endpoint, kind.label()])
+        .inc();
+    tracing::warn!(
+        endpoint,
+        kind = kind.label(),
+        response_started = started,
+        "upstream failure"
+    );
 }

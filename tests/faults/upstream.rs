@@ -20,6 +20,8 @@ pub enum Fault {
     /// full, then the connection is closed without an answer: a pooled connection that dies
     /// under the request it was reused for.
     DieOnReuse,
+    /// Bytes that are not an HTTP response, then a close.
+    Garbage,
 }
 
 /// The partial answer of [`Fault::ResetMidBody`] (the example).
@@ -110,6 +112,12 @@ async fn serve(mut stream: TcpStream, fault: Fault, requests: Arc<Mutex<Vec<Vec<
                 stream.write_all(answer.as_bytes()).await.is_err()
             }
             Fault::DieOnReuse => true,
+            Fault::Garbage => {
+                let _ = stream.write_all(b"HELLO THERE\r\n\r\n").await;
+                let _ = stream.flush().await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                true
+            }
         };
         if done {
             return;
