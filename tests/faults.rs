@@ -117,7 +117,12 @@ async fn send_and_read_all(addr: SocketAddr, raw: &[u8], limit: Duration) -> Rec
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Received { bytes, closed: true },
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Received {
+                    bytes,
+                    closed: true,
+                }
+            }
             Ok(Ok(n)) => bytes.extend_from_slice(&chunk[..n]),
             Err(_) => {
                 return Received {
@@ -133,7 +138,10 @@ async fn send_and_read_all(addr: SocketAddr, raw: &[u8], limit: Duration) -> Rec
 /// response never reached the length it announced.
 fn assert_truncated_not_forged(what: &str, got: &Received) {
     let text = String::from_utf8_lossy(&got.bytes);
-    assert!(got.closed, "{what}: the client connection must be closed, got {text:?}");
+    assert!(
+        got.closed,
+        "{what}: the client connection must be closed, got {text:?}"
+    );
     assert!(
         !contains(&got.bytes, b"temporarily_unavailable"),
         "{what}: jargate's error body must never follow a started response: {text:?}"
@@ -186,7 +194,11 @@ async fn expect_cut_after_partial_answer(fault: Fault) {
         let got = send_and_read_all(addr, &raw, Duration::from_secs(8)).await;
         assert_truncated_not_forged(what, &got);
     }
-    assert_eq!(up.requests().len(), 2, "each request reached the upstream once");
+    assert_eq!(
+        up.requests().len(),
+        2,
+        "each request reached the upstream once"
+    );
 }
 
 #[tokio::test]
@@ -282,7 +294,10 @@ async fn expect_counted(j: &Jargate, kind: &str, status: u16) {
     let addr = j.proxy_addr();
     for (endpoint, raw) in [
         ("token", token_request(addr)),
-        ("passthrough", build_request(addr, "GET", "/userinfo", &[], b"")),
+        (
+            "passthrough",
+            build_request(addr, "GET", "/userinfo", &[], b""),
+        ),
     ] {
         let (before, _) = upstream_errors(j, endpoint, kind).await;
         if status == 0 {
@@ -320,7 +335,12 @@ async fn refused_connection_counts_as_connect() {
 #[tokio::test]
 async fn silent_upstream_counts_as_timeout() {
     let silent = SilentUpstream::start().await;
-    let j = Jargate::start(silent.addr(), "[upstream]\nread_timeout_ms = 300\n", default_clients()).await;
+    let j = Jargate::start(
+        silent.addr(),
+        "[upstream]\nread_timeout_ms = 300\n",
+        default_clients(),
+    )
+    .await;
     expect_counted(&j, "timeout", 504).await;
 }
 
@@ -334,4 +354,108 @@ async fn garbage_answer_counts_as_protocol() {
 async fn reset_mid_body_counts_as_reset() {
     let (_up, j) = start_faulty(Fault::ResetMidBody, "").await;
     expect_counted(&j, "reset", 0).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow clients: a deadline for the whole head and for a buffered body
+// ---------------------------------------------------------------------------------------------
+
+/// Sends `prefix`, then `trickle` one byte every 100 ms (never all of it within the test's
+/// deadlines), and reads what comes back until the connection ends.
+async fn slow_client(addr: SocketAddr, prefix: &[u8], trickle: &[u8]) -> (Received, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(prefix).await.expect("write");
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut pending = trickle.iter();
+    loop {
+        tokio::select! {
+            read = stream.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => return (Received { bytes, closed: true }, started.elapsed()),
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if started.elapsed() > Duration::from_secs(10) {
+                    return (Received { bytes, closed: false }, started.elapsed());
+                }
+                if let Some(b) = pending.next() {
+                    // The server may have closed already; the read above will tell.
+                    let _ = stream.write_all(std::slice::from_ref(b)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn client_timeouts(j: &Jargate, phase: &str) -> f64 {
+    let text = scrape_metrics(j.admin_addr()).await;
+    metric(&text, "jargate_client_timeouts_total", &[("phase", phase)])
+        .expect("exported from the start")
+}
+
+#[tokio::test]
+async fn slow_request_head_is_cut_at_the_header_timeout() {
+    let (up, j) = start_with("[listen]\nheader_timeout_ms = 600\n", default_clients()).await;
+    let addr = j.proxy_addr();
+    let head = format!("GET /userinfo HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ");
+    let (got, took) = slow_client(addr, head.as_bytes(), &[b'a'; 200]).await;
+    assert!(
+        got.closed,
+        "the connection must be closed, still open after {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "closed at the deadline, took {took:?}"
+    );
+    let text = String::from_utf8_lossy(&got.bytes);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    assert_eq!(client_timeouts(&j, "header").await, 1.0);
+    assert_eq!(up.count(), 0, "nothing reached the upstream");
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connection_is_not_cut_by_the_header_timeout() {
+    let (up, j) = start_with("[listen]\nheader_timeout_ms = 300\n", default_clients()).await;
+    let addr = j.proxy_addr();
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let one = format!("GET /a HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    for _ in 0..2 {
+        stream.write_all(one.as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(CALL_TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+        // Idle between requests for longer than the head deadline.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(up.count(), 2);
+    assert_eq!(client_timeouts(&j, "header").await, 0.0);
+}
+
+#[tokio::test]
+async fn slow_body_on_an_intercepted_endpoint_is_408_at_the_body_timeout() {
+    let (up, j) = start_with("[listen]\nbody_timeout_ms = 600\n", default_clients()).await;
+    let addr = j.proxy_addr();
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 300\r\n\r\ngrant_type="
+    );
+    let (got, took) = slow_client(addr, head.as_bytes(), &[b'a'; 200]).await;
+    assert!(
+        got.closed,
+        "closed after the answer, still open after {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "answered at the deadline, took {took:?}"
+    );
+    let text = String::from_utf8_lossy(&got.bytes);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    assert!(text.contains("\"error\":\"invalid_request\""), "{text:?}");
+    assert_eq!(client_timeouts(&j, "body").await, 1.0);
+    assert_eq!(up.count(), 0, "nothing reached the upstream");
 }

@@ -1,6 +1,7 @@
 //! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 
+mod head_deadline;
 mod respond;
 mod upstream_failure;
 
@@ -15,7 +16,9 @@ use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+pub use head_deadline::HeadDeadline;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -97,7 +100,23 @@ impl ProxyHttp for Gateway {
         ) {
             return self.refuse(session, ctx, rejection).await;
         }
-        let body = match read_body(session, ctx.snapshot.settings.limits.max_body_bytes).await? {
+        let limits = &ctx.snapshot.settings;
+        let (max, within) = (
+            limits.limits.max_body_bytes,
+            Duration::from_millis(limits.listen.body_timeout_ms),
+        );
+        let body = match tokio::time::timeout(within, read_body(session, max)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                self.app
+                    .metrics
+                    .client_timeouts
+                    .with_label_values(&["body"])
+                    .inc();
+                Err(Rejection::BodyTimeout)
+            }
+        };
+        let body = match body {
             Ok(body) => body,
             Err(rejection) => return self.refuse(session, ctx, rejection).await,
         };

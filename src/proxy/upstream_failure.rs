@@ -58,10 +58,9 @@ pub fn classify(e: &Error) -> Option<Kind> {
     }
     Some(match e.etype() {
         ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => Kind::Timeout,
-        ConnectRefused | ConnectNoRoute | ConnectError | ConnectProxyFailure | TLSHandshakeFailure
-        | TLSWantX509Lookup | InvalidCert | HandshakeError | SocketError | BindError => {
-            Kind::Connect
-        }
+        ConnectRefused | ConnectNoRoute | ConnectError | ConnectProxyFailure
+        | TLSHandshakeFailure | TLSWantX509Lookup | InvalidCert | HandshakeError | SocketError
+        | BindError => Kind::Connect,
         InvalidHTTPHeader | H1Error | H2Error | InvalidH2 | H2Downgrade => Kind::Protocol,
         // Pingora's own body errors: "InvalidChunk", "InvalidHTTPHeader"-like framing faults.
         Custom(name) | CustomCode(name, _) if name.starts_with("Invalid") => Kind::Protocol,
