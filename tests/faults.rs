@@ -459,3 +459,56 @@ async fn slow_body_on_an_intercepted_endpoint_is_408_at_the_body_timeout() {
     assert_eq!(client_timeouts(&j, "body").await, 1.0);
     assert_eq!(up.count(), 0, "nothing reached the upstream");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A busy unrelated file in the configuration directory costs nothing
+// ---------------------------------------------------------------------------------------------
+
+async fn reload_count(j: &Jargate) -> (f64, f64) {
+    let text = scrape_metrics(j.admin_addr()).await;
+    let n = |result| counter(&text, "jargate_reloads_total", &[("result", result)]);
+    (n("ok"), n("failed"))
+}
+
+#[tokio::test]
+async fn busy_unrelated_file_never_reloads_nor_delays_a_real_change() {
+    let (_up, j) = start_default().await;
+    let log = j.dir().join("access.log");
+    let writer = tokio::spawn(async move {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&log).expect("log file");
+        for i in 0..600 {
+            let _ = writeln!(file, "line {i}");
+            let _ = file.flush();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        reload_count(&j).await,
+        (0.0, 0.0),
+        "an unrelated file reloaded"
+    );
+    // A real change while the log keeps being written is reloaded after the debounce's quiet
+    // time (150 ms), not at its 600 ms cap: the log's events do not restart the debounce.
+    let clients = j.dir().join("clients.json");
+    let text = std::fs::read(&clients).expect("read clients.json");
+    let changed = Instant::now();
+    std::fs::write(&clients, text).expect("rewrite clients.json");
+    loop {
+        if reload_count(&j).await.0 >= 1.0 {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_millis(550),
+            "no reload within 550 ms of the change"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.await.expect("writer");
+    assert_eq!(
+        reload_count(&j).await,
+        (1.0, 0.0),
+        "exactly the one real change"
+    );
+}
