@@ -512,3 +512,151 @@ async fn busy_unrelated_file_never_reloads_nor_delays_a_real_change() {
         "exactly the one real change"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What held before, kept holding
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn slowloris_connections_do_not_disturb_normal_clients() {
+    let (up, j) = start_default().await;
+    let addr = j.proxy_addr();
+    // 300 connections that each send part of a head, then nothing.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("write");
+        idle.push(s);
+    }
+    for i in 0..20 {
+        let started = Instant::now();
+        let resp = post_form(addr, "/oauth/token", &assertion_form(&assertion())).await;
+        assert_eq!(resp.status, 200, "request {i}: {}", resp.text());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "request {i} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(up.count(), 20);
+    drop(idle);
+}
+
+#[tokio::test]
+async fn sigint_under_saturation_exits_within_a_few_seconds() {
+    let (_up, mut j) = start_default().await;
+    let addr = j.proxy_addr();
+    let load: Vec<_> = (0..32)
+        .map(|_| {
+            tokio::spawn(async move {
+                let raw = build_request(addr, "GET", "/userinfo", &[], b"");
+                for _ in 0..10_000 {
+                    if try_send_raw(addr, &raw, Duration::from_secs(2))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &j.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    loop {
+        if j.exit_status().is_some() {
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(3),
+            "still running 3 s after SIGINT"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in load {
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn huge_inputs_are_refused_at_once_and_never_forwarded() {
+    let (up, j) = start_default().await;
+    let addr = j.proxy_addr();
+    // A declared 100 MiB body: refused on its head, nothing of it read.
+    let started = Instant::now();
+    let head = build_request(
+        addr,
+        "POST",
+        "/oauth/token",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Content-Length", "104857600"),
+        ],
+        b"",
+    );
+    let resp = send_raw(addr, &head).await;
+    assert_rejected(&resp, 413, "invalid_request", &up);
+    // A chunked body that never ends: refused once past the limit.
+    let mut raw = build_request(
+        addr,
+        "POST",
+        "/oauth/token",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        b"",
+    );
+    raw.extend(chunked(&vec![b'a'; 200 * 1024], 8192));
+    let resp = send_raw(addr, &raw).await;
+    assert_rejected(&resp, 413, "invalid_request", &up);
+    // A 100 KiB request head.
+    let long = format!("/authorize?client_id=app-1&x={}", "a".repeat(100 * 1024));
+    let resp = try_send_raw(
+        addr,
+        &build_request(addr, "GET", &long, &[], b""),
+        CALL_TIMEOUT,
+    )
+    .await;
+    if let Ok(resp) = resp {
+        assert!(
+            resp.status >= 400,
+            "a 100 KiB head must be refused: {}",
+            resp.status
+        );
+    }
+    assert_eq!(up.count(), 0, "nothing forwarded");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused at once, took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn unreachable_redis_answers_503_and_forwards_nothing() {
+    // A frozen or killed Redis, and recovery, are in tests/redis_store.rs; here the store is
+    // down from the start.
+    let closed = ClosedPort::new();
+    let toml = format!(
+        "[store]\nbackend = \"redis\"\nredis_url = \"redis://{}/0\"\n",
+        closed.addr()
+    );
+    let (up, j) = start_with(&toml, default_clients()).await;
+    for _ in 0..3 {
+        let resp = post_form(
+            j.proxy_addr(),
+            "/oauth/token",
+            &assertion_form(&assertion()),
+        )
+        .await;
+        assert_rejected(&resp, 503, "temporarily_unavailable", &up);
+    }
+}
