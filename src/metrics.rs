@@ -3,7 +3,7 @@
 //! jargate's own families: `process_*` (Linux) and the label sets known at start, exported at
 //! 0 (`labels`); the values derived from the serving configuration are set in `snapshot`.
 
-mod labels;
+pub mod labels;
 mod snapshot;
 
 use prometheus::{
@@ -52,6 +52,8 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Forwarded client-authentication requests by the `method` they used.
     pub client_auth: IntCounterVec,
+    /// Clients too slow to send their request, by `phase` (header, body).
+    pub client_timeouts: IntCounterVec,
 }
 
 impl Metrics {
@@ -211,6 +213,14 @@ impl Metrics {
             ))
             .expect("unique metric");
 
+        let client_timeouts = counter_vec(
+            "jargate_client_timeouts_total",
+            "Requests whose head or body did not arrive in time",
+            &["phase"],
+        );
+        for phase in ["header", "body"] {
+            client_timeouts.with_label_values(&[phase]);
+        }
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
@@ -264,6 +274,7 @@ impl Metrics {
             passthrough,
             upstream_errors,
             client_auth,
+            client_timeouts,
         }
     }
 

@@ -231,6 +231,8 @@ pub enum Rejection {
     Client(ClientFault),
     Request(RequestFault),
     BodyTooLarge,
+    /// The body did not arrive within `listen.body_timeout_ms`.
+    BodyTimeout,
     MethodNotAllowed,
     RequestObject(TokenFault),
     RequestUri(RequestUriFault),
@@ -249,6 +251,7 @@ impl Rejection {
             | Rejection::RequestUri(_)
             | Rejection::RequestUriNotSupported => 400,
             Rejection::BodyTooLarge => 413,
+            Rejection::BodyTimeout => 408,
             Rejection::MethodNotAllowed => 405,
             Rejection::StoreUnavailable => 503,
             Rejection::UpstreamUnreachable => 502,
@@ -259,9 +262,10 @@ impl Rejection {
     pub fn error(&self) -> &'static str {
         match self {
             Rejection::Client(_) => "invalid_client",
-            Rejection::Request(_) | Rejection::BodyTooLarge | Rejection::MethodNotAllowed => {
-                "invalid_request"
-            }
+            Rejection::Request(_)
+            | Rejection::BodyTooLarge
+            | Rejection::BodyTimeout
+            | Rejection::MethodNotAllowed => "invalid_request",
             Rejection::RequestObject(_) => "invalid_request_object",
             Rejection::RequestUri(_) => "invalid_request_uri",
             Rejection::RequestUriNotSupported => "request_uri_not_supported",
@@ -278,6 +282,7 @@ impl Rejection {
             Rejection::Client(ClientFault::Assertion(t)) | Rejection::RequestObject(t) => t.rule(),
             Rejection::Request(r) => r.rule(),
             Rejection::BodyTooLarge => "body_too_large",
+            Rejection::BodyTimeout => "body_timeout",
             Rejection::MethodNotAllowed => "method_not_allowed",
             Rejection::RequestUri(RequestUriFault::UnknownOrUsed) => "request_uri_unknown",
             Rejection::RequestUri(RequestUriFault::OtherClient) => "request_uri_other_client",
@@ -298,6 +303,7 @@ impl Rejection {
             Rejection::RequestObject(t) => t.describe("request object"),
             Rejection::Request(r) => r.describe(),
             Rejection::BodyTooLarge => "request body exceeds the size limit".into(),
+            Rejection::BodyTimeout => "request body not received in time".into(),
             Rejection::MethodNotAllowed => "method not allowed on this endpoint".into(),
             Rejection::RequestUri(RequestUriFault::UnknownOrUsed) => {
                 "request_uri is unknown, expired or already used".into()
@@ -360,6 +366,7 @@ mod tests {
                 "invalid_request",
             ),
             (Rejection::BodyTooLarge, 413, "invalid_request"),
+            (Rejection::BodyTimeout, 408, "invalid_request"),
             (Rejection::MethodNotAllowed, 405, "invalid_request"),
             (
                 Rejection::RequestObject(TokenFault::Expired),

@@ -14,7 +14,7 @@ use pingora::services::background::BackgroundService;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -32,9 +32,15 @@ pub struct Reloader {
 impl BackgroundService for Reloader {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let (tx, mut events) = mpsc::unbounded_channel::<Event>();
+        let mut watch = WatchSet::default();
+        // Events are filtered on the watcher's own thread: a busy unrelated file in a watched
+        // directory (a log) never wakes this task nor restarts the debounce.
+        let names = watch.names.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
             if let Ok(event) = res {
-                let _ = tx.send(event);
+                if is_relevant(&names, &event) {
+                    let _ = tx.send(event);
+                }
             }
         });
         let mut watcher = match watcher {
@@ -44,7 +50,6 @@ impl BackgroundService for Reloader {
                 None
             }
         };
-        let mut watch = WatchSet::default();
         if let Some(w) = watcher.as_mut() {
             watch.update(w, &self.watched_files());
         }
@@ -62,10 +67,7 @@ impl BackgroundService for Reloader {
                 Some(()) = recv_signal(&mut hangup) => {
                     self.reload("SIGHUP").await;
                 }
-                Some(event) = events.recv() => {
-                    if !watch.is_relevant(&event) {
-                        continue;
-                    }
+                Some(_) = events.recv() => {
                     settle(&mut events).await;
                     self.reload("file change").await;
                 }
@@ -151,11 +153,12 @@ impl Reloader {
     }
 }
 
-/// The directories watched and the file names in them that matter.
+/// The directories watched and the file names in them that matter (shared with the watcher's
+/// callback, which drops every other event).
 #[derive(Default)]
 struct WatchSet {
     dirs: HashSet<PathBuf>,
-    names: HashSet<OsString>,
+    names: Arc<RwLock<HashSet<OsString>>>,
 }
 
 impl WatchSet {
@@ -163,9 +166,15 @@ impl WatchSet {
     /// renames into place and ConfigMap `..data` swaps are directory events.
     fn update(&mut self, watcher: &mut notify::RecommendedWatcher, files: &[PathBuf]) {
         let mut dirs = HashSet::new();
-        self.names.clear();
+        let names: HashSet<OsString> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(OsString::from))
+            .collect();
+        // Before any new directory is watched, so its first events are judged by these names.
+        if let Ok(mut shared) = self.names.write() {
+            *shared = names;
+        }
         for file in files {
-            self.names.extend(file.file_name().map(OsString::from));
             let target = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
             for path in [file.as_path(), target.as_path()] {
                 if let Some(dir) = path.parent() {
@@ -188,17 +197,20 @@ impl WatchSet {
         }
         self.dirs = dirs;
     }
+}
 
-    fn is_relevant(&self, event: &Event) -> bool {
-        if matches!(event.kind, EventKind::Access(_)) {
-            return false;
-        }
-        event.paths.iter().any(|p| {
-            p.file_name().is_some_and(|name| {
-                self.names.contains(name) || name.to_string_lossy().starts_with("..")
-            })
-        })
+/// An event about a watched file name, or a ConfigMap `..data` swap; reads are not changes.
+fn is_relevant(names: &RwLock<HashSet<OsString>>, event: &Event) -> bool {
+    if matches!(event.kind, EventKind::Access(_)) {
+        return false;
     }
+    let Ok(names) = names.read() else {
+        return true;
+    };
+    event.paths.iter().any(|p| {
+        p.file_name()
+            .is_some_and(|name| names.contains(name) || name.as_encoded_bytes().starts_with(b".."))
+    })
 }
 
 /// Fetches every client's remote JWK Sets at start and keeps them fresh.

@@ -4,7 +4,7 @@
 use crate::admin::Admin;
 use crate::app::App;
 use crate::config::Snapshot;
-use crate::proxy::Gateway;
+use crate::proxy::{Gateway, HeadDeadline};
 use crate::reload::{KeyRefresher, Reloader};
 use crate::tls::SnapshotCertificate;
 use async_trait::async_trait;
@@ -50,8 +50,12 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy =
-        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(app.clone()));
+    // Pingora's proxy, behind the request-head deadline (`listen.header_timeout_ms`).
+    let gateway = pingora::proxy::http_proxy(&server.configuration, Gateway::new(app.clone()));
+    let mut proxy = Service::new(
+        "Pingora HTTP Proxy Service".to_string(),
+        HeadDeadline::new(gateway, app.clone()),
+    );
     if terminate_tls {
         let mut tls = TlsSettings::intermediate("", "").map_err(|e| e.to_string())?;
         tls.set_cert_resolver(Arc::new(SnapshotCertificate::new(app.clone())));

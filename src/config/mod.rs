@@ -85,6 +85,9 @@ impl Snapshot {
         if settings.listen.tls_cert.is_some() != settings.listen.tls_key.is_some() {
             return Err("listen.tls_cert and listen.tls_key go together".into());
         }
+        if settings.listen.header_timeout_ms == 0 || settings.listen.body_timeout_ms == 0 {
+            return Err("listen: header_timeout_ms and body_timeout_ms must be positive".into());
+        }
         let upstream = parse_upstream(&settings.upstream)?;
         let routes = Routes::new(&settings.paths)?;
         check_limits(&settings)?;

@@ -31,6 +31,10 @@ pub struct Listen {
     pub admin: String,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    /// The whole request head must arrive within this (else 408 or close).
+    pub header_timeout_ms: u64,
+    /// A buffered body on an intercepted endpoint must arrive within this (else 408).
+    pub body_timeout_ms: u64,
 }
 
 impl Default for Listen {
@@ -40,6 +44,8 @@ impl Default for Listen {
             admin: "127.0.0.1:9901".into(),
             tls_cert: None,
             tls_key: None,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
         }
     }
 }

@@ -7,6 +7,8 @@ use base64::Engine;
 use ring::signature::RsaPublicKeyComponents;
 use ring::{agreement, digest, rand::SystemRandom};
 use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
     OID_SIG_ED25519,
@@ -184,7 +186,7 @@ impl PublicKey {
         if point.len() != 1 + 2 * len || point.first() != Some(&4) {
             return Err(format!("{crv} key is not an uncompressed point"));
         }
-        if !point_is_on_curve(curve, &point) {
+        if !point_is_on_curve(kind, curve, &point) {
             return Err(format!("{crv} key is not a valid curve point"));
         }
         let (x, y) = point[1..].split_at(len);
@@ -288,14 +290,36 @@ fn bit_length(n: &[u8]) -> usize {
 
 /// `ring` checks a point fully (on the curve, not the identity) when it is used for ECDH; an
 /// ephemeral agreement at load time is how we get that check without a second crypto library.
-fn point_is_on_curve(curve: &'static agreement::Algorithm, point: &[u8]) -> bool {
+/// It costs two scalar multiplications (tens of µs), and every reload re-reads every key: a
+/// point that passed once is remembered (by curve and bytes), so a reload of a registry whose
+/// keys did not change repeats none of them. Refused points are not remembered.
+fn point_is_on_curve(kind: KeyKind, curve: &'static agreement::Algorithm, point: &[u8]) -> bool {
+    let mut key = Vec::with_capacity(point.len() + 1);
+    key.push(if kind == KeyKind::P256 { 1 } else { 2 });
+    key.extend_from_slice(point);
+    let checked = CHECKED_POINTS.get_or_init(Default::default);
+    if checked.lock().is_ok_and(|set| set.contains(&key)) {
+        return true;
+    }
     let rng = SystemRandom::new();
     let Ok(ours) = agreement::EphemeralPrivateKey::generate(curve, &rng) else {
         return false;
     };
     let peer = agreement::UnparsedPublicKey::new(curve, point);
-    agreement::agree_ephemeral(ours, &peer, |_| ()).is_ok()
+    let valid = agreement::agree_ephemeral(ours, &peer, |_| ()).is_ok();
+    if let (true, Ok(mut set)) = (valid, checked.lock()) {
+        // Bounded: far above any registry, it only stops a process that loads endless new
+        // keys (remote JWK Sets) from growing without end.
+        if set.len() >= MAX_CHECKED_POINTS {
+            set.clear();
+        }
+        set.insert(key);
+    }
+    valid
 }
+
+static CHECKED_POINTS: OnceLock<Mutex<HashSet<Vec<u8>>>> = OnceLock::new();
+const MAX_CHECKED_POINTS: usize = 1 << 18;
 
 /// RFC 7638: SHA-256 over the required members, sorted, without white space. `serde_json`'s map
 /// keeps keys sorted, so `to_string` of the `json!` objects above is the canonical form.

@@ -1,7 +1,9 @@
 //! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 
+mod head_deadline;
 mod respond;
+mod upstream_failure;
 
 use crate::app::{unix_now, App};
 use crate::config::Snapshot;
@@ -14,7 +16,9 @@ use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+pub use head_deadline::HeadDeadline;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -95,7 +99,23 @@ impl ProxyHttp for Gateway {
         ) {
             return self.refuse(session, ctx, rejection).await;
         }
-        let body = match read_body(session, ctx.snapshot.settings.limits.max_body_bytes).await? {
+        let limits = &ctx.snapshot.settings;
+        let (max, within) = (
+            limits.limits.max_body_bytes,
+            Duration::from_millis(limits.listen.body_timeout_ms),
+        );
+        let body = match tokio::time::timeout(within, read_body(session, max)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                self.app
+                    .metrics
+                    .client_timeouts
+                    .with_label_values(&["body"])
+                    .inc();
+                Err(Rejection::BodyTimeout)
+            }
+        };
+        let body = match body {
             Ok(body) => body,
             Err(rejection) => return self.refuse(session, ctx, rejection).await,
         };
@@ -201,20 +221,55 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        upstream_failure::no_retry_if_intercepted(ctx.endpoint.is_some(), e)
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        // Pingora's policy first (retry idempotent requests on a reused connection), then ours.
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.retry_buffer_truncated() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        upstream_failure::no_retry_if_intercepted(ctx.endpoint.is_some(), e)
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let rejection = match e.etype() {
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-                Some(Rejection::UpstreamTimeout)
-            }
-            _ if e.esource() == &ErrorSource::Upstream => Some(Rejection::UpstreamUnreachable),
-            _ => None,
-        };
-        let code = match rejection {
+        let kind = upstream_failure::classify(e);
+        let started = session.response_written().is_some();
+        if let Some(kind) = kind {
+            upstream_failure::record(&self.app.metrics, ctx.endpoint, kind, started);
+        }
+        if started {
+            // A response has started: an error body now would be read as part of it. Cut the
+            // connection so that the client sees a truncated answer, never a forged one.
+            session.set_keepalive(None);
+            session.shutdown().await;
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        // Not a refusal (the request was forwarded): answered, but never in `ctx.outcome`.
+        let code = match kind.map(upstream_failure::Kind::rejection) {
             Some(r) => {
-                let code = r.status();
-                ctx.outcome = Some(Err(r.clone()));
                 respond::rejection(session, &r, false).await;
-                code
+                r.status()
             }
             None => 0,
         };
