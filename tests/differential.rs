@@ -148,7 +148,8 @@ fn passthrough_cases(a: SocketAddr) -> Vec<Case> {
     let v = valid();
     let valid_body = assertion_form(&v);
     let forged_body = assertion_form(&forged());
-    let with = |extra: &str| format!("{valid_body}&{extra}");
+    // A fresh valid assertion each time: were the case forwarded, the re-parsers would see it.
+    let with = |extra: &str| format!("{}&{extra}", assertion_form(&valid()));
     let bad = |name, raw| refused(name, raw, 400, "invalid_request");
     let mut cases = vec![
         // 1. Request targets that are not origin form.
@@ -514,6 +515,51 @@ async fn every_stack_reads_what_jargate_validated_or_nothing_legacy() {
         },
     ];
     run(cases, &jargate, &upstream).await;
+}
+
+/// The re-parsers and models can tell: fed directly the hostile requests that jargate used to
+/// forward, each class is read differently from what jargate's own parser read by at least one
+/// stack. (Without this, a table of refusals would pass with blind models too.)
+#[test]
+fn the_stacks_see_each_differential_of_the_issue() {
+    let mut python = Reparser::python();
+    let mut node = Reparser::node();
+    let a: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+    let f = forged();
+    let v = valid();
+    let body = assertion_form(&v);
+    let p = |extra: Vec<(&'static str, String)>| {
+        let mut all = token_params(&v);
+        all.extend(extra);
+        all
+    };
+    // (name, raw request as forwarded, jargate's old reading: path, parameters, client)
+    let cases: Vec<(&str, Vec<u8>, &str, Vec<(&'static str, String)>, Option<&str>)> = vec![
+        ("scheme_only_target", form(a, "foo:/oauth/token", &[], &body), "/", p(vec![]), Some("app-1")),
+        ("dot_name", form(a, TOKEN, &[], &format!("{body}&client.assertion={f}")), TOKEN, p(vec![("client.assertion", f.clone())]), Some("app-1")),
+        ("case_variant", form(a, TOKEN, &[], "grant_type=client_credentials&Client_Id=app-1"), TOKEN, vec![("grant_type", "client_credentials".into()), ("Client_Id", "app-1".into())], None),
+        ("semicolon", form(a, TOKEN, &[], &format!("{body}&scope=a;client_id=app-post")), TOKEN, p(vec![("scope", "a;client_id=app-post".into())]), Some("app-1")),
+        ("leading_bracket", form(a, TOKEN, &[], "grant_type=x&[client_id]=app-1"), TOKEN, vec![("grant_type", "x".into()), ("[client_id]", "app-1".into())], None),
+        ("array_name", form(a, TOKEN, &[], "grant_type=x&client_id[]=app-1"), TOKEN, vec![("grant_type", "x".into()), ("client_id[]", "app-1".into())], None),
+        ("basic_versus_client_id", form(a, TOKEN, &[("Authorization", &basic("app-1", "s"))], "grant_type=x&client_id=app-post"), TOKEN, vec![("grant_type", "x".into()), ("client_id", "app-post".into())], Some("app-post")),
+        ("form_then_multipart", raw(a, "POST", TOKEN, &[FORM, ("Content-Type", "multipart/form-data; boundary=b")], &format!("--b\r\nContent-Disposition: form-data; name=\"client_id\"\r\n\r\napp-1\r\n--b--\r\n")), TOKEN, vec![], None),
+        ("format_suffix", form(a, "/oauth/token.json", &[], &body), "/oauth/token.json", p(vec![]), Some("app-1")),
+        ("rewrite_header", raw(a, "GET", "/userinfo", &[("X-Original-URL", "/oauth/token")], ""), "/userinfo", vec![], None),
+    ];
+    for (name, raw_request, path, params, client) in cases {
+        let mut views: Vec<(String, View)> = models::all(&raw_request)
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        views.extend(python.views(&raw_request));
+        views.extend(node.views(&raw_request));
+        let seen: Vec<String> = views
+            .iter()
+            .filter(|(_, view)| disagreement(view, path, &params, client).is_some())
+            .map(|(stack, _)| stack.clone())
+            .collect();
+        assert!(!seen.is_empty(), "{name}: no stack reads it differently");
+    }
 }
 
 /// 8. Tunnels: a `101` is relayed only on `paths.upgrade`; elsewhere the answer never reaches
