@@ -456,6 +456,37 @@ mod tests {
     }
 
     #[test]
+    fn every_parser_differential_rule_is_its_own_invalid_request() {
+        use RequestFault::*;
+        let faults = [
+            RequestTarget,
+            PathSuffix,
+            DuplicateHeader("content-type"),
+            ConnectionOption,
+            Upgrade,
+            MediaTypeParameter,
+            TooManyParameters,
+            ParameterName,
+            CaseVariantParameter("Client_Id".into()),
+            Semicolon,
+            ByteOrderMark,
+            NulInValue,
+            IdentityMismatch,
+        ];
+        let mut rules: Vec<&str> = faults.iter().map(RequestFault::rule).collect();
+        for fault in faults {
+            let r = Rejection::Request(fault);
+            assert_eq!((r.status(), r.error()), (400, "invalid_request"), "{r}");
+        }
+        rules.sort_unstable();
+        rules.dedup();
+        assert_eq!(rules.len(), 13, "each rule has its own name");
+        let basic = Rejection::Client(ClientFault::MalformedBasic);
+        assert_eq!((basic.status(), basic.error()), (401, "invalid_client"));
+        assert_eq!(basic.rule(), "malformed_basic");
+    }
+
+    #[test]
     fn replay_is_described_as_the_spec_says() {
         let r = Rejection::Client(ClientFault::Assertion(TokenFault::Replayed));
         let body: serde_json::Value = serde_json::from_slice(&r.body()).unwrap();
