@@ -1,6 +1,8 @@
 //! The Python (urllib.parse + Werkzeug) and Node (qs + body-parser) re-parsers, started once
-//! per test as long-running child processes and fed one forwarded request per line. A missing
-//! interpreter or package is a failure, never a skip.
+//! per test as long-running child processes and fed one forwarded request per line. Missing
+//! packages are installed once from the pinned files (`requirements.txt` with pip,
+//! `package-lock.json` with `npm ci`), as the e2e test does; a missing interpreter or a failed
+//! install is a failure, never a skip.
 
 use super::models::View;
 use base64::Engine as _;
@@ -9,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
 
 pub struct Reparser {
     name: &'static str,
@@ -33,6 +36,7 @@ impl Reparser {
 
     fn start(name: &'static str, program: &str, script: &str, fix: &str) -> Reparser {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential");
+        ensure_installed(&dir);
         let mut child = Command::new(program)
             .arg(dir.join(script))
             .current_dir(&dir)
@@ -90,6 +94,37 @@ impl Drop for Reparser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Installs the re-parsers' packages when they are missing, once per test binary.
+fn ensure_installed(dir: &Path) {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    let has_werkzeug = Command::new("python3")
+        .args(["-c", "import werkzeug"])
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("python3 is not installed (needed by the differential tests): {e}")
+        })
+        .success();
+    if !has_werkzeug {
+        let requirements = dir.join("requirements.txt");
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(&requirements));
+    }
+    if !dir.join("node_modules").is_dir() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir));
+    }
+}
+
+fn run(command: &mut Command) {
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(status.success(), "{command:?} failed: {status}");
 }
 
 fn view_from_json(v: &Value) -> View {
