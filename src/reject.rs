@@ -161,6 +161,8 @@ pub enum RequestFault {
     PathSuffix,
     /// A framing or body header given more than once.
     DuplicateHeader(&'static str),
+    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.1: a smuggling vector).
+    FramingConflict,
     /// `Connection` names a header (a proxy would drop it after the decision).
     ConnectionOption,
     /// `Upgrade` on an intercepted endpoint.
@@ -207,6 +209,7 @@ impl RequestFault {
             RequestTarget => "request_target",
             PathSuffix => "path_suffix",
             DuplicateHeader(_) => "duplicate_header",
+            FramingConflict => "framing_conflict",
             ConnectionOption => "connection_option",
             Upgrade => "upgrade",
             MediaTypeParameter => "media_type_parameter",
@@ -249,6 +252,7 @@ impl RequestFault {
             RequestTarget => "request target must be an absolute path or an http(s) URL".into(),
             PathSuffix => "request path is an endpoint path with a suffix".into(),
             DuplicateHeader(h) => format!("header {h} is repeated"),
+            FramingConflict => "Transfer-Encoding and Content-Length must not both be sent".into(),
             ConnectionOption => "Connection may only be close or keep-alive".into(),
             Upgrade => "protocol upgrades are not allowed on this endpoint".into(),
             MediaTypeParameter => {
@@ -462,6 +466,7 @@ mod tests {
             RequestTarget,
             PathSuffix,
             DuplicateHeader("content-type"),
+            FramingConflict,
             ConnectionOption,
             Upgrade,
             MediaTypeParameter,
@@ -480,7 +485,7 @@ mod tests {
         }
         rules.sort_unstable();
         rules.dedup();
-        assert_eq!(rules.len(), 13, "each rule has its own name");
+        assert_eq!(rules.len(), 14, "each rule has its own name");
         let basic = Rejection::Client(ClientFault::MalformedBasic);
         assert_eq!((basic.status(), basic.error()), (401, "invalid_client"));
         assert_eq!(basic.rule(), "malformed_basic");

@@ -223,6 +223,50 @@ fn passthrough_cases(a: SocketAddr) -> Vec<Case> {
         refused("basic_without_colon", form(a, TOKEN, &[("Authorization", &format!("Basic {}", b64std(b"app-post")))], "grant_type=client_credentials"), 401, "invalid_client"),
         refused("assertion_for_another_client_id", form(a, TOKEN, &[], &format!("{valid_body}&client_id=app-post")), 401, "invalid_client"),
     ];
+    // Found on the way: framing and header spellings, JSON escapes.
+    let forged_one = forged();
+    let token_params_forged = token_params(&forged_one);
+    let te_cl = |a, path| {
+        let body = assertion_form(&forged_one);
+        let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+        form(
+            a,
+            path,
+            &[("Transfer-Encoding", "chunked"), ("Content-Length", "4")],
+            &chunked,
+        )
+    };
+    let pingora_refuses = |name, raw| Case {
+        name,
+        raw,
+        expect: Expect::Refused(400, None),
+    };
+    cases.extend([
+        // Pingora drops the Content-Length of a chunked request (RFC 9112 §6.3): jargate and the
+        // upstream both read the chunked body.
+        refused(
+            "chunked_and_content_length",
+            te_cl(a, TOKEN),
+            401,
+            "invalid_client",
+        ),
+        Case {
+            name: "chunked_and_content_length_passthrough",
+            raw: te_cl(a, "/userinfo"),
+            expect: Expect::Forwarded {
+                path: "/userinfo",
+                params: token_params_forged.clone(),
+                client: Some("app-1"),
+                absent: &["content-length"],
+            },
+        },
+        pingora_refuses("folded_header", raw(a, "POST", TOKEN, &[("Content-Type", "application/json\r\n x")], &valid_body)),
+        pingora_refuses("space_before_colon", raw(a, "POST", TOKEN, &[("Content-Type ", "multipart/form-data")], &valid_body)),
+        bad("comma_list_content_type", raw(a, "POST", TOKEN, &[("Content-Type", "application/x-www-form-urlencoded, multipart/form-data; boundary=b")], &valid_body)),
+        bad("json_escaped_duplicate", raw(a, "POST", TOKEN, &[("Content-Type", "application/json")], r#"{"client_id":"app-post","client\u005fid":"app-1","grant_type":"client_credentials"}"#)),
+        bad("json_bom", raw(a, "POST", TOKEN, &[("Content-Type", "application/json")], &format!("\u{feff}{}", json!({"grant_type": "client_credentials", "client_id": "app-post"})))),
+        bad("percent_encoded_name_variant", form(a, TOKEN, &[], &with("client%5Fassertion%2Ex=1"))),
+    ]);
     // What is legitimate keeps working, and every stack reads it as jargate did.
     let v2 = valid();
     let mut params = token_params(&v2);

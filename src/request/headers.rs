@@ -24,6 +24,9 @@ pub fn check(headers: &HeaderMap) -> Result<(), RequestFault> {
     // The body is read after de-chunking only; any other coding would be read by jargate as
     // bytes it never decoded.
     if let Some(te) = headers.get(header::TRANSFER_ENCODING) {
+        if headers.contains_key(header::CONTENT_LENGTH) {
+            return Err(RequestFault::FramingConflict);
+        }
         if !te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") {
             return Err(RequestFault::ContentEncoding);
         }
@@ -87,6 +90,10 @@ mod tests {
             (
                 map(&[("transfer-encoding", "gzip, chunked")]),
                 RequestFault::ContentEncoding,
+            ),
+            (
+                map(&[("transfer-encoding", "chunked"), ("content-length", "4")]),
+                RequestFault::FramingConflict,
             ),
         ];
         for (m, fault) in cases {
