@@ -561,6 +561,15 @@ async fn every_stack_reads_what_jargate_validated_or_nothing_legacy() {
     run(cases, &jargate, &upstream).await;
 }
 
+/// A raw request and how jargate's old parser read it: name, bytes, path, parameters, client.
+type OldReading = (
+    &'static str,
+    Vec<u8>,
+    &'static str,
+    Vec<(&'static str, String)>,
+    Option<&'static str>,
+);
+
 /// The re-parsers and models can tell: fed directly the hostile requests that jargate used to
 /// forward, each class is read differently from what jargate's own parser read by at least one
 /// stack. (Without this, a table of refusals would pass with blind models too.)
@@ -578,7 +587,7 @@ fn the_stacks_see_each_differential_of_the_issue() {
         all
     };
     // (name, raw request as forwarded, jargate's old reading: path, parameters, client)
-    let cases: Vec<(&str, Vec<u8>, &str, Vec<(&'static str, String)>, Option<&str>)> = vec![
+    let cases: Vec<OldReading> = vec![
         ("scheme_only_target", form(a, "foo:/oauth/token", &[], &body), "/", p(vec![]), Some("app-1")),
         ("dot_name", form(a, TOKEN, &[], &format!("{body}&client.assertion={f}")), TOKEN, p(vec![("client.assertion", f.clone())]), Some("app-1")),
         ("case_variant", form(a, TOKEN, &[], "grant_type=client_credentials&Client_Id=app-1"), TOKEN, vec![("grant_type", "client_credentials".into()), ("Client_Id", "app-1".into())], None),
@@ -586,7 +595,7 @@ fn the_stacks_see_each_differential_of_the_issue() {
         ("leading_bracket", form(a, TOKEN, &[], "grant_type=x&[client_id]=app-1"), TOKEN, vec![("grant_type", "x".into()), ("[client_id]", "app-1".into())], None),
         ("array_name", form(a, TOKEN, &[], "grant_type=x&client_id[]=app-1"), TOKEN, vec![("grant_type", "x".into()), ("client_id[]", "app-1".into())], None),
         ("basic_versus_client_id", form(a, TOKEN, &[("Authorization", &basic("app-1", "s"))], "grant_type=x&client_id=app-post"), TOKEN, vec![("grant_type", "x".into()), ("client_id", "app-post".into())], Some("app-post")),
-        ("form_then_multipart", raw(a, "POST", TOKEN, &[FORM, ("Content-Type", "multipart/form-data; boundary=b")], &format!("--b\r\nContent-Disposition: form-data; name=\"client_id\"\r\n\r\napp-1\r\n--b--\r\n")), TOKEN, vec![], None),
+        ("form_then_multipart", raw(a, "POST", TOKEN, &[FORM, ("Content-Type", "multipart/form-data; boundary=b")], "--b\r\nContent-Disposition: form-data; name=\"client_id\"\r\n\r\napp-1\r\n--b--\r\n"), TOKEN, vec![], None),
         ("format_suffix", form(a, "/oauth/token.json", &[], &body), "/oauth/token.json", p(vec![]), Some("app-1")),
         ("rewrite_header", raw(a, "GET", "/userinfo", &[("X-Original-URL", "/oauth/token")], ""), "/userinfo", vec![], None),
     ];
