@@ -400,6 +400,18 @@ mod tests {
     }
 
     #[test]
+    fn rewrites_keep_plain_bytes_and_re_encode_the_rest() {
+        let text = br#"a=x%3ay+z&b="q"&c=[1]"#;
+        let mut params = Params::default();
+        params.add_form(text, Origin::Form).unwrap();
+        let pieces: Vec<String> = params
+            .iter()
+            .map(|p| p.canonical_text(text).into_owned())
+            .collect();
+        assert_eq!(pieces, ["a=x%3ay+z", "b=%22q%22", "c=%5B1%5D"]);
+    }
+
+    #[test]
     fn the_parameter_limit_stops_reading_early() {
         let mut params = Params::with_limit(3);
         assert_eq!(
