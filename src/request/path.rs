@@ -69,7 +69,17 @@ impl Routes {
                 return Err(format!("paths: {path:?} is listed twice"));
             }
         }
-        Ok(Routes { table })
+        let routes = Routes { table };
+        // A tunnel is never allowed on an intercepted endpoint; listing one there is a mistake
+        // worth refusing rather than a silent no-op.
+        for path in &paths.upgrade {
+            if !path.starts_with('/') || routes.classify(path) != Route::Passthrough {
+                return Err(format!(
+                    "paths.upgrade: {path:?} must be a passthrough path (not an intercepted endpoint)"
+                ));
+            }
+        }
+        Ok(routes)
     }
 
     /// Classifies a raw request path (without the query string).
@@ -251,6 +261,25 @@ mod tests {
         }
         assert!(is_normal("/userinfo"));
         assert!(!is_normal("/oauth//token"));
+    }
+
+    #[test]
+    fn upgrade_paths_must_be_passthrough_paths() {
+        for bad in ["/oauth/token", "/OAuth/Token", "/oauth/token.ws", "ws"] {
+            let paths = Paths {
+                upgrade: vec![bad.into()],
+                ..Paths::default()
+            };
+            assert!(
+                Routes::new(&paths).unwrap_err().contains("paths.upgrade"),
+                "{bad}"
+            );
+        }
+        let paths = Paths {
+            upgrade: vec!["/ws".into()],
+            ..Paths::default()
+        };
+        assert!(Routes::new(&paths).is_ok());
     }
 
     #[test]
