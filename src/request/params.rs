@@ -14,6 +14,7 @@ use crate::jose::json::{self, StrictJsonError};
 use crate::reject::RequestFault;
 use percent_encoding::percent_decode;
 use serde_json::Value;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -134,17 +135,32 @@ impl Params {
             return Err(RequestFault::NulInValue);
         }
         let folded = param.name.to_ascii_lowercase();
-        if let Some(&i) = self.index.get(&folded) {
-            let first = self.list.get(i).map(|p| p.name.as_str());
-            return Err(if first == Some(param.name.as_str()) {
-                RequestFault::RepeatedParameter(param.name)
-            } else {
-                RequestFault::CaseVariantParameter(param.name)
-            });
+        let next = self.list.len();
+        match self.index.entry(folded) {
+            Entry::Occupied(first) => {
+                let first = self.list.get(*first.get()).map(|p| p.name.as_str());
+                Err(if first == Some(param.name.as_str()) {
+                    RequestFault::RepeatedParameter(param.name)
+                } else {
+                    RequestFault::CaseVariantParameter(param.name)
+                })
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(next);
+                self.list.push(param);
+                Ok(())
+            }
         }
-        self.index.insert(folded, self.list.len());
-        self.list.push(param);
-        Ok(())
+    }
+
+    /// Room for the pairs of `text`, up to the limit, so that neither the list nor the map
+    /// grows (and rehashes) while a large form is read.
+    fn reserve_for(&mut self, text: &[u8]) {
+        let room = self.max.saturating_sub(self.list.len());
+        let pairs = text.iter().filter(|b| **b == b'&').count() + 1;
+        let n = pairs.min(room);
+        self.list.reserve(n);
+        self.index.reserve(n);
     }
 
     /// Adds the pairs of an `application/x-www-form-urlencoded` text (a query string or a body).
@@ -156,6 +172,7 @@ impl Params {
         if text.contains(&b';') {
             return Err(RequestFault::Semicolon);
         }
+        self.reserve_for(text);
         let mut start = 0;
         for piece in text.split(|b| *b == b'&') {
             let range = start..start + piece.len();
