@@ -207,7 +207,7 @@ fn passthrough_cases(a: SocketAddr) -> Vec<Case> {
         bad("request_smuggled_authorize", raw(a, "GET", "/authorize?client_id=app-1&response_type=code&Request=x.y.z", &[], "")),
         bad("request_array_authorize", raw(a, "GET", "/authorize?client_id=app-1&response_type=code&request[]=x.y.z", &[], "")),
         bad("semicolon_in_authorize_query", raw(a, "GET", "/authorize?client_id=app-1&response_type=code;request_uri=x", &[], "")),
-        bad("request_smuggled_par", form(a, PAR, &[], &format!("{valid_body}&client_id=app-1&response_type=code&request.x=1"))),
+        bad("request_smuggled_par", form(a, PAR, &[], &format!("{valid_body}&client_id=app-1&response_type=code&Request=x.y.z"))),
         bad("json_dot_name", raw(a, "POST", TOKEN, &[("Content-Type", "application/json")], &json!({"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": v, "client.assertion": forged()}).to_string())),
         bad("json_case_variant", raw(a, "POST", TOKEN, &[("Content-Type", "application/json")], &json!({"grant_type": "client_credentials", "client_id": "app-post", "Client_ID": "app-1"}).to_string())),
         // 11. Cost: more than max_parameters, also a 64 KiB body of distinct names.
