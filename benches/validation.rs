@@ -427,6 +427,41 @@ fn params(c: &mut Criterion) {
     group.finish();
 }
 
+/// SPEC §5: reading a 64 KiB form costs about the same whether it holds one parameter or
+/// 16 384 distinct names (no quadratic duplicate search). `limit` is the gate's own reading
+/// (`limits.max_parameters` = 100 stops the many-name body early); `unlimited` lifts the limit
+/// to show that the reading itself is linear.
+/// `cargo bench --bench validation -- params_64k` runs only this group.
+fn params_64k(c: &mut Criterion) {
+    const SIZE: usize = 64 * 1024;
+    let mut many = String::with_capacity(SIZE);
+    let mut i = 0usize;
+    while many.len() + 5 <= SIZE {
+        // Three-letter names (26^3 > 16 384), each piece `abc&`: 4 bytes.
+        let name: String = [i / 676, (i / 26) % 26, i % 26]
+            .iter()
+            .map(|d| char::from(b'a' + *d as u8))
+            .collect();
+        many.push_str(&name);
+        many.push('&');
+        i += 1;
+    }
+    let one = format!("a={}", "x".repeat(SIZE - 2));
+    let mut group = c.benchmark_group("params_64k");
+    for (limit_name, limit) in [("limit", 100), ("unlimited", usize::MAX)] {
+        for (body_name, body) in [("one_name", &one), ("many_names", &many)] {
+            group.bench_function(BenchmarkId::new(limit_name, body_name), |b| {
+                b.iter(|| {
+                    let mut params = Params::with_limit(limit);
+                    let _ = params.add_form(black_box(body.as_bytes()), Origin::Form);
+                    params
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 /// Routing of request paths: the exact intercepted path, ordinary passthrough paths, and the
 /// encoded spellings that must be refused as ambiguous.
 fn paths(c: &mut Criterion) {
@@ -459,7 +494,7 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .noise_threshold(0.03);
-    targets = assertions, request_objects, parts, params, paths
+    targets = assertions, request_objects, parts, params, params_64k, paths
 }
 
 fn main() {

@@ -154,6 +154,35 @@ pub enum RequestFault {
     ParRequired,
     OutsideParameter(String),
     UnknownClient,
+    // SPEC §5 "No parser differential": each form another server could read differently.
+    /// The request target is neither origin form nor `http(s)://` absolute form.
+    RequestTarget,
+    /// The path is an intercepted path followed by a `.` suffix (`/oauth/token.json`).
+    PathSuffix,
+    /// A framing or body header given more than once.
+    DuplicateHeader(&'static str),
+    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.1: a smuggling vector).
+    FramingConflict,
+    /// `Connection` names a header (a proxy would drop it after the decision).
+    ConnectionOption,
+    /// `Upgrade` on an intercepted endpoint.
+    Upgrade,
+    /// A media-type parameter other than `charset` (`charset*`), or one that does not parse.
+    MediaTypeParameter,
+    /// More than `limits.max_parameters` parameters.
+    TooManyParameters,
+    /// A name with a byte other than ASCII letters, digits, `_`, `-`.
+    ParameterName,
+    /// A name equal ignoring case to another one, or to one jargate interprets.
+    CaseVariantParameter(String),
+    /// A raw `;` in a query or form (a separator to some parsers).
+    Semicolon,
+    /// A byte-order mark before a query or body.
+    ByteOrderMark,
+    /// A NUL in a parameter value.
+    NulInValue,
+    /// Two identities of the client (client_id, Basic user id) disagree.
+    IdentityMismatch,
 }
 
 impl RequestFault {
@@ -177,6 +206,20 @@ impl RequestFault {
             ParRequired => "par_required",
             OutsideParameter(_) => "outside_parameter",
             UnknownClient => "unknown_client",
+            RequestTarget => "request_target",
+            PathSuffix => "path_suffix",
+            DuplicateHeader(_) => "duplicate_header",
+            FramingConflict => "framing_conflict",
+            ConnectionOption => "connection_option",
+            Upgrade => "upgrade",
+            MediaTypeParameter => "media_type_parameter",
+            TooManyParameters => "too_many_parameters",
+            ParameterName => "parameter_name",
+            CaseVariantParameter(_) => "case_variant_parameter",
+            Semicolon => "semicolon",
+            ByteOrderMark => "byte_order_mark",
+            NulInValue => "nul_in_value",
+            IdentityMismatch => "identity_mismatch",
         }
     }
 
@@ -206,6 +249,26 @@ impl RequestFault {
             ParRequired => "authorization requests must use a pushed request_uri".into(),
             OutsideParameter(p) => format!("parameter {p} must be inside the request object"),
             UnknownClient => "unknown client_id".into(),
+            RequestTarget => "request target must be an absolute path or an http(s) URL".into(),
+            PathSuffix => "request path is an endpoint path with a suffix".into(),
+            DuplicateHeader(h) => format!("header {h} is repeated"),
+            FramingConflict => "Transfer-Encoding and Content-Length must not both be sent".into(),
+            ConnectionOption => "Connection may only be close or keep-alive".into(),
+            Upgrade => "protocol upgrades are not allowed on this endpoint".into(),
+            MediaTypeParameter => {
+                "content type parameters other than charset are not allowed".into()
+            }
+            TooManyParameters => "too many parameters".into(),
+            ParameterName => {
+                "parameter names may only contain ASCII letters, digits, _ and -".into()
+            }
+            CaseVariantParameter(p) => {
+                format!("parameter {p} differs only in letter case from another name")
+            }
+            Semicolon => "a raw ; is not allowed in a query or form".into(),
+            ByteOrderMark => "a byte-order mark is not allowed".into(),
+            NulInValue => "a NUL character is not allowed in a parameter value".into(),
+            IdentityMismatch => "the request names more than one client".into(),
         }
     }
 }
@@ -214,6 +277,8 @@ impl RequestFault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFault {
     Unknown,
+    /// `Authorization: Basic` whose credentials do not decode as RFC 7617 says.
+    MalformedBasic,
     AssertionRequired,
     Assertion(TokenFault),
 }
@@ -278,6 +343,7 @@ impl Rejection {
     pub fn rule(&self) -> &'static str {
         match self {
             Rejection::Client(ClientFault::Unknown) => "unknown_client",
+            Rejection::Client(ClientFault::MalformedBasic) => "malformed_basic",
             Rejection::Client(ClientFault::AssertionRequired) => "assertion_required",
             Rejection::Client(ClientFault::Assertion(t)) | Rejection::RequestObject(t) => t.rule(),
             Rejection::Request(r) => r.rule(),
@@ -296,6 +362,9 @@ impl Rejection {
     pub fn description(&self) -> String {
         match self {
             Rejection::Client(ClientFault::Unknown) => "unknown client".into(),
+            Rejection::Client(ClientFault::MalformedBasic) => {
+                "Basic credentials are not valid base64 of id:secret".into()
+            }
             Rejection::Client(ClientFault::AssertionRequired) => {
                 "this client must authenticate with private_key_jwt".into()
             }
@@ -395,6 +464,38 @@ mod tests {
             assert_eq!(r.status(), status, "{r}");
             assert_eq!(r.error(), code, "{r}");
         }
+    }
+
+    #[test]
+    fn every_parser_differential_rule_is_its_own_invalid_request() {
+        use RequestFault::*;
+        let faults = [
+            RequestTarget,
+            PathSuffix,
+            DuplicateHeader("content-type"),
+            FramingConflict,
+            ConnectionOption,
+            Upgrade,
+            MediaTypeParameter,
+            TooManyParameters,
+            ParameterName,
+            CaseVariantParameter("Client_Id".into()),
+            Semicolon,
+            ByteOrderMark,
+            NulInValue,
+            IdentityMismatch,
+        ];
+        let mut rules: Vec<&str> = faults.iter().map(RequestFault::rule).collect();
+        for fault in faults {
+            let r = Rejection::Request(fault);
+            assert_eq!((r.status(), r.error()), (400, "invalid_request"), "{r}");
+        }
+        rules.sort_unstable();
+        rules.dedup();
+        assert_eq!(rules.len(), 14, "each rule has its own name");
+        let basic = Rejection::Client(ClientFault::MalformedBasic);
+        assert_eq!((basic.status(), basic.error()), (401, "invalid_client"));
+        assert_eq!(basic.rule(), "malformed_basic");
     }
 
     #[test]

@@ -501,6 +501,40 @@ async fn unrelated_post_with_a_body_is_passed_through_untouched() {
 }
 
 // ----------------------------------------------------------------------------------------------
+// limits.max_parameters
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn parameters_up_to_max_parameters_are_accepted_and_one_more_is_refused() {
+    let (up, j) = start_with("[limits]\nmax_parameters = 5\n", default_clients()).await;
+    // grant_type, client_assertion_type, client_assertion + 2 = 5.
+    let body = format!("{}&a=1&b=2", valid_form());
+    let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
+    assert_forwarded(&resp, &up, "POST", TOKEN, body.as_bytes());
+
+    let (up, j) = start_with("[limits]\nmax_parameters = 5\n", default_clients()).await;
+    let body = format!("{}&a=1&b=2&c=3", valid_form());
+    let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
+    assert_rejected(&resp, 400, "invalid_request", &up);
+    let body = resp.json();
+    assert_eq!(body["error_description"], "too many parameters");
+}
+
+#[tokio::test]
+async fn query_and_form_count_together_at_authorize() {
+    let (up, j) = start_with("[limits]\nmax_parameters = 3\n", default_clients()).await;
+    let resp = request(
+        j.proxy_addr(),
+        "POST",
+        "/authorize?client_id=app-post&response_type=code",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"scope=openid&state=x",
+    )
+    .await;
+    assert_rejected(&resp, 400, "invalid_request", &up);
+}
+
+// ----------------------------------------------------------------------------------------------
 // Upstream failures
 // ----------------------------------------------------------------------------------------------
 

@@ -117,6 +117,9 @@ pub struct Paths {
     pub par: String,
     pub token: String,
     pub client_auth: Vec<String>,
+    /// Paths where an upstream's `101 Switching Protocols` is relayed (SPEC §3); elsewhere
+    /// it closes the connection, so no tunnel ever bypasses jargate.
+    pub upgrade: Vec<String>,
 }
 
 impl Default for Paths {
@@ -136,6 +139,7 @@ impl Default for Paths {
             ]
             .map(String::from)
             .to_vec(),
+            upgrade: Vec::new(),
         }
     }
 }
@@ -148,6 +152,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_claim_chars: usize,
     pub max_alg_chars: usize,
+    /// Query + form (or JSON members) on an intercepted endpoint, counted while parsing.
+    pub max_parameters: usize,
     pub assertion_max_lifetime_secs: i64,
     pub request_object_max_lifetime_secs: i64,
     pub clock_skew_secs: i64,
@@ -161,6 +167,7 @@ impl Default for Limits {
             max_body_bytes: 65536,
             max_claim_chars: 64,
             max_alg_chars: 16,
+            max_parameters: 100,
             assertion_max_lifetime_secs: 300,
             request_object_max_lifetime_secs: 3600,
             clock_skew_secs: 10,

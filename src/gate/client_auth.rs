@@ -1,15 +1,15 @@
 //! Client authentication at the token, PAR and client-authentication endpoints: one method per
-//! request, the private_key_jwt policy of the registry, and the client assertion rules.
+//! request, one client per request (the `client_id` parameter and the Basic user id agree, so a
+//! Basic-first server authenticates the client whose policy jargate applied), the
+//! private_key_jwt policy of the registry, and the client assertion rules.
 
 use super::{Decision, Incoming, SingleUse};
 use crate::config::{Client, Unregistered};
 use crate::jose::peek_claim;
 use crate::reject::{ClientFault, Rejection, RequestFault, TokenFault};
-use crate::request::Params;
+use crate::request::{basic, Params};
 use crate::rules::{check_assertion_with, JWT_BEARER};
 use crate::store::jti_key;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use std::sync::Arc;
 
 /// Who the client is once authentication passed.
@@ -28,8 +28,12 @@ impl Decision<'_> {
         req: &Incoming<'_>,
         params: &Params,
     ) -> Result<Authenticated, Rejection> {
-        let basic_id = req.authorization.and_then(basic_client_id);
-        let basic_sent = req.authorization.is_some_and(is_basic);
+        let basic_id = match req.authorization {
+            Some(header) => basic::client_id(header)
+                .map_err(|_| Rejection::Client(ClientFault::MalformedBasic))?,
+            None => None,
+        };
+        let basic_sent = basic_id.is_some();
         let assertion = params.get("client_assertion");
         let assertion_type = params.get("client_assertion_type");
         match (assertion, assertion_type) {
@@ -45,6 +49,13 @@ impl Decision<'_> {
         }
         if basic_sent && params.contains("client_secret") {
             return Err(RequestFault::TwoAuthMethods.into());
+        }
+        // The assertion's iss and sub are held to the client_id after its signature verifies
+        // (`rules::assertion`); the unsigned identities must agree here, before any lookup.
+        if let (Some(basic), Some(param)) = (&basic_id, params.get("client_id")) {
+            if basic != param {
+                return Err(RequestFault::IdentityMismatch.into());
+            }
         }
         let registry = &self.snapshot.registry;
         let Some(token) = assertion else {
@@ -104,36 +115,5 @@ impl Decision<'_> {
                 replayed: Rejection::Client(ClientFault::Assertion(TokenFault::Replayed)),
             }],
         })
-    }
-}
-
-fn is_basic(header: &[u8]) -> bool {
-    header.len() >= 6 && header[..6].eq_ignore_ascii_case(b"basic ")
-}
-
-/// The client id of an `Authorization: Basic` header (RFC 6749 §2.3.1: form-encoded id).
-fn basic_client_id(header: &[u8]) -> Option<String> {
-    if !is_basic(header) {
-        return None;
-    }
-    let decoded = STANDARD.decode(header[6..].trim_ascii()).ok()?;
-    let colon = decoded.iter().position(|b| *b == b':')?;
-    let id = percent_encoding::percent_decode(&decoded[..colon])
-        .decode_utf8()
-        .ok()?
-        .replace('+', " ");
-    Some(id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_headers_name_their_client() {
-        let header = format!("Basic {}", STANDARD.encode("app%2D1:secret"));
-        assert_eq!(basic_client_id(header.as_bytes()), Some("app-1".into()));
-        assert_eq!(basic_client_id(b"Bearer x"), None);
-        assert_eq!(basic_client_id(b"Basic !!!"), None);
     }
 }

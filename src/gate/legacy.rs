@@ -112,11 +112,11 @@ pub fn client_secret(
         }
         Value::Object(object).to_string()
     } else {
-        let mut pieces: Vec<&str> = params
+        // Rebuilt from the canonical parameters, never from raw pieces of the client's form.
+        let mut pieces: Vec<std::borrow::Cow<'_, str>> = params
             .iter()
             .filter(|p| p.origin == Origin::Form && keep(&p.name))
-            .filter_map(|p| body.get(p.raw.clone()))
-            .filter_map(|raw| std::str::from_utf8(raw).ok())
+            .map(|p| p.canonical_text(body))
             .collect();
         let mut extra = form_urlencoded::Serializer::new(String::new());
         if !basic {
@@ -127,7 +127,7 @@ pub fn client_secret(
         }
         let extra = extra.finish();
         if !extra.is_empty() {
-            pieces.push(&extra);
+            pieces.push(extra.into());
         }
         pieces.join("&")
     };
@@ -140,6 +140,9 @@ pub fn client_secret(
     });
     Ok(Forward {
         body: Some(Bytes::from(body.into_bytes())),
+        // In post mode the secret travels in the body: whatever `Authorization` the client
+        // sent must not reach the upstream next to it.
+        drop_authorization: authorization.is_none(),
         authorization,
         ..Forward::default()
     })

@@ -58,6 +58,8 @@ pub struct Forward {
     pub authorization: Option<String>,
     /// Send upstream as a GET without a body (legacy `/authorize`).
     pub as_get: bool,
+    /// Remove the client's `Authorization` header (legacy `client_secret_post`).
+    pub drop_authorization: bool,
 }
 
 impl From<Forward> for Action {
@@ -130,7 +132,7 @@ struct Decision<'a> {
 
 impl Decision<'_> {
     async fn run(&mut self, req: Incoming<'_>) -> Result<Action, Rejection> {
-        let params = read_params(&req)?;
+        let params = read_params(&req, self.snapshot.settings.limits.max_parameters)?;
         match req.endpoint {
             Endpoint::Authorize => self.authorize(&req, &params).await,
             Endpoint::Par => self.par(&req, &params).await,
@@ -234,9 +236,10 @@ struct SingleUse {
     replayed: Rejection,
 }
 
-/// The request's parameters: the query (at `/authorize`) and the body, as one set.
-fn read_params(req: &Incoming<'_>) -> Result<Params, Rejection> {
-    let mut params = Params::default();
+/// The request's parameters: the query (at `/authorize`) and the body, as one set of at most
+/// `max` parameters.
+fn read_params(req: &Incoming<'_>, max: usize) -> Result<Params, Rejection> {
+    let mut params = Params::with_limit(max);
     if let Some(query) = req.query {
         params.add_form(query, Origin::Query)?;
     }

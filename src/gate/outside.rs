@@ -69,12 +69,9 @@ fn same_value(claim: &Value, outside: &str) -> bool {
     }
 }
 
-/// Joins the raw `name=value` pieces of the kept parameters, keeping the client's encoding.
+/// Joins the kept parameters, in the client's own encoding where it is canonical.
 fn join_raw<'p>(source: &[u8], kept: impl Iterator<Item = &'p Param>) -> String {
-    let pieces: Vec<&str> = kept
-        .filter_map(|p| source.get(p.raw.clone()))
-        .filter_map(|raw| std::str::from_utf8(raw).ok())
-        .collect();
+    let pieces: Vec<_> = kept.map(|p| p.canonical_text(source)).collect();
     pieces.join("&")
 }
 

@@ -1,6 +1,7 @@
 //! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 
+mod canonical;
 mod head_deadline;
 mod respond;
 mod upstream_failure;
@@ -9,10 +10,10 @@ use crate::app::{unix_now, App};
 use crate::config::Snapshot;
 use crate::gate::{self, Action, Forward, Incoming};
 use crate::reject::{Rejection, RequestFault};
-use crate::request::{Endpoint, Route};
+use crate::request::{basic, headers, Endpoint, Route};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
@@ -37,6 +38,10 @@ pub struct Ctx {
     client_id: Option<String>,
     forward: Forward,
     basic_sent: bool,
+    /// The origin-form target to send upstream when the client used the absolute form.
+    origin_target: Option<String>,
+    /// The request's path may relay an upstream's `101 Switching Protocols` (`paths.upgrade`).
+    upgrade_allowed: bool,
     started: Instant,
     outcome: Option<Result<(), Rejection>>,
     /// jargate answered a valid request itself (legacy PAR).
@@ -54,6 +59,8 @@ impl ProxyHttp for Gateway {
             client_id: None,
             forward: Forward::default(),
             basic_sent: false,
+            origin_target: None,
+            upgrade_allowed: false,
             started: Instant::now(),
             outcome: None,
             answered: false,
@@ -61,15 +68,24 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let route = ctx
-            .snapshot
-            .routes
-            .classify(session.req_header().uri.path());
+        let (route, query) = match canonical::classify(session.req_header(), &ctx.snapshot) {
+            Ok(classified) => {
+                ctx.origin_target = classified.origin_target;
+                ctx.upgrade_allowed = classified.upgrade_allowed;
+                (classified.route, classified.query)
+            }
+            Err(fault) => return self.refuse(session, ctx, fault.into()).await,
+        };
         let endpoint = match route {
             Route::Passthrough => return Ok(false),
             Route::Ambiguous => {
                 return self
                     .refuse(session, ctx, RequestFault::AmbiguousPath.into())
+                    .await
+            }
+            Route::Suffixed => {
+                return self
+                    .refuse(session, ctx, RequestFault::PathSuffix.into())
                     .await
             }
             Route::Intercept(endpoint) => endpoint,
@@ -79,22 +95,20 @@ impl ProxyHttp for Gateway {
         ctx.basic_sent = req
             .headers
             .get(http::header::AUTHORIZATION)
-            .is_some_and(|v| {
-                v.as_bytes()
-                    .get(..6)
-                    .is_some_and(|p| p.eq_ignore_ascii_case(b"basic "))
-            });
+            .is_some_and(|v| basic::is_basic(v.as_bytes()));
+        if let Err(fault) = headers::check(&req.headers) {
+            return self.refuse(session, ctx, fault.into()).await;
+        }
         let content_length = req
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        let has_query = req.uri.query().is_some();
         if let Err(rejection) = gate::precheck(
             &ctx.snapshot,
             endpoint,
             &req.method,
-            has_query,
+            query.is_some(),
             content_length,
         ) {
             return self.refuse(session, ctx, rejection).await;
@@ -124,7 +138,7 @@ impl ProxyHttp for Gateway {
         let incoming = Incoming {
             endpoint,
             method: &req.method,
-            query: req.uri.query().map(str::as_bytes),
+            query: query.as_deref().map(str::as_bytes),
             content_type: header(http::header::CONTENT_TYPE),
             content_encoding: header(http::header::CONTENT_ENCODING),
             authorization: header(http::header::AUTHORIZATION),
@@ -171,6 +185,8 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // The upstream routes on exactly the target jargate classified.
+        canonical::sanitize_upstream(upstream, ctx.origin_target.as_deref())?;
         let base = &ctx.snapshot.upstream.base_path;
         if !base.is_empty() || ctx.forward.query.is_some() {
             let path = upstream.uri.path();
@@ -199,10 +215,22 @@ impl ProxyHttp for Gateway {
             upstream.remove_header(&http::header::TRANSFER_ENCODING);
             upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
         }
+        if ctx.forward.drop_authorization {
+            upstream.remove_header(&http::header::AUTHORIZATION);
+        }
         if let Some(authorization) = &ctx.forward.authorization {
             upstream.insert_header(http::header::AUTHORIZATION, authorization.as_str())?;
         }
         Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        canonical::check_switching_protocols(upstream.status, ctx.upgrade_allowed, ctx.endpoint)
     }
 
     async fn request_body_filter(

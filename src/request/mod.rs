@@ -1,10 +1,14 @@
-//! What a request says, before any JWT is looked at: which endpoint its path names, and its
-//! parameters from the query string and the body, with repeated names and malformed encodings
-//! refused. No validation of meaning happens here.
+//! What a request says, before any JWT is looked at: its request target, which endpoint its
+//! path names, its headers, its Basic credentials, and its parameters from the query string and
+//! the body, with repeated names, malformed encodings and anything another server could read
+//! differently refused. No validation of meaning happens here.
 
+pub mod basic;
 pub mod body;
+pub mod headers;
 pub mod params;
 pub mod path;
+pub mod target;
 
 pub use params::{Param, Params};
 pub use path::{Endpoint, Route, Routes};

@@ -1,12 +1,36 @@
 //! Request parameters from a query string, a form body or a JSON body, as one set. Each
 //! parameter remembers where its raw bytes are, so a forwarded request keeps the client's own
 //! encoding of every parameter it keeps.
+//!
+//! Only canonical parameters are admitted (SPEC §5 "No parser differential"): a name is ASCII
+//! letters, digits, `_` and `-`; no two names are equal ignoring case; a name equal ignoring
+//! case to one jargate interprets is spelled exactly as that one; there is no raw `;`, no
+//! byte-order mark and no NUL. Whatever another server's parser (PHP, Rack, qs, ASP.NET, old Go
+//! or Python) would rewrite, split or merge differently is refused here, so every server reads
+//! the same names as jargate. Reading is linear: a map beside the list finds repeats, and
+//! `max_parameters` stops a body of many names early.
 
 use crate::jose::json::{self, StrictJsonError};
 use crate::reject::RequestFault;
 use percent_encoding::percent_decode;
 use serde_json::Value;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::ops::Range;
+
+/// The names jargate gives a meaning to: another spelling of one of them (`Client_Assertion`)
+/// could be read as it by a case-insensitive server while jargate ignores it.
+pub const INTERPRETED: [&str; 6] = [
+    "client_id",
+    "client_assertion",
+    "client_assertion_type",
+    "client_secret",
+    "request",
+    "request_uri",
+];
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Where a parameter came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,22 +49,69 @@ pub struct Param {
     pub raw: Range<usize>,
 }
 
-/// The parameters of one request. Names are unique: a repeated name is refused at parse time.
-#[derive(Debug, Clone, Default)]
+impl Param {
+    /// `name=value` as it goes into a rewritten query or form: the client's own bytes from
+    /// `source` when they hold only characters every parser reads alike, else re-encoded from
+    /// the decoded name and value. Either way a rewrite carries canonical parameters only.
+    pub fn canonical_text<'s>(&self, source: &'s [u8]) -> std::borrow::Cow<'s, str> {
+        let raw = source.get(self.raw.clone()).unwrap_or_default();
+        let plain = |b: &u8| b.is_ascii_alphanumeric() || b"-._~%+=:/?@!$'()*,".contains(b);
+        match std::str::from_utf8(raw) {
+            Ok(text) if self.origin != Origin::Json && !raw.is_empty() && raw.iter().all(plain) => {
+                std::borrow::Cow::Borrowed(text)
+            }
+            _ => std::borrow::Cow::Owned(
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair(&self.name, &self.value)
+                    .finish(),
+            ),
+        }
+    }
+}
+
+/// The parameters of one request. Names are unique, also ignoring case: a repeated name is
+/// refused at parse time.
+#[derive(Debug, Clone)]
 pub struct Params {
     list: Vec<Param>,
+    /// Lower-cased name → position in `list`.
+    index: HashMap<String, usize>,
+    /// Most parameters accepted (`limits.max_parameters`).
+    max: usize,
+}
+
+impl Default for Params {
+    /// No limit on the number of parameters (the gate always sets one).
+    fn default() -> Self {
+        Params::with_limit(usize::MAX)
+    }
 }
 
 impl Params {
+    /// An empty set that refuses more than `max` parameters.
+    pub fn with_limit(max: usize) -> Params {
+        Params {
+            list: Vec::new(),
+            index: HashMap::new(),
+            max,
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.list
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.value.as_str())
+        self.find(name).map(|p| p.value.as_str())
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.list.iter().any(|p| p.name == name)
+        self.find(name).is_some()
+    }
+
+    fn find(&self, name: &str) -> Option<&Param> {
+        let i = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            *self.index.get(&name.to_ascii_lowercase())?
+        } else {
+            *self.index.get(name)?
+        };
+        self.list.get(i).filter(|p| p.name == name)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Param> {
@@ -56,15 +127,52 @@ impl Params {
     }
 
     fn push(&mut self, param: Param) -> Result<(), RequestFault> {
-        if self.contains(&param.name) {
-            return Err(RequestFault::RepeatedParameter(param.name));
+        if self.list.len() >= self.max {
+            return Err(RequestFault::TooManyParameters);
         }
-        self.list.push(param);
-        Ok(())
+        check_name(&param.name)?;
+        if param.value.contains('\0') {
+            return Err(RequestFault::NulInValue);
+        }
+        let folded = param.name.to_ascii_lowercase();
+        let next = self.list.len();
+        match self.index.entry(folded) {
+            Entry::Occupied(first) => {
+                let first = self.list.get(*first.get()).map(|p| p.name.as_str());
+                Err(if first == Some(param.name.as_str()) {
+                    RequestFault::RepeatedParameter(param.name)
+                } else {
+                    RequestFault::CaseVariantParameter(param.name)
+                })
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(next);
+                self.list.push(param);
+                Ok(())
+            }
+        }
+    }
+
+    /// Room for the pairs of `text`, up to the limit, so that neither the list nor the map
+    /// grows (and rehashes) while a large form is read.
+    fn reserve_for(&mut self, text: &[u8]) {
+        let room = self.max.saturating_sub(self.list.len());
+        let pairs = text.iter().filter(|b| **b == b'&').count() + 1;
+        let n = pairs.min(room);
+        self.list.reserve(n);
+        self.index.reserve(n);
     }
 
     /// Adds the pairs of an `application/x-www-form-urlencoded` text (a query string or a body).
     pub fn add_form(&mut self, text: &[u8], origin: Origin) -> Result<(), RequestFault> {
+        if text.starts_with(BOM) {
+            return Err(RequestFault::ByteOrderMark);
+        }
+        // Go before 1.17 and Python before 3.9.2 split on `;` too.
+        if text.contains(&b';') {
+            return Err(RequestFault::Semicolon);
+        }
+        self.reserve_for(text);
         let mut start = 0;
         for piece in text.split(|b| *b == b'&') {
             let range = start..start + piece.len();
@@ -93,6 +201,9 @@ impl Params {
 
     /// Adds the members of a JSON object of strings (Auth0's API accepts JSON bodies).
     pub fn add_json(&mut self, body: &[u8]) -> Result<(), RequestFault> {
+        if body.starts_with(BOM) {
+            return Err(RequestFault::ByteOrderMark);
+        }
         let object = match json::parse_object(body) {
             Ok(object) => object,
             Err(StrictJsonError::Duplicate(name)) => {
@@ -100,6 +211,9 @@ impl Params {
             }
             Err(_) => return Err(RequestFault::MalformedBody),
         };
+        if object.len() > self.max.saturating_sub(self.list.len()) {
+            return Err(RequestFault::TooManyParameters);
+        }
         for (name, value) in object {
             let Value::String(value) = value else {
                 return Err(RequestFault::MalformedBody);
@@ -115,8 +229,27 @@ impl Params {
     }
 }
 
+/// A decoded name every server reads the same way: ASCII letters, digits, `_`, `-`; and not a
+/// case variant of a name jargate interprets.
+fn check_name(name: &str) -> Result<(), RequestFault> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(RequestFault::ParameterName);
+    }
+    if INTERPRETED
+        .iter()
+        .any(|known| name.eq_ignore_ascii_case(known) && name != *known)
+    {
+        return Err(RequestFault::CaseVariantParameter(name.to_owned()));
+    }
+    Ok(())
+}
+
 /// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
-fn form_decode(raw: &[u8]) -> Result<String, RequestFault> {
+/// `+` is replaced before the escapes are decoded, so `%2B` stays a plus sign.
+pub fn form_decode(raw: &[u8]) -> Result<String, RequestFault> {
     if raw.contains(&b'%') && !percent_escapes_are_complete(raw) {
         return Err(RequestFault::MalformedBody);
     }
@@ -215,6 +348,99 @@ mod tests {
         assert_eq!(
             params.add_json(br#"{"sub":"a","sub":"b"}"#),
             Err(RequestFault::RepeatedParameter("sub".into()))
+        );
+    }
+
+    #[test]
+    fn names_other_servers_rewrite_are_refused() {
+        for text in [
+            &b"client.assertion=x"[..],
+            b"client+assertion=x",
+            b"client%20assertion=x",
+            b"client[assertion=x",
+            b"client_assertion[]=x",
+            b"%5Bclient_assertion%5D=x",
+            b"client_assertion%00=x",
+            b"+client_assertion=x",
+            b"%EF%BB%BFclient_id=x",
+        ] {
+            let mut params = Params::default();
+            assert_eq!(
+                params.add_form(text, Origin::Form),
+                Err(RequestFault::ParameterName),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn case_variants_semicolons_boms_and_nul_are_refused() {
+        let cases: [(&[u8], RequestFault); 6] = [
+            (
+                b"Client_Assertion=x",
+                RequestFault::CaseVariantParameter("Client_Assertion".into()),
+            ),
+            (
+                b"scope=a&Scope=b",
+                RequestFault::CaseVariantParameter("Scope".into()),
+            ),
+            (b"scope=a;client_id=b", RequestFault::Semicolon),
+            (b"\xEF\xBB\xBFa=b", RequestFault::ByteOrderMark),
+            (b"a=b%00c", RequestFault::NulInValue),
+            (b"a=1&a=1", RequestFault::RepeatedParameter("a".into())),
+        ];
+        for (text, fault) in cases {
+            let mut params = Params::default();
+            assert_eq!(params.add_form(text, Origin::Form), Err(fault));
+        }
+        let mut params = Params::default();
+        assert_eq!(
+            params.add_json(br#"{"client_id":"a","Client_ID":"b"}"#),
+            Err(RequestFault::CaseVariantParameter("Client_ID".into()))
+        );
+    }
+
+    #[test]
+    fn legitimate_names_and_values_are_read() {
+        let mut params = Params::default();
+        params
+            .add_form(
+                b"ext-foo=1&Custom_Param=a+b&scope=openid%20email&x=%2B",
+                Origin::Form,
+            )
+            .unwrap();
+        assert_eq!(params.get("ext-foo"), Some("1"));
+        assert_eq!(params.get("Custom_Param"), Some("a b"));
+        assert_eq!(params.get("custom_param"), None);
+        assert_eq!(params.get("x"), Some("+"));
+    }
+
+    #[test]
+    fn rewrites_keep_plain_bytes_and_re_encode_the_rest() {
+        let text = br#"a=x%3ay+z&b="q"&c=[1]"#;
+        let mut params = Params::default();
+        params.add_form(text, Origin::Form).unwrap();
+        let pieces: Vec<String> = params
+            .iter()
+            .map(|p| p.canonical_text(text).into_owned())
+            .collect();
+        assert_eq!(pieces, ["a=x%3ay+z", "b=%22q%22", "c=%5B1%5D"]);
+    }
+
+    #[test]
+    fn the_parameter_limit_stops_reading_early() {
+        let mut params = Params::with_limit(3);
+        assert_eq!(
+            params.add_form(b"a=1&b=2&c=3&d=4&e=5", Origin::Form),
+            Err(RequestFault::TooManyParameters)
+        );
+        assert_eq!(params.len(), 3);
+        let mut params = Params::with_limit(3);
+        params.add_form(b"a=1&b=2", Origin::Query).unwrap();
+        assert_eq!(
+            params.add_json(br#"{"c":"3","d":"4"}"#),
+            Err(RequestFault::TooManyParameters)
         );
     }
 }

@@ -31,6 +31,9 @@ pub enum Route {
     Intercept(Endpoint),
     /// Normalises to an intercepted path without being spelled as one.
     Ambiguous,
+    /// An intercepted path with a `.` suffix (`/oauth/token.json`): Rails format routes and
+    /// Spring MVC's suffix matching serve the endpoint there.
+    Suffixed,
     Passthrough,
 }
 
@@ -66,7 +69,17 @@ impl Routes {
                 return Err(format!("paths: {path:?} is listed twice"));
             }
         }
-        Ok(Routes { table })
+        let routes = Routes { table };
+        // A tunnel is never allowed on an intercepted endpoint; listing one there is a mistake
+        // worth refusing rather than a silent no-op.
+        for path in &paths.upgrade {
+            if !path.starts_with('/') || routes.classify(path) != Route::Passthrough {
+                return Err(format!(
+                    "paths.upgrade: {path:?} must be a passthrough path (not an intercepted endpoint)"
+                ));
+            }
+        }
+        Ok(routes)
     }
 
     /// Classifies a raw request path (without the query string).
@@ -76,15 +89,22 @@ impl Routes {
         }
         // Most traffic is already in normal form: then it cannot be another spelling of an
         // intercepted path, and nothing needs to be decoded or allocated.
-        if is_normal(raw) {
-            return Route::Passthrough;
-        }
-        let normal = normalize(raw);
-        if self.table.iter().any(|(p, _)| *p == normal) {
-            Route::Ambiguous
+        let normal = if is_normal(raw) {
+            std::borrow::Cow::Borrowed(raw)
         } else {
-            Route::Passthrough
+            std::borrow::Cow::Owned(normalize(raw))
+        };
+        if *normal != *raw && self.is_intercepted(&normal) {
+            return Route::Ambiguous;
         }
+        if self.is_intercepted(without_suffix(&normal)) {
+            return Route::Suffixed;
+        }
+        Route::Passthrough
+    }
+
+    fn is_intercepted(&self, normal: &str) -> bool {
+        self.table.iter().any(|(p, _)| p == normal)
     }
 }
 
@@ -100,6 +120,15 @@ fn is_normal(raw: &str) -> bool {
             .split('/')
             .all(|seg| !matches!(seg, "" | "." | ".."))
         || raw == "/"
+}
+
+/// A normal path without the `.` suffix of its last segment (`/a/b.json` → `/a/b`).
+fn without_suffix(normal: &str) -> &str {
+    let last = normal.rfind('/').unwrap_or(0);
+    match normal[last..].find('.') {
+        Some(dot) => &normal[..last + dot],
+        None => normal,
+    }
 }
 
 /// How many rounds of percent-decoding are undone; enough for double and triple encoding.
@@ -180,6 +209,21 @@ mod tests {
     }
 
     #[test]
+    fn intercepted_paths_with_a_suffix_are_refused() {
+        for raw in [
+            "/oauth/token.json",
+            "/oauth/token.",
+            "/oauth/token%2ejson",
+            "/oauth/par.json",
+            "/OAuth/Token.JSON",
+            "/authorize.html/",
+        ] {
+            assert_eq!(routes().classify(raw), Route::Suffixed, "{raw}");
+        }
+        assert_eq!(routes().classify("/oauth.x/token"), Route::Passthrough);
+    }
+
+    #[test]
     fn unrelated_paths_pass_through() {
         for raw in [
             "/userinfo",
@@ -217,6 +261,25 @@ mod tests {
         }
         assert!(is_normal("/userinfo"));
         assert!(!is_normal("/oauth//token"));
+    }
+
+    #[test]
+    fn upgrade_paths_must_be_passthrough_paths() {
+        for bad in ["/oauth/token", "/OAuth/Token", "/oauth/token.ws", "ws"] {
+            let paths = Paths {
+                upgrade: vec![bad.into()],
+                ..Paths::default()
+            };
+            assert!(
+                Routes::new(&paths).unwrap_err().contains("paths.upgrade"),
+                "{bad}"
+            );
+        }
+        let paths = Paths {
+            upgrade: vec!["/ws".into()],
+            ..Paths::default()
+        };
+        assert!(Routes::new(&paths).is_ok());
     }
 
     #[test]

@@ -94,7 +94,11 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// pip requirement specifiers for the test venv (`target/xtask-python`), pinned.
-pub const PYTHON_PACKAGES: &[&str] = &["werkzeug==3.1.3"];
+/// Werkzeug is one of the re-parsers of `tests/differential.rs`.
+pub const PYTHON_PACKAGES: &[&str] = &["werkzeug==3.1.8"];
+
+/// Test directories whose npm packages `npm ci` installs from their `package-lock.json`.
+pub const NPM_DIRS: &[&str] = &["tests/e2e", "tests/differential"];
 
 /// The tools `stage` needs.
 pub fn needed(stage: Stage) -> impl Iterator<Item = &'static Tool> {

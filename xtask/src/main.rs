@@ -7,7 +7,7 @@
 //! Set-up: every program of [`deps::TOOLS`] for the stage is probed; the missing ones are
 //! installed with `apt-get` when running as root on Debian, otherwise the command stops at once
 //! and prints the exact command to run (also with `XTASK_NO_INSTALL=1`). Then the Python venv
-//! (`target/xtask-python`, [`deps::PYTHON_PACKAGES`]) and the npm packages of `tests/e2e`.
+//! (`target/xtask-python`, [`deps::PYTHON_PACKAGES`]) and the npm packages of the test directories ([`deps::NPM_DIRS`]).
 //!
 //! The xtask convention (a workspace member run through a Cargo alias) keeps this in Rust,
 //! standard library only, so it builds before anything is installed.
@@ -190,21 +190,25 @@ fn python_venv() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-/// `npm ci` in tests/e2e when node_modules is missing or older than the lock file.
+/// `npm ci` in each of [`deps::NPM_DIRS`] whose node_modules is missing or older than its lock
+/// file.
 fn npm_ci() -> Result<(), String> {
-    let e2e = root().join("tests").join("e2e");
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let lock = modified(&e2e.join("package-lock.json"));
-    let installed = modified(&e2e.join("node_modules").join(".package-lock.json"));
-    if matches!((installed, lock), (Some(i), Some(l)) if i >= l) {
-        return Ok(());
+    for dir in deps::NPM_DIRS {
+        let dir = root().join(dir);
+        let lock = modified(&dir.join("package-lock.json"));
+        let installed = modified(&dir.join("node_modules").join(".package-lock.json"));
+        if matches!((installed, lock), (Some(i), Some(l)) if i >= l) {
+            continue;
+        }
+        eprintln!("xtask: npm ci in {}", dir.display());
+        run(Command::new("npm")
+            .arg("ci")
+            .arg("--prefix")
+            .arg(&dir)
+            .args(["--no-audit", "--no-fund", "--loglevel=error"]))?;
     }
-    eprintln!("xtask: npm ci in tests/e2e");
-    run(Command::new("npm")
-        .arg("ci")
-        .arg("--prefix")
-        .arg(&e2e)
-        .args(["--no-audit", "--no-fund", "--loglevel=error"]))
+    Ok(())
 }
 
 /// `cargo FIXED... EXTRA...` in the workspace root, the venv first on `PATH` when given.
