@@ -224,6 +224,13 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    /// What Pingora appends to its own error lines: method and path only (SPEC §8: never the
+    /// query string, a header or the body).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let endpoint = match (ctx.endpoint, &ctx.outcome) {
             (Some(endpoint), _) => endpoint.name(),

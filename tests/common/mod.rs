@@ -265,6 +265,8 @@ pub struct Jargate {
     admin: SocketAddr,
     config_path: PathBuf,
     stderr_path: PathBuf,
+    /// Strings that must never appear in the proxy's stderr (see [`Jargate::forbid_in_logs`]).
+    forbidden: Mutex<Vec<String>>,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
     dir: tempfile::TempDir,
 }
@@ -312,6 +314,16 @@ impl Jargate {
         extra_toml: &str,
         clients: Value,
     ) -> Result<Jargate, String> {
+        Jargate::try_start_with(upstream, extra_toml, clients, &[]).await
+    }
+
+    /// [`Jargate::try_start`] with extra arguments for `jargate` (e.g. `--log-format json`).
+    pub async fn try_start_with(
+        upstream: SocketAddr,
+        extra_toml: &str,
+        clients: Value,
+        args: &[&str],
+    ) -> Result<Jargate, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let keys = dir.path().join("keys");
         std::fs::create_dir_all(&keys).map_err(|e| format!("mkdir keys: {e}"))?;
@@ -350,6 +362,7 @@ impl Jargate {
         let stderr_file =
             std::fs::File::create(&stderr_path).map_err(|e| format!("stderr file: {e}"))?;
         let child = Command::new(env!("CARGO_BIN_EXE_jargate"))
+            .args(args)
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
@@ -369,6 +382,7 @@ impl Jargate {
             admin,
             config_path,
             stderr_path,
+            forbidden: Mutex::new(Vec::new()),
             dir,
         };
 
@@ -434,6 +448,36 @@ impl Drop for Jargate {
         let _ = self.child.wait();
         if show {
             eprintln!("---- jargate stderr ----\n{}", self.stderr());
+        }
+        if !std::thread::panicking() {
+            self.assert_no_secret_logged();
+        }
+    }
+}
+
+impl Jargate {
+    /// Registers `secret` (a token, a query value, a password): the test fails if it ever
+    /// appears in the proxy's stderr (checked at drop, and by [`Jargate::assert_no_secret_logged`]).
+    pub fn forbid_in_logs(&self, secret: impl Into<String>) {
+        let secret = secret.into();
+        assert!(
+            secret.len() >= 8,
+            "too short to be a meaningful secret: {secret:?}"
+        );
+        if let Ok(mut list) = self.forbidden.lock() {
+            list.push(secret);
+        }
+    }
+
+    /// Panics with the offending line if stderr contains any registered secret.
+    pub fn assert_no_secret_logged(&self) {
+        let stderr = self.stderr();
+        let list = self.forbidden.lock().map(|l| l.clone()).unwrap_or_default();
+        for secret in &list {
+            if let Some(line) = stderr.lines().find(|l| l.contains(secret.as_str())) {
+                let head: String = secret.chars().take(6).collect();
+                panic!("a secret ({head}…) was logged:\n{line}");
+            }
         }
     }
 }
