@@ -162,15 +162,15 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     while let Some(at) = rest.find(['?', 'e']) {
         let (head, tail) = rest.split_at(at);
         out.push_str(head);
-        if tail.starts_with('?') {
+        if let Some(query) = tail.strip_prefix('?') {
             out.push_str("?[redacted]");
-            rest = skip_while(&tail[1..], |c| !c.is_whitespace());
+            rest = skip_while(query, |c| !c.is_whitespace());
         } else if tail.starts_with("eyJ") {
             out.push_str("[redacted]");
             rest = skip_while(tail, |c| c.is_ascii_alphanumeric() || "-_.=".contains(c));
         } else {
             out.push('e');
-            rest = &tail[1..];
+            rest = tail.strip_prefix('e').unwrap_or_default();
         }
     }
     out.push_str(rest);
