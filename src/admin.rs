@@ -22,6 +22,9 @@ impl Admin {
         if !self.app.is_serving() {
             return Err("proxy listener not serving yet".into());
         }
+        if crate::lifecycle::lifecycle().is_terminating() {
+            return Err("draining (SIGTERM)".into());
+        }
         self.app.store.ping().await.map_err(|e| e.to_string())
     }
 }

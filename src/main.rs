@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use jargate::cli;
 use jargate::config::Snapshot;
 use jargate::logs::{self, Format as LogFormat};
+use jargate::server::ServeOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,6 +32,13 @@ enum Command {
     Serve {
         #[arg(long, short)]
         config: PathBuf,
+        /// Take the listening sockets over from the running jargate, which hands them over
+        /// when it receives SIGQUIT (graceful upgrade, no connection refused).
+        #[arg(long)]
+        upgrade: bool,
+        /// Where the old and the new process of an upgrade meet (the same for both).
+        #[arg(long, default_value = jargate::server::UPGRADE_SOCK)]
+        upgrade_sock: String,
     },
     /// Validate the configuration, the registry and every key, and summarise them.
     Check(cli::check::CheckArgs),
@@ -48,9 +56,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logs::init(cli.log_format);
     let code = match cli.command {
-        Some(Command::Serve { config }) => serve(config),
+        Some(Command::Serve {
+            config,
+            upgrade,
+            upgrade_sock,
+        }) => serve(
+            config,
+            ServeOptions {
+                upgrade,
+                upgrade_sock,
+            },
+        ),
         None => match cli.config {
-            Some(config) => serve(config),
+            Some(config) => serve(
+                config,
+                ServeOptions {
+                    upgrade: false,
+                    upgrade_sock: jargate::server::UPGRADE_SOCK.into(),
+                },
+            ),
             None => {
                 eprintln!("jargate: --config FILE is required (see jargate --help)");
                 ExitCode::from(cli::EXIT_USAGE)
@@ -66,7 +90,7 @@ fn main() -> ExitCode {
     code
 }
 
-fn serve(config: PathBuf) -> ExitCode {
+fn serve(config: PathBuf, options: ServeOptions) -> ExitCode {
     let snapshot = match Snapshot::load(&config) {
         Ok(s) => s,
         Err(e) => {
@@ -74,7 +98,7 @@ fn serve(config: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match jargate::server::run(&config, snapshot) {
+    match jargate::server::run_with(&config, snapshot, &options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             logs::fatal(&e);

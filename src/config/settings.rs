@@ -31,6 +31,12 @@ pub struct Listen {
     pub admin: String,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    /// After SIGTERM: readiness fails at once, requests are still served this long (SPEC §8).
+    pub drain_delay_secs: u64,
+    pub forwarded_for: ForwardedFor,
+    /// One log line per passthrough request (off by default: intercepted requests always get
+    /// their decision line).
+    pub access_log: bool,
 }
 
 impl Default for Listen {
@@ -40,8 +46,20 @@ impl Default for Listen {
             admin: "127.0.0.1:9901".into(),
             tls_cert: None,
             tls_key: None,
+            drain_delay_secs: 5,
+            forwarded_for: ForwardedFor::Append,
+            access_log: false,
         }
     }
+}
+
+/// `listen.forwarded_for`: what jargate does with X-Forwarded-For/-Proto/-Host (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardedFor {
+    Append,
+    Replace,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -6,11 +6,12 @@ mod respond;
 use crate::app::{unix_now, App};
 use crate::config::Snapshot;
 use crate::gate::{self, Action, Forward, Incoming};
+use crate::lifecycle::{lifecycle, InFlight};
 use crate::reject::{Rejection, RequestFault};
 use crate::request::{Endpoint, Route};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct Ctx {
     outcome: Option<Result<(), Rejection>>,
     /// jargate answered a valid request itself (legacy PAR).
     answered: bool,
+    /// Counts the request as in flight until the context is dropped (exit when idle).
+    _in_flight: InFlight,
 }
 
 #[async_trait]
@@ -53,7 +56,23 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             outcome: None,
             answered: false,
+            _in_flight: lifecycle().begin(),
         }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        close_if_draining(session);
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        _upstream: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        close_if_draining(session);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
@@ -289,6 +308,14 @@ impl Gateway {
         respond::rejection(session, &rejection, ctx.basic_sent).await;
         ctx.outcome = Some(Err(rejection));
         Ok(true)
+    }
+}
+
+/// During a drain or an upgrade, every answer closes its connection (`Connection: close`), so
+/// that keep-alive clients reconnect rather than send into a connection about to close.
+pub(crate) fn close_if_draining(session: &mut Session) {
+    if lifecycle().is_closing() {
+        session.set_keepalive(None);
     }
 }
 

@@ -25,7 +25,8 @@ pub async fn write_json(
     body: Bytes,
     www_authenticate: Option<&'static str>,
 ) -> pingora::Result<()> {
-    let mut header = ResponseHeader::build(status, Some(5))?;
+    super::close_if_draining(session);
+    let mut header = ResponseHeader::build(status, Some(6))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;

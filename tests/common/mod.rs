@@ -317,7 +317,7 @@ impl Jargate {
         Jargate::try_start_with(upstream, extra_toml, clients, &[]).await
     }
 
-    /// [`Jargate::try_start`] with extra arguments for `jargate` (e.g. `--log-format json`).
+    /// [`Jargate::try_start`] with extra arguments for `jargate serve` (e.g. `--log-format json`).
     pub async fn try_start_with(
         upstream: SocketAddr,
         extra_toml: &str,
@@ -362,10 +362,10 @@ impl Jargate {
         let stderr_file =
             std::fs::File::create(&stderr_path).map_err(|e| format!("stderr file: {e}"))?;
         let child = Command::new(env!("CARGO_BIN_EXE_jargate"))
-            .args(args)
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
+            .args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -554,7 +554,7 @@ fn decode_chunked(mut data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Parse `buf` as a response; `None` while incomplete (with `eof`, take what is there).
-fn parse_response(buf: &[u8], eof: bool) -> Option<Result<Response, String>> {
+pub fn parse_response(buf: &[u8], eof: bool) -> Option<Result<Response, String>> {
     let head_end = find_subslice(buf, b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
