@@ -133,3 +133,179 @@ async fn nothing_secret_is_logged_when_the_upstream_is_down_text() {
 async fn nothing_secret_is_logged_when_the_upstream_is_down_json() {
     secrets_never_logged_with_upstream_down("json").await;
 }
+
+fn is_generated_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The last request the upstream received.
+fn last(upstream: &StubUpstream) -> Recorded {
+    upstream
+        .requests()
+        .pop()
+        .expect("the upstream received nothing")
+}
+
+#[tokio::test]
+async fn a_valid_request_id_is_kept_forwarded_and_echoed() {
+    let (upstream, jargate) = start_default().await;
+    let resp = request(
+        jargate.proxy_addr(),
+        "GET",
+        "/userinfo",
+        &[("X-Request-Id", "req-42.abc"), ("traceparent", TRACEPARENT)],
+        b"",
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("x-request-id"), Some("req-42.abc"));
+    let seen = last(&upstream);
+    assert_eq!(seen.header("x-request-id").as_deref(), Some("req-42.abc"));
+    assert_eq!(seen.header("traceparent").as_deref(), Some(TRACEPARENT));
+}
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[tokio::test]
+async fn an_invalid_request_id_is_replaced_by_a_random_one() {
+    let (upstream, jargate) = start_default().await;
+    let proxy = jargate.proxy_addr();
+    let too_long = "x".repeat(129);
+    for sent in [Some(too_long.as_str()), Some("tab\there"), None] {
+        let headers: Vec<(&str, &str)> = sent.map(|v| ("X-Request-Id", v)).into_iter().collect();
+        let resp = request(proxy, "GET", "/userinfo", &headers, b"").await;
+        assert_eq!(resp.status, 200);
+        let id = resp
+            .header("x-request-id")
+            .expect("x-request-id")
+            .to_string();
+        assert!(is_generated_id(&id), "{sent:?} → {id}");
+        let seen = last(&upstream);
+        assert_eq!(seen.headers.get_all("x-request-id").iter().count(), 1);
+        assert_eq!(seen.header("x-request-id"), Some(id));
+    }
+}
+
+#[tokio::test]
+async fn refusals_and_upstream_failures_carry_the_request_id_and_it_is_logged() {
+    let (upstream, jargate) = start_with("", default_clients()).await;
+    let proxy = jargate.proxy_addr();
+    let refused = request(
+        proxy,
+        "GET",
+        "/oauth/token",
+        &[("X-Request-Id", "refused-1"), ("traceparent", TRACEPARENT)],
+        b"",
+    )
+    .await;
+    assert_rejected(&refused, 405, "invalid_request", &upstream);
+    assert_eq!(refused.header("x-request-id"), Some("refused-1"));
+    let generated = post_form(proxy, "/oauth/token", "grant_type=client_credentials").await;
+    assert_eq!(generated.status, 401);
+    let id = generated.header("x-request-id").expect("x-request-id");
+    assert!(is_generated_id(id), "{id}");
+
+    let down = ClosedPort::new();
+    let failing = Jargate::start(down.addr(), "", default_clients()).await;
+    let failed = request(
+        failing.proxy_addr(),
+        "GET",
+        "/userinfo",
+        &[("X-Request-Id", "down-1")],
+        b"",
+    )
+    .await;
+    assert_eq!(failed.status, 502);
+    assert_eq!(failed.header("x-request-id"), Some("down-1"));
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stderr = jargate.stderr();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("decision") && l.contains("refused-1"))
+        .unwrap_or_else(|| panic!("no decision line with the request id:\n{stderr}"));
+    assert!(line.contains("127.0.0.1"), "no peer address: {line}");
+    assert!(line.contains(TRACEPARENT), "no traceparent: {line}");
+    let stderr = failing.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("Fail to proxy") && l.contains("request_id=down-1")),
+        "Pingora's error line lacks the request id:\n{stderr}"
+    );
+}
+
+async fn forwarded_as(policy: &str, sent: &[(&str, &str)]) -> Recorded {
+    let config = format!("[listen]\nforwarded_for = \"{policy}\"\n");
+    let (upstream, jargate) = start_with(&config, default_clients()).await;
+    let mut headers = vec![("Host", "login.example.com")];
+    headers.extend_from_slice(sent);
+    let resp = request(jargate.proxy_addr(), "GET", "/userinfo", &headers, b"").await;
+    assert_eq!(resp.status, 200);
+    last(&upstream)
+}
+
+fn all(seen: &Recorded, name: &str) -> Vec<String> {
+    seen.headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
+const SENT: [(&str, &str); 3] = [
+    ("X-Forwarded-For", "203.0.113.9"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "spoofed.example"),
+];
+
+#[tokio::test]
+async fn forwarded_for_append_adds_the_peer() {
+    let seen = forwarded_as("append", &SENT).await;
+    assert_eq!(all(&seen, "x-forwarded-for"), ["203.0.113.9, 127.0.0.1"]);
+    assert_eq!(all(&seen, "x-forwarded-proto"), ["https"]);
+    assert_eq!(all(&seen, "x-forwarded-host"), ["spoofed.example"]);
+    let fresh = forwarded_as("append", &[]).await;
+    assert_eq!(all(&fresh, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(all(&fresh, "x-forwarded-proto"), ["http"]);
+    assert_eq!(all(&fresh, "x-forwarded-host"), ["login.example.com"]);
+}
+
+#[tokio::test]
+async fn forwarded_for_replace_drops_what_the_client_sent() {
+    let seen = forwarded_as("replace", &SENT).await;
+    assert_eq!(all(&seen, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(all(&seen, "x-forwarded-proto"), ["http"]);
+    assert_eq!(all(&seen, "x-forwarded-host"), ["login.example.com"]);
+}
+
+#[tokio::test]
+async fn forwarded_for_off_leaves_the_headers_alone() {
+    let seen = forwarded_as("off", &SENT).await;
+    assert_eq!(all(&seen, "x-forwarded-for"), ["203.0.113.9"]);
+    assert_eq!(all(&seen, "x-forwarded-proto"), ["https"]);
+    assert_eq!(all(&seen, "x-forwarded-host"), ["spoofed.example"]);
+    let fresh = forwarded_as("off", &[]).await;
+    assert!(all(&fresh, "x-forwarded-for").is_empty());
+    assert!(all(&fresh, "x-forwarded-proto").is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_forwarded_for_value_is_a_config_error() {
+    let upstream = StubUpstream::start().await;
+    let err = Jargate::try_start(
+        upstream.addr(),
+        "[listen]\nforwarded_for = \"appendd\"\n",
+        default_clients(),
+    )
+    .await
+    .err()
+    .expect("started with a bad forwarded_for");
+    assert!(
+        err.contains("forwarded_for") || err.contains("appendd"),
+        "{err}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 
+mod forwarded;
+mod request_id;
 mod respond;
 
 use crate::app::{unix_now, App};
@@ -40,6 +42,16 @@ pub struct Ctx {
     answered: bool,
     /// Counts the request as in flight until the context is dropped (exit when idle).
     _in_flight: InFlight,
+    /// Who is asking, for every log line about the request (SPEC §8).
+    trace: Trace,
+}
+
+/// What identifies a request in the logs.
+#[derive(Default)]
+struct Trace {
+    request_id: String,
+    traceparent: Option<String>,
+    peer: String,
 }
 
 #[async_trait]
@@ -57,21 +69,41 @@ impl ProxyHttp for Gateway {
             outcome: None,
             answered: false,
             _in_flight: lifecycle().begin(),
+            trace: Trace::default(),
         }
     }
 
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
         close_if_draining(session);
+        let req = session.req_header();
+        let sent = req.headers.get_all(request_id::X_REQUEST_ID);
+        let id = request_id::accept_or_generate(sent.iter().map(|v| v.as_bytes()));
+        ctx.trace.traceparent = req
+            .headers
+            .get("traceparent")
+            .and_then(|v| request_id::loggable_traceparent(v.as_bytes()));
+        ctx.trace.peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map_or_else(String::new, |a| a.ip().to_string());
+        // On the request itself: forwarded upstream, echoed by every answer jargate writes.
+        session
+            .req_header_mut()
+            .insert_header(request_id::X_REQUEST_ID, id.as_str())?;
+        ctx.trace.request_id = id;
         Ok(())
     }
 
     async fn response_filter(
         &self,
         session: &mut Session,
-        _upstream: &mut ResponseHeader,
-        _ctx: &mut Ctx,
+        upstream: &mut ResponseHeader,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         close_if_draining(session);
+        if !upstream.headers.contains_key(request_id::X_REQUEST_ID) {
+            upstream.insert_header(request_id::X_REQUEST_ID, ctx.trace.request_id.as_str())?;
+        }
         Ok(())
     }
 
@@ -166,10 +198,17 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let policy = ctx.snapshot.settings.listen.forwarded_for;
+        forwarded::apply(policy, upstream, peer, https)?;
         let base = &ctx.snapshot.upstream.base_path;
         if !base.is_empty() || ctx.forward.query.is_some() {
             let path = upstream.uri.path();
@@ -245,9 +284,14 @@ impl ProxyHttp for Gateway {
 
     /// What Pingora appends to its own error lines: method and path only (SPEC §8: never the
     /// query string, a header or the body).
-    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+    fn request_summary(&self, session: &Session, ctx: &Ctx) -> String {
         let req = session.req_header();
-        format!("{} {}", req.method, req.uri.path())
+        format!(
+            "{} {} request_id={}",
+            req.method,
+            req.uri.path(),
+            ctx.trace.request_id
+        )
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
@@ -276,6 +320,9 @@ impl ProxyHttp for Gateway {
             .inc();
         match &ctx.outcome {
             Some(Err(r)) => tracing::info!(
+                request_id = ctx.trace.request_id,
+                peer = ctx.trace.peer,
+                traceparent = ctx.trace.traceparent,
                 endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome = "rejected",
@@ -286,6 +333,9 @@ impl ProxyHttp for Gateway {
                 "decision"
             ),
             _ => tracing::info!(
+                request_id = ctx.trace.request_id,
+                peer = ctx.trace.peer,
+                traceparent = ctx.trace.traceparent,
                 endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome,

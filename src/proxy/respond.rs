@@ -26,10 +26,17 @@ pub async fn write_json(
     www_authenticate: Option<&'static str>,
 ) -> pingora::Result<()> {
     super::close_if_draining(session);
-    let mut header = ResponseHeader::build(status, Some(6))?;
+    let mut header = ResponseHeader::build(status, Some(7))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    if let Some(id) = session
+        .req_header()
+        .headers
+        .get(super::request_id::X_REQUEST_ID)
+    {
+        header.insert_header(super::request_id::X_REQUEST_ID, id.clone())?;
+    }
     if let Some(value) = www_authenticate {
         header.insert_header(http::header::WWW_AUTHENTICATE, value)?;
     }
