@@ -309,3 +309,201 @@ async fn an_unknown_forwarded_for_value_is_a_config_error() {
         "{err}"
     );
 }
+
+/// The JSON lines of `jargate` whose `message` is `message`.
+fn lines_with_message(stderr: &str, message: &str) -> Vec<Value> {
+    json_lines(stderr)
+        .into_iter()
+        .filter(|l| l["message"] == message)
+        .collect()
+}
+
+async fn start_json(extra_toml: &str) -> (StubUpstream, Jargate) {
+    let upstream = StubUpstream::start().await;
+    let jargate = Jargate::try_start_with(
+        upstream.addr(),
+        extra_toml,
+        default_clients(),
+        &["--log-format", "json"],
+    )
+    .await
+    .expect("start");
+    (upstream, jargate)
+}
+
+#[tokio::test]
+async fn json_log_lines_are_flat_and_the_decision_line_has_its_fields() {
+    let (upstream, jargate) = start_json("").await;
+    let proxy = jargate.proxy_addr();
+    let t = now();
+    let mut expired = valid_assertion_claims("app-1");
+    expired["iat"] = json!(t - 700);
+    expired["exp"] = json!(t - 600);
+    let resp = post_form_with(
+        proxy,
+        "/oauth/token",
+        &[
+            ("X-Request-Id", "json-expired"),
+            ("traceparent", TRACEPARENT),
+        ],
+        &assertion_form(&app1_assertion(expired)),
+    )
+    .await;
+    assert_rejected(&resp, 401, "invalid_client", &upstream);
+    let unknown_kid = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
+        .header("kid", json!("kid-nobody-has"))
+        .claims(valid_assertion_claims("app-1"))
+        .build();
+    let resp = post_form_with(
+        proxy,
+        "/oauth/token",
+        &[("X-Request-Id", "json-kid")],
+        &assertion_form(&unknown_kid),
+    )
+    .await;
+    assert_rejected(&resp, 401, "invalid_client", &upstream);
+    let ok = post_form(
+        proxy,
+        "/oauth/token",
+        &assertion_form(&app1_assertion(valid_assertion_claims("app-1"))),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stderr = jargate.stderr();
+    assert!(
+        !stderr.contains("log.file") && !stderr.contains(".rs\""),
+        "a source path was logged:\n{stderr}"
+    );
+    let decisions = lines_with_message(&stderr, "decision");
+    let find = |id: &str| {
+        decisions
+            .iter()
+            .find(|l| l["request_id"] == id)
+            .unwrap_or_else(|| panic!("no decision line for {id}:\n{stderr}"))
+            .clone()
+    };
+    let line = find("json-expired");
+    assert_eq!(line["peer"], "127.0.0.1");
+    assert_eq!(line["traceparent"], TRACEPARENT);
+    assert_eq!(line["endpoint"], "token");
+    assert_eq!(line["client_id"], "app-1");
+    assert_eq!(line["outcome"], "rejected");
+    assert_eq!(line["error"], "invalid_client");
+    assert_eq!(line["rule"], "expired");
+    assert_eq!(line["alg"], "RS256");
+    assert_eq!(line["status"], 401);
+    let exp_in = line["exp_in_secs"].as_i64().expect("exp_in_secs");
+    assert!((-605..=-595).contains(&exp_in), "{line}");
+    let line = find("json-kid");
+    assert_eq!(line["rule"], "unknown_kid");
+    assert_eq!(line["kid"], "kid-nobody-has");
+    assert!(line.get("exp_in_secs").is_none(), "{line}");
+    let forwarded = decisions
+        .iter()
+        .find(|l| l["outcome"] == "forwarded")
+        .unwrap_or_else(|| panic!("no forwarded decision:\n{stderr}"));
+    assert!(
+        is_generated_id(forwarded["request_id"].as_str().unwrap_or_default()),
+        "{forwarded}"
+    );
+    assert_eq!(forwarded["alg"], "RS256");
+
+    let serving = lines_with_message(&stderr, "jargate serving");
+    assert_eq!(serving.len(), 1, "{stderr}");
+    assert_eq!(serving[0]["admin"], jargate.admin_addr().to_string());
+}
+
+#[tokio::test]
+async fn access_log_of_passthrough_requests_is_off_by_default_and_never_has_the_query() {
+    let (_upstream, quiet) = start_json("").await;
+    assert_eq!(get(quiet.proxy_addr(), "/userinfo").await.status, 200);
+    let (_upstream, loud) = start_json("[listen]\naccess_log = true\n").await;
+    let token = format!("at-{}", random_jti());
+    loud.forbid_in_logs(token.as_str());
+    let resp = request(
+        loud.proxy_addr(),
+        "GET",
+        &format!("/userinfo?access_token={token}"),
+        &[("X-Request-Id", "access-1")],
+        b"",
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(lines_with_message(&quiet.stderr(), "access").is_empty());
+    let access = lines_with_message(&loud.stderr(), "access");
+    assert_eq!(access.len(), 1, "{}", loud.stderr());
+    let line = &access[0];
+    assert_eq!(line["request_id"], "access-1");
+    assert_eq!(line["peer"], "127.0.0.1");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/userinfo");
+    assert_eq!(line["status"], 200);
+}
+
+/// Runs `jargate serve` on a config of its own until its stderr contains `until` (or it
+/// exits); returns the stderr.
+async fn run_until(config: &str, args: &[&str], until: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("jargate.toml"), config).expect("config");
+    std::fs::write(
+        dir.path().join("clients.json"),
+        serde_json::to_string(&registry(vec![])).expect("json"),
+    )
+    .expect("clients");
+    let stderr_path = dir.path().join("stderr");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jargate"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("jargate.toml"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr"))
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stderr = loop {
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        if stderr.contains(until) || exited || std::time::Instant::now() > deadline {
+            break std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    stderr
+}
+
+#[tokio::test]
+async fn a_disabled_admin_listener_is_logged_as_disabled() {
+    let config = format!(
+        "[listen]\nproxy = \"127.0.0.1:{}\"\nadmin = \"\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+         [issuer]\nidentifier = \"{ISSUER}\"\n[clients]\nfile = \"clients.json\"\n",
+        free_loopback_port()
+    );
+    let stderr = run_until(&config, &["--log-format", "json"], "jargate serving").await;
+    let serving = lines_with_message(&stderr, "jargate serving");
+    assert_eq!(serving.len(), 1, "{stderr}");
+    assert_eq!(serving[0]["admin"], "disabled");
+}
+
+#[tokio::test]
+async fn a_fatal_start_up_error_is_one_json_line() {
+    let config = "[upstream]\nurl = \"http://127.0.0.1:9\"\n[clients]\nfile = \"missing.json\"\n";
+    let stderr = run_until(config, &["--log-format", "json"], "missing.json").await;
+    let lines = json_lines(&stderr);
+    let fatal: Vec<_> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(fatal.len(), 1, "{stderr}");
+    assert!(
+        fatal[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing.json"),
+        "{stderr}"
+    );
+    let text = run_until(config, &[], "missing.json").await;
+    assert!(text.starts_with("jargate: "), "{text}");
+}

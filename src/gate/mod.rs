@@ -5,6 +5,7 @@
 
 mod authorize;
 mod client_auth;
+mod facts;
 mod legacy;
 mod outside;
 
@@ -22,6 +23,8 @@ use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use http::Method;
 use std::time::Duration;
+
+pub use facts::TokenFacts;
 
 /// What the proxy glue hands over once the body is buffered.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +76,8 @@ pub struct Verdict {
     pub result: Result<Action, Rejection>,
     /// Single use could not be recorded but `store.on_error = "allow"` let it through.
     pub store_error: Option<StoreError>,
+    /// The last token checked (the one refused, if a token was), for the decision line.
+    pub token: Option<TokenFacts>,
 }
 
 /// Checks that need no body: method, query string, declared length (SPEC §5 request shape).
@@ -109,12 +114,14 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
         now,
         client_id: None,
         store_error: None,
+        token: None,
     };
     let result = ctx.run(req).await;
     Verdict {
         client_id: ctx.client_id,
         result,
         store_error: ctx.store_error,
+        token: ctx.token,
     }
 }
 
@@ -126,6 +133,7 @@ struct Decision<'a> {
     now: i64,
     client_id: Option<String>,
     store_error: Option<StoreError>,
+    token: Option<TokenFacts>,
 }
 
 impl Decision<'_> {

@@ -44,6 +44,8 @@ pub struct Ctx {
     _in_flight: InFlight,
     /// Who is asking, for every log line about the request (SPEC §8).
     trace: Trace,
+    /// The token the decision checked last, for the decision line.
+    token: Option<gate::TokenFacts>,
 }
 
 /// What identifies a request in the logs.
@@ -70,6 +72,7 @@ impl ProxyHttp for Gateway {
             answered: false,
             _in_flight: lifecycle().begin(),
             trace: Trace::default(),
+            token: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl ProxyHttp for Gateway {
             metrics.store_bypassed.inc();
         }
         ctx.client_id = verdict.client_id;
+        ctx.token = verdict.token;
         match verdict.result {
             Ok(Action::Forward(forward)) => {
                 ctx.forward = forward;
@@ -298,8 +302,9 @@ impl ProxyHttp for Gateway {
         let endpoint = match (ctx.endpoint, &ctx.outcome) {
             (Some(endpoint), _) => endpoint.name(),
             (None, Some(_)) => "ambiguous_path",
-            (None, None) => return,
+            (None, None) => return self.access_log(session, ctx),
         };
+        let token = ctx.token.as_ref();
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let metrics = &self.app.metrics;
@@ -323,6 +328,9 @@ impl ProxyHttp for Gateway {
                 request_id = ctx.trace.request_id,
                 peer = ctx.trace.peer,
                 traceparent = ctx.trace.traceparent,
+                kid = token.and_then(|t| t.kid.as_deref()),
+                alg = token.and_then(|t| t.alg.as_deref()),
+                exp_in_secs = token.and_then(|t| t.exp_in),
                 endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome = "rejected",
@@ -336,6 +344,9 @@ impl ProxyHttp for Gateway {
                 request_id = ctx.trace.request_id,
                 peer = ctx.trace.peer,
                 traceparent = ctx.trace.traceparent,
+                kid = token.and_then(|t| t.kid.as_deref()),
+                alg = token.and_then(|t| t.alg.as_deref()),
+                exp_in_secs = token.and_then(|t| t.exp_in),
                 endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome,
@@ -348,6 +359,24 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// The optional line of a passthrough request (`listen.access_log`): method and path only.
+    fn access_log(&self, session: &Session, ctx: &Ctx) {
+        if !ctx.snapshot.settings.listen.access_log {
+            return;
+        }
+        let req = session.req_header();
+        tracing::info!(
+            request_id = ctx.trace.request_id,
+            peer = ctx.trace.peer,
+            traceparent = ctx.trace.traceparent,
+            method = %req.method,
+            path = req.uri.path(),
+            status = session.response_written().map_or(0, |r| r.status.as_u16()),
+            latency_us = ctx.started.elapsed().as_micros() as u64,
+            "access"
+        );
+    }
+
     /// Answers a refusal; the upstream is never contacted.
     async fn refuse(
         &self,
