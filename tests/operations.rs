@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 const REDIRECT: &str = "https://app.example.com/cb";
@@ -506,4 +507,68 @@ async fn a_fatal_start_up_error_is_one_json_line() {
     );
     let text = run_until(config, &[], "missing.json").await;
     assert!(text.starts_with("jargate: "), "{text}");
+}
+
+#[tokio::test]
+async fn a_stderr_nobody_reads_never_blocks_requests() {
+    let upstream = StubUpstream::start().await;
+    let proxy: SocketAddr = format!("127.0.0.1:{}", free_loopback_port())
+        .parse()
+        .expect("addr");
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_loopback_port())
+        .parse()
+        .expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "[listen]\nproxy = \"{proxy}\"\nadmin = \"{admin}\"\naccess_log = true\n\
+         [upstream]\nurl = \"http://{}\"\n[issuer]\nidentifier = \"{ISSUER}\"\n\
+         [clients]\nfile = \"clients.json\"\n",
+        upstream.addr()
+    );
+    std::fs::write(dir.path().join("jargate.toml"), config).expect("config");
+    std::fs::write(
+        dir.path().join("clients.json"),
+        default_clients().to_string(),
+    )
+    .expect("clients");
+    // A pipe whose reader never reads: it is full after a few hundred lines.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jargate"))
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(dir.path().join("jargate.toml"))
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while try_send_raw(
+        admin,
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(1),
+    )
+    .await
+    .map_or(true, |r| r.status != 200)
+    {
+        assert!(std::time::Instant::now() < deadline, "not healthy");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let started = std::time::Instant::now();
+    let raw = b"GET /userinfo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    for i in 0..1500 {
+        let resp = try_send_raw(proxy, raw, Duration::from_secs(5)).await;
+        assert!(
+            matches!(&resp, Ok(r) if r.status == 200),
+            "request {i} blocked or failed: {resp:?}"
+        );
+    }
+    let took = started.elapsed();
+    let metrics = scrape_metrics(admin).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert!(
+        metric(&metrics, "jargate_log_lines_dropped_total", &[]).is_some(),
+        "{metrics}"
+    );
 }
