@@ -62,7 +62,10 @@ async fn tls_is_terminated_and_requests_reach_the_upstream() {
     // jargate terminated TLS: the upstream is told so (`listen.forwarded_for = "append"`).
     let seen = &upstream.requests()[0];
     assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("https"));
-    assert_eq!(seen.header("x-forwarded-host").as_deref(), Some("localhost"));
+    assert_eq!(
+        seen.header("x-forwarded-host").as_deref(),
+        Some("localhost")
+    );
     assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
 }
 

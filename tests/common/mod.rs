@@ -455,6 +455,9 @@ impl Drop for Jargate {
     }
 }
 
+/// Every token [`Jwt::build`] produced in this test binary: no proxy may ever log one.
+static ISSUED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 impl Jargate {
     /// Registers `secret` (a token, a query value, a password): the test fails if it ever
     /// appears in the proxy's stderr (checked at drop, and by [`Jargate::assert_no_secret_logged`]).
@@ -469,16 +472,20 @@ impl Jargate {
         }
     }
 
-    /// Panics with the offending line if stderr contains any registered secret.
+    /// Panics with the offending line if stderr contains any registered secret or any token
+    /// the test oracle built.
     pub fn assert_no_secret_logged(&self) {
         let stderr = self.stderr();
-        let list = self.forbidden.lock().map(|l| l.clone()).unwrap_or_default();
-        for secret in &list {
-            if let Some(line) = stderr.lines().find(|l| l.contains(secret.as_str())) {
+        let check = |secret: &str| {
+            if let Some(line) = stderr.lines().find(|l| l.contains(secret)) {
                 let head: String = secret.chars().take(6).collect();
                 panic!("a secret ({head}…) was logged:\n{line}");
             }
-        }
+        };
+        let forbidden = self.forbidden.lock().map(|l| l.clone()).unwrap_or_default();
+        forbidden.iter().for_each(|s| check(s));
+        let issued = ISSUED.lock().map(|l| l.clone()).unwrap_or_default();
+        issued.iter().for_each(|s| check(s));
     }
 }
 
@@ -1259,7 +1266,11 @@ impl<'a> Jwt<'a> {
             }
             Signer::Empty => Vec::new(),
         };
-        format!("{input}.{}", self.enc(&sig))
+        let token = format!("{input}.{}", self.enc(&sig));
+        if let Ok(mut issued) = ISSUED.lock() {
+            issued.push(token.clone());
+        }
+        token
     }
 
     /// Set claim `pad_claim` to a run of `x` so that the token is exactly `target` bytes long;
