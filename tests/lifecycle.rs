@@ -133,16 +133,30 @@ async fn sigterm_fails_readiness_at_once_serves_with_connection_close_and_exits_
 }
 
 /// One keep-alive client sending `GET /userinfo` back to back until `stop`; it reconnects
-/// whenever an answer says `Connection: close`. Returns (answered, lost): a request written on
-/// an open connection that got no complete answer is lost. A refused new connection ends the
-/// client (the listener is closed: a real client goes to another replica).
-async fn keep_alive_client(proxy: SocketAddr, stop: Instant) -> (usize, Vec<String>) {
+/// whenever an answer says `Connection: close`, until `reconnect_until` (the end of the drain:
+/// by then a load balancer has stopped sending it here, SPEC §8). Returns (answered, lost): a
+/// request written on an open connection, or on one opened during the drain, that got no
+/// complete answer is lost.
+async fn keep_alive_client(
+    proxy: SocketAddr,
+    stop: Instant,
+    reconnect_until: Arc<std::sync::Mutex<Option<Instant>>>,
+) -> (usize, Vec<String>) {
     let raw = format!("GET /userinfo HTTP/1.1\r\nHost: {proxy}\r\n\r\n");
     let (mut answered, mut lost) = (0, Vec::new());
-    'connections: while Instant::now() < stop {
-        let Ok(mut stream) = tokio::net::TcpStream::connect(proxy).await else {
-            break;
+    let may_reconnect = || {
+        let until = *reconnect_until.lock().expect("lock");
+        until.is_none_or(|t| Instant::now() < t)
+    };
+    'connections: while Instant::now() < stop && may_reconnect() {
+        let mut stream = match tokio::net::TcpStream::connect(proxy).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                lost.push(format!("connect: {e}"));
+                break;
+            }
         };
+        let mut served = 0;
         loop {
             if Instant::now() >= stop {
                 break 'connections;
@@ -167,6 +181,7 @@ async fn keep_alive_client(proxy: SocketAddr, stop: Instant) -> (usize, Vec<Stri
             match response {
                 Ok(r) if r.status == 200 => {
                     answered += 1;
+                    served += 1;
                     if r.header("connection") == Some("close") {
                         continue 'connections;
                     }
@@ -176,7 +191,7 @@ async fn keep_alive_client(proxy: SocketAddr, stop: Instant) -> (usize, Vec<Stri
                     continue 'connections;
                 }
                 Err(e) => {
-                    lost.push(e);
+                    lost.push(format!("{e} (after {served} answers on this connection)"));
                     continue 'connections;
                 }
             }
@@ -188,14 +203,18 @@ async fn keep_alive_client(proxy: SocketAddr, stop: Instant) -> (usize, Vec<Stri
 #[tokio::test]
 async fn keep_alive_clients_sending_through_sigterm_lose_no_request() {
     let (_upstream, mut jargate) =
-        start_with("[listen]\ndrain_delay_secs = 1\n", default_clients()).await;
+        start_with("[listen]\ndrain_delay_secs = 2\n", default_clients()).await;
     let proxy = jargate.proxy_addr();
-    let stop = Instant::now() + Duration::from_secs(4);
+    let stop = Instant::now() + Duration::from_secs(5);
+    let reconnect_until = Arc::new(std::sync::Mutex::new(None));
     let clients: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(keep_alive_client(proxy, stop)))
+        .map(|_| tokio::spawn(keep_alive_client(proxy, stop, reconnect_until.clone())))
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     signal(&jargate, "TERM");
+    // The clients stop opening connections a little before the drain ends; the connections
+    // they have keep sending until their answer says `Connection: close`.
+    *reconnect_until.lock().expect("lock") = Some(Instant::now() + Duration::from_millis(1800));
     let mut answered = 0;
     let mut lost = Vec::new();
     for client in clients {
