@@ -8,8 +8,10 @@
 
 use clap::ValueEnum;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::fmt::writer::{EitherWriter, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,6 +37,9 @@ static FORMAT: OnceLock<Format> = OnceLock::new();
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 /// Kept for the life of the process: dropping it flushes the buffer (see [`flush`]).
 static GUARD: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+/// Until the proxy serves, lines are written straight to stderr: a start-up failure that ends
+/// the process at once (some inside Pingora) is never left in the buffer.
+static BUFFERED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the subscriber and the `log` bridge. Called once, before anything logs.
 pub fn init(format: Format) {
@@ -57,7 +62,7 @@ pub fn init(format: Format) {
         *slot = Some(guard);
     }
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
+        .with_writer(Switch { buffered: writer })
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let registry = tracing_subscriber::registry().with(filter);
     // Not `try_init`: that would install the plain `log` bridge instead of `Scrubbed`.
@@ -83,6 +88,28 @@ pub fn init(format: Format) {
         .is_ok()
         {
             log::set_max_level(level);
+        }
+    }
+}
+
+/// From now on, lines go through the buffer (called once the proxy is about to serve).
+pub fn buffer_from_now() {
+    BUFFERED.store(true, Ordering::Release);
+}
+
+/// Straight to stderr before [`buffer_from_now`], through the non-blocking buffer after.
+struct Switch {
+    buffered: NonBlocking,
+}
+
+impl<'a> MakeWriter<'a> for Switch {
+    type Writer = EitherWriter<NonBlocking, std::io::Stderr>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        if BUFFERED.load(Ordering::Acquire) {
+            EitherWriter::A(self.buffered.clone())
+        } else {
+            EitherWriter::B(std::io::stderr())
         }
     }
 }

@@ -122,6 +122,9 @@ pub fn run_with(
         drain_delay,
         phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),
     };
+    // Bootstrap is over (sockets bound or received): from here on a slow stderr must not
+    // block a request.
+    crate::logs::buffer_from_now();
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
     });

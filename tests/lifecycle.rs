@@ -354,3 +354,26 @@ async fn graceful_upgrade_hands_the_sockets_over_without_refusing_a_connection()
     // Served by the new process alone now.
     assert_eq!(get(proxy, "/userinfo").await.status, 200, "{new_log}");
 }
+
+#[tokio::test]
+async fn an_upgrade_with_no_process_to_take_over_from_fails_loudly() {
+    let upstream = StubUpstream::start().await;
+    let sock_dir = tempfile::tempdir().expect("tempdir");
+    let sock = sock_dir.path().join("upgrade.sock");
+    let err = Jargate::try_start_with(
+        upstream.addr(),
+        "",
+        default_clients(),
+        &[
+            "--upgrade",
+            "--upgrade-sock",
+            sock.to_str().expect("utf-8 path"),
+        ],
+    )
+    .await
+    .err()
+    .expect("an upgrade without an old process started");
+    assert!(err.contains("exited with exit status: 1"), "{err}");
+    // Written before the process ended, not left in the log buffer.
+    assert!(err.contains("Bootstrap failed"), "{err}");
+}
