@@ -178,6 +178,21 @@ impl log::Log for Scrubbed {
     fn flush(&self) {}
 }
 
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `work` (a request's decision) with its request id available to [`request_id`], so
+/// that a line logged deep inside (a store failure) still names its request.
+pub async fn with_request_id<F: std::future::Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
+}
+
+/// The id of the request being decided on this task, `""` outside one.
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(String::clone).unwrap_or_default()
+}
+
 /// Removes what may be secret from a free-text line: every query string (from `?` to the next
 /// white space) and every JWT-shaped run (`eyJ…`).
 pub fn scrub(text: &str) -> Cow<'_, str> {

@@ -572,3 +572,30 @@ async fn a_stderr_nobody_reads_never_blocks_requests() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_store_failure_line_names_its_request() {
+    let redis = ClosedPort::new();
+    let config = format!(
+        "[store]\nbackend = \"redis\"\nredis_url = \"redis://{}/0\"\non_error = \"reject\"\ntimeout_ms = 200\n",
+        redis.addr()
+    );
+    let (upstream, jargate) = start_with(&config, default_clients()).await;
+    let resp = post_form_with(
+        jargate.proxy_addr(),
+        "/oauth/token",
+        &[("X-Request-Id", "store-down-1")],
+        &assertion_form(&app1_assertion(valid_assertion_claims("app-1"))),
+    )
+    .await;
+    assert_rejected(&resp, 503, "temporarily_unavailable", &upstream);
+    assert_eq!(resp.header("x-request-id"), Some("store-down-1"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stderr = jargate.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("store call failed") && l.contains("store-down-1")),
+        "{stderr}"
+    );
+}

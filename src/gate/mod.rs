@@ -172,7 +172,7 @@ impl Decision<'_> {
     }
 
     fn store_failed(&mut self, e: StoreError) -> Result<(), Rejection> {
-        tracing::warn!(error = %e, "store call failed");
+        tracing::warn!(request_id = crate::logs::request_id(), error = %e, "store call failed");
         match self.snapshot.settings.store.on_error {
             crate::config::OnError::Allow if e != StoreError::Full => {
                 self.store_error = Some(e);

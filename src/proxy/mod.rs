@@ -164,7 +164,8 @@ impl ProxyHttp for Gateway {
             authorization: header(http::header::AUTHORIZATION),
             body: &body,
         };
-        let verdict = gate::decide(&self.app, &ctx.snapshot, incoming, unix_now()).await;
+        let decision = gate::decide(&self.app, &ctx.snapshot, incoming, unix_now());
+        let verdict = crate::logs::with_request_id(ctx.trace.request_id.clone(), decision).await;
         let metrics = &self.app.metrics;
         metrics
             .validation_seconds

@@ -15,7 +15,12 @@ pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent:
         www_authenticate = Some("Basic realm=\"jargate\"");
     }
     if let Err(e) = write_json(session, rejection.status(), body, www_authenticate).await {
-        tracing::debug!(error = %e, "could not write the refusal");
+        let id = session
+            .req_header()
+            .headers
+            .get(super::request_id::X_REQUEST_ID);
+        let id = id.and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing::debug!(request_id = id, error = %e, "could not write the refusal");
     }
 }
 
