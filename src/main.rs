@@ -76,7 +76,7 @@ fn main() -> ExitCode {
                 },
             ),
             None => {
-                eprintln!("jargate: --config FILE is required (see jargate --help)");
+                logs::fatal("--config FILE is required (see jargate --help)");
                 ExitCode::from(cli::EXIT_USAGE)
             }
         },
