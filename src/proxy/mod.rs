@@ -53,7 +53,8 @@ pub struct Ctx {
 struct Trace {
     request_id: String,
     traceparent: Option<String>,
-    peer: String,
+    /// The TCP peer (also what `X-Forwarded-For` gets).
+    peer: Option<std::net::IpAddr>,
 }
 
 #[async_trait]
@@ -88,7 +89,7 @@ impl ProxyHttp for Gateway {
         ctx.trace.peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .map_or_else(String::new, |a| a.ip().to_string());
+            .map(|a| a.ip());
         // On the request itself: forwarded upstream, echoed by every answer jargate writes.
         session
             .req_header_mut()
@@ -207,13 +208,9 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let policy = ctx.snapshot.settings.listen.forwarded_for;
-        forwarded::apply(policy, upstream, peer, https)?;
+        forwarded::apply(policy, upstream, ctx.trace.peer, https)?;
         let base = &ctx.snapshot.upstream.base_path;
         if !base.is_empty() || ctx.forward.query.is_some() {
             let path = upstream.uri.path();
@@ -327,7 +324,7 @@ impl ProxyHttp for Gateway {
         match &ctx.outcome {
             Some(Err(r)) => tracing::info!(
                 request_id = ctx.trace.request_id,
-                peer = ctx.trace.peer,
+                peer = ctx.trace.peer.map(tracing::field::display),
                 traceparent = ctx.trace.traceparent,
                 kid = token.and_then(|t| t.kid.as_deref()),
                 alg = token.and_then(|t| t.alg.as_deref()),
@@ -343,7 +340,7 @@ impl ProxyHttp for Gateway {
             ),
             _ => tracing::info!(
                 request_id = ctx.trace.request_id,
-                peer = ctx.trace.peer,
+                peer = ctx.trace.peer.map(tracing::field::display),
                 traceparent = ctx.trace.traceparent,
                 kid = token.and_then(|t| t.kid.as_deref()),
                 alg = token.and_then(|t| t.alg.as_deref()),
@@ -368,7 +365,7 @@ impl Gateway {
         let req = session.req_header();
         tracing::info!(
             request_id = ctx.trace.request_id,
-            peer = ctx.trace.peer,
+            peer = ctx.trace.peer.map(tracing::field::display),
             traceparent = ctx.trace.traceparent,
             method = %req.method,
             path = req.uri.path(),
