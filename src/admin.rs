@@ -26,6 +26,9 @@ impl Admin {
         if !self.app.is_serving() {
             return Err("proxy listener not serving yet".into());
         }
+        if crate::lifecycle::lifecycle().is_terminating() {
+            return Err("draining (SIGTERM)".into());
+        }
         if !with_store {
             return Ok(());
         }

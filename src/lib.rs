@@ -18,6 +18,8 @@ pub mod config;
 pub mod gate;
 pub mod jose;
 pub mod keys;
+pub mod lifecycle;
+pub mod logs;
 pub mod metrics;
 pub mod proxy;
 pub mod reject;

@@ -1,9 +1,11 @@
 //! The `jargate` command line (SPEC §2): `serve` runs the proxy; the operator tools (`check`,
 //! `demo`, `keygen`, `sign`, `explain`) live in `jargate::cli`, one module each.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use jargate::cli;
 use jargate::config::Snapshot;
+use jargate::logs::{self, Format as LogFormat};
+use jargate::server::ServeOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,18 +26,19 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy (the default).
     Serve {
         #[arg(long, short)]
         config: PathBuf,
+        /// Take the listening sockets over from the running jargate, which hands them over
+        /// when it receives SIGQUIT (graceful upgrade, no connection refused).
+        #[arg(long)]
+        upgrade: bool,
+        /// Where the old and the new process of an upgrade meet (the same for both).
+        #[arg(long, default_value = jargate::server::UPGRADE_SOCK)]
+        upgrade_sock: String,
     },
     /// Validate the configuration, the registry and every key, and summarise them.
     Check(cli::check::CheckArgs),
@@ -51,13 +54,29 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
-    match cli.command {
-        Some(Command::Serve { config }) => serve(config),
+    logs::init(cli.log_format);
+    let code = match cli.command {
+        Some(Command::Serve {
+            config,
+            upgrade,
+            upgrade_sock,
+        }) => serve(
+            config,
+            ServeOptions {
+                upgrade,
+                upgrade_sock,
+            },
+        ),
         None => match cli.config {
-            Some(config) => serve(config),
+            Some(config) => serve(
+                config,
+                ServeOptions {
+                    upgrade: false,
+                    upgrade_sock: jargate::server::UPGRADE_SOCK.into(),
+                },
+            ),
             None => {
-                eprintln!("jargate: --config FILE is required (see jargate --help)");
+                logs::fatal("--config FILE is required (see jargate --help)");
                 ExitCode::from(cli::EXIT_USAGE)
             }
         },
@@ -66,48 +85,23 @@ fn main() -> ExitCode {
         Some(Command::Keygen(args)) => cli::keygen::run(&args),
         Some(Command::Sign(args)) => cli::sign::run(&args),
         Some(Command::Explain(args)) => cli::explain::run(&args),
-    }
+    };
+    logs::flush();
+    code
 }
 
-/// Pingora's own debug logs print whole request headers (an upstream `Authorization: Basic`
-/// carrying a client's secret in legacy mode, bearer tokens): they are capped at `info`,
-/// whatever `RUST_LOG` asks for.
-const NEVER_DEBUG: [&str; 3] = [
-    "pingora_proxy=info",
-    "pingora_core=info",
-    "pingora_http=info",
-];
-
-fn init_logs(format: LogFormat) {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for directive in NEVER_DEBUG {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-fn serve(config: PathBuf) -> ExitCode {
+fn serve(config: PathBuf, options: ServeOptions) -> ExitCode {
     let snapshot = match Snapshot::load(&config) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("jargate: {e}");
+            logs::fatal(&e.to_string());
             return ExitCode::FAILURE;
         }
     };
-    match jargate::server::run(&config, snapshot) {
+    match jargate::server::run_with(&config, snapshot, &options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("jargate: {e}");
+            logs::fatal(&e);
             ExitCode::FAILURE
         }
     }

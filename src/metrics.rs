@@ -305,6 +305,11 @@ impl Metrics {
             "# HELP jargate_config_age_seconds Age of the serving configuration\n\
              # TYPE jargate_config_age_seconds gauge\njargate_config_age_seconds {age}\n"
         ));
+        text.push_str(&format!(
+            "# HELP jargate_log_lines_dropped_total Log lines dropped because stderr could not keep up\n\
+             # TYPE jargate_log_lines_dropped_total counter\njargate_log_lines_dropped_total {}\n",
+            crate::logs::dropped_lines()
+        ));
         text
     }
 }

@@ -4,13 +4,14 @@
 use crate::admin::Admin;
 use crate::app::App;
 use crate::config::Snapshot;
+use crate::lifecycle::Signals;
 use crate::proxy::{Gateway, HeadDeadline};
 use crate::reload::{KeyRefresher, Reloader};
 use crate::tls::SnapshotCertificate;
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
-use pingora::server::configuration::ServerConf;
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 use std::net::SocketAddr;
@@ -18,21 +19,47 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs until SIGTERM (graceful: stop accepting, let requests in flight finish for up to
-/// `upstream.read_timeout_ms` + 1 s, exit 0) or SIGINT (at once).
+/// How `serve` was started.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Take the listening sockets over from a running jargate (`serve --upgrade`), which hands
+    /// them over on SIGQUIT.
+    pub upgrade: bool,
+    /// Where the two processes of an upgrade meet.
+    pub upgrade_sock: String,
+}
+
+/// The default meeting point of a graceful upgrade.
+pub const UPGRADE_SOCK: &str = "/tmp/jargate_upgrade.sock";
+
+/// Runs until a signal ends the process (see `lifecycle`): SIGTERM drains and exits 0 once
+/// idle, SIGINT exits at once, SIGQUIT hands the listeners to an upgrading process.
 pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
+    let options = ServeOptions {
+        upgrade: false,
+        upgrade_sock: UPGRADE_SOCK.into(),
+    };
+    run_with(config_path, snapshot, &options)
+}
+
+pub fn run_with(
+    config_path: &Path,
+    snapshot: Snapshot,
+    options: &ServeOptions,
+) -> Result<(), String> {
     let proxy_addr = snapshot.proxy_addr;
     let admin_addr = snapshot.admin_addr;
     let terminate_tls = snapshot.tls.is_some();
     let ca_file = snapshot.settings.upstream.ca_file.clone();
-    let drain = snapshot
-        .upstream
-        .read_timeout
-        .min(std::time::Duration::from_secs(30));
+    let drain_delay = Duration::from_secs(snapshot.settings.listen.drain_delay_secs);
+    let read_timeout = snapshot.upstream.read_timeout.min(Duration::from_secs(30));
     // Pingora retries a busy address forever; an operator (or a supervisor) is better served
-    // by a clear error and an exit.
-    for addr in std::iter::once(proxy_addr).chain(admin_addr) {
-        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // by a clear error and an exit. An upgrading process takes the sockets over instead.
+    if !options.upgrade {
+        for addr in std::iter::once(proxy_addr).chain(admin_addr) {
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        }
     }
     let app = App::new(snapshot)?;
 
@@ -40,14 +67,19 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
         // Trust anchors for an https upstream (replacing the system roots when set).
         ca_file,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        // After SIGTERM Pingora stops accepting, then waits the whole grace period while
-        // requests in flight finish, then cancels what is left: the period must outlast the
-        // longest an upstream answer may take.
-        grace_period_seconds: Some(drain.as_secs() + 1),
+        // Once the listeners are closed, requests in flight get at most this long (the longest
+        // an upstream answer may take, rounded up, + 1 s); the process exits earlier, as soon
+        // as none is left (`lifecycle`).
+        grace_period_seconds: Some(read_timeout.as_millis().div_ceil(1000) as u64 + 1),
         graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: options.upgrade_sock.clone(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = Opt {
+        upgrade: options.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
 
     // Pingora's proxy, behind the request-head deadline (`listen.header_timeout_ms`).
@@ -88,8 +120,19 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
             proxy_addr,
         },
     ));
-    tracing::info!(%proxy_addr, admin = ?admin_addr, "jargate serving");
-    server.run_forever()
+    let admin = admin_addr.map_or_else(|| "disabled".to_string(), |a| a.to_string());
+    tracing::info!(%proxy_addr, admin, upgrade = options.upgrade, "jargate serving");
+    let signals = Signals {
+        drain_delay,
+        phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),
+    };
+    // Bootstrap is over (sockets bound or received): from here on a slow stderr must not
+    // block a request.
+    crate::logs::buffer_from_now();
+    server.run(RunArgs {
+        shutdown_signal: Box::new(signals),
+    });
+    Ok(())
 }
 
 /// Marks the proxy as serving once its listener accepts connections.

@@ -59,6 +59,14 @@ async fn tls_is_terminated_and_requests_reach_the_upstream() {
     assert!(status.contains(" 200 "), "{status}");
     assert_eq!(upstream.count(), 1);
     assert_eq!(upstream.requests()[0].path_and_query, "/userinfo");
+    // jargate terminated TLS: the upstream is told so (`listen.forwarded_for = "append"`).
+    let seen = &upstream.requests()[0];
+    assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(
+        seen.header("x-forwarded-host").as_deref(),
+        Some("localhost")
+    );
+    assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
 }
 
 #[tokio::test]

@@ -35,6 +35,12 @@ pub struct Listen {
     pub header_timeout_ms: u64,
     /// A buffered body on an intercepted endpoint must arrive within this (else 408).
     pub body_timeout_ms: u64,
+    /// After SIGTERM: readiness fails at once, requests are still served this long (SPEC §8).
+    pub drain_delay_secs: u64,
+    pub forwarded_for: ForwardedFor,
+    /// One log line per passthrough request (off by default: intercepted requests always get
+    /// their decision line).
+    pub access_log: bool,
 }
 
 impl Default for Listen {
@@ -46,8 +52,20 @@ impl Default for Listen {
             tls_key: None,
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
+            drain_delay_secs: 5,
+            forwarded_for: ForwardedFor::Append,
+            access_log: false,
         }
     }
+}
+
+/// `listen.forwarded_for`: what jargate does with X-Forwarded-For/-Proto/-Host (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardedFor {
+    Append,
+    Replace,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -173,13 +173,15 @@ impl Decision<'_> {
         }
     }
 
-    async fn check_object(&self, token: &str, client: &Client) -> Result<Checked, Rejection> {
+    async fn check_object(&mut self, token: &str, client: &Client) -> Result<Checked, Rejection> {
         let settings = &self.snapshot.settings;
-        self.with_remote_keys(&client.jar_jwks_uris, |remote| {
-            check_request_object_with(token, client, remote, settings, self.now)
-        })
-        .await
-        .map_err(Rejection::RequestObject)
+        let checked = self
+            .with_remote_keys(&client.jar_jwks_uris, |remote| {
+                check_request_object_with(token, client, remote, settings, self.now)
+            })
+            .await;
+        self.note_token(token, checked.as_ref().err());
+        checked.map_err(Rejection::RequestObject)
     }
 
     fn object_single_use(&self, client: &Client, checked: &Checked) -> Vec<SingleUse> {

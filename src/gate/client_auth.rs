@@ -102,8 +102,9 @@ impl Decision<'_> {
             .with_remote_keys(&client.auth_jwks_uris, |remote| {
                 check_assertion_with(token, client, remote, settings, self.now)
             })
-            .await
-            .map_err(|f| Rejection::Client(ClientFault::Assertion(f)))?;
+            .await;
+        self.note_token(token, checked.as_ref().err());
+        let checked = checked.map_err(|f| Rejection::Client(ClientFault::Assertion(f)))?;
         let jti = checked.jti.unwrap_or_default();
         let max_lifetime = self.snapshot.settings.limits.assertion_max_lifetime_secs;
         Ok(Authenticated {

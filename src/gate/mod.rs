@@ -5,6 +5,7 @@
 
 mod authorize;
 mod client_auth;
+mod facts;
 mod legacy;
 mod outside;
 
@@ -22,6 +23,8 @@ use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use http::Method;
 use std::time::Duration;
+
+pub use facts::TokenFacts;
 
 /// What the proxy glue hands over once the body is buffered.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +78,8 @@ pub struct Verdict {
     pub result: Result<Action, Rejection>,
     /// Single use could not be recorded but `store.on_error = "allow"` let it through.
     pub store_error: Option<StoreError>,
+    /// The last token checked (the one refused, if a token was), for the decision line.
+    pub token: Option<TokenFacts>,
 }
 
 /// Checks that need no body: method, query string, declared length (SPEC §5 request shape).
@@ -111,12 +116,14 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
         now,
         client_id: None,
         store_error: None,
+        token: None,
     };
     let result = ctx.run(req).await;
     Verdict {
         client_id: ctx.client_id,
         result,
         store_error: ctx.store_error,
+        token: ctx.token,
     }
 }
 
@@ -128,6 +135,7 @@ struct Decision<'a> {
     now: i64,
     client_id: Option<String>,
     store_error: Option<StoreError>,
+    token: Option<TokenFacts>,
 }
 
 impl Decision<'_> {
@@ -166,7 +174,7 @@ impl Decision<'_> {
     }
 
     fn store_failed(&mut self, e: StoreError) -> Result<(), Rejection> {
-        tracing::warn!(error = %e, "store call failed");
+        tracing::warn!(request_id = crate::logs::request_id(), error = %e, "store call failed");
         match self.snapshot.settings.store.on_error {
             crate::config::OnError::Allow if e != StoreError::Full => {
                 self.store_error = Some(e);

@@ -2,13 +2,16 @@
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 
 mod canonical;
+mod forwarded;
 mod head_deadline;
+mod request_id;
 mod respond;
 mod upstream_failure;
 
 use crate::app::{unix_now, App};
 use crate::config::Snapshot;
 use crate::gate::{self, Action, Forward, Incoming};
+use crate::lifecycle::{lifecycle, InFlight};
 use crate::reject::{Rejection, RequestFault};
 use crate::request::{basic, headers, Endpoint, Route};
 use async_trait::async_trait;
@@ -46,6 +49,21 @@ pub struct Ctx {
     outcome: Option<Result<(), Rejection>>,
     /// jargate answered a valid request itself (legacy PAR).
     answered: bool,
+    /// Counts the request as in flight until the context is dropped (exit when idle).
+    _in_flight: InFlight,
+    /// Who is asking, for every log line about the request (SPEC §8).
+    trace: Trace,
+    /// The token the decision checked last, for the decision line.
+    token: Option<gate::TokenFacts>,
+}
+
+/// What identifies a request in the logs.
+#[derive(Default)]
+struct Trace {
+    request_id: String,
+    traceparent: Option<String>,
+    /// The TCP peer (also what `X-Forwarded-For` gets).
+    peer: Option<std::net::IpAddr>,
 }
 
 #[async_trait]
@@ -64,7 +82,44 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             outcome: None,
             answered: false,
+            _in_flight: lifecycle().begin(),
+            trace: Trace::default(),
+            token: None,
         }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        close_if_draining(session);
+        let req = session.req_header();
+        let sent = req.headers.get_all(request_id::X_REQUEST_ID);
+        let id = request_id::accept_or_generate(sent.iter().map(|v| v.as_bytes()));
+        ctx.trace.traceparent = req
+            .headers
+            .get("traceparent")
+            .and_then(|v| request_id::loggable_traceparent(v.as_bytes()));
+        ctx.trace.peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        // On the request itself: forwarded upstream, echoed by every answer jargate writes.
+        session
+            .req_header_mut()
+            .insert_header(request_id::X_REQUEST_ID, id.as_str())?;
+        ctx.trace.request_id = id;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        close_if_draining(session);
+        if !upstream.headers.contains_key(request_id::X_REQUEST_ID) {
+            upstream.insert_header(request_id::X_REQUEST_ID, ctx.trace.request_id.as_str())?;
+        }
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
@@ -144,7 +199,8 @@ impl ProxyHttp for Gateway {
             authorization: header(http::header::AUTHORIZATION),
             body: &body,
         };
-        let verdict = gate::decide(&self.app, &ctx.snapshot, incoming, unix_now()).await;
+        let decision = gate::decide(&self.app, &ctx.snapshot, incoming, unix_now());
+        let verdict = crate::logs::with_request_id(ctx.trace.request_id.clone(), decision).await;
         let metrics = &self.app.metrics;
         metrics
             .validation_seconds
@@ -153,6 +209,7 @@ impl ProxyHttp for Gateway {
             metrics.store_bypassed.inc();
         }
         ctx.client_id = verdict.client_id;
+        ctx.token = verdict.token;
         match verdict.result {
             Ok(Action::Forward(forward)) => {
                 ctx.forward = forward;
@@ -181,12 +238,15 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         // The upstream routes on exactly the target jargate classified.
         canonical::sanitize_upstream(upstream, ctx.origin_target.as_deref())?;
+        let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let policy = ctx.snapshot.settings.listen.forwarded_for;
+        forwarded::apply(policy, upstream, ctx.trace.peer, https)?;
         let base = &ctx.snapshot.upstream.base_path;
         if !base.is_empty() || ctx.forward.query.is_some() {
             let path = upstream.uri.path();
@@ -307,6 +367,18 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    /// What Pingora appends to its own error lines: method and path only (SPEC §8: never the
+    /// query string, a header or the body).
+    fn request_summary(&self, session: &Session, ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!(
+            "{} {} request_id={}",
+            req.method,
+            req.uri.path(),
+            ctx.trace.request_id
+        )
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let endpoint = match (ctx.endpoint, &ctx.outcome) {
             (Some(endpoint), _) => endpoint.name(),
@@ -314,9 +386,10 @@ impl ProxyHttp for Gateway {
             (None, None) => {
                 let status = session.response_written().map_or(0, |r| r.status.as_u16());
                 self.app.metrics.passthrough_answered(status);
-                return;
+                return self.access_log(session, ctx);
             }
         };
+        let token = ctx.token.as_ref();
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let metrics = &self.app.metrics;
@@ -337,6 +410,12 @@ impl ProxyHttp for Gateway {
             .inc();
         match &ctx.outcome {
             Some(Err(r)) => tracing::info!(
+                request_id = ctx.trace.request_id,
+                peer = ctx.trace.peer.map(tracing::field::display),
+                traceparent = ctx.trace.traceparent,
+                kid = token.and_then(|t| t.kid.as_deref()),
+                alg = token.and_then(|t| t.alg.as_deref()),
+                exp_in_secs = token.and_then(|t| t.exp_in),
                 endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome = "rejected",
@@ -347,6 +426,12 @@ impl ProxyHttp for Gateway {
                 "decision"
             ),
             _ => tracing::info!(
+                request_id = ctx.trace.request_id,
+                peer = ctx.trace.peer.map(tracing::field::display),
+                traceparent = ctx.trace.traceparent,
+                kid = token.and_then(|t| t.kid.as_deref()),
+                alg = token.and_then(|t| t.alg.as_deref()),
+                exp_in_secs = token.and_then(|t| t.exp_in),
                 endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome,
@@ -359,6 +444,24 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// The optional line of a passthrough request (`listen.access_log`): method and path only.
+    fn access_log(&self, session: &Session, ctx: &Ctx) {
+        if !ctx.snapshot.settings.listen.access_log {
+            return;
+        }
+        let req = session.req_header();
+        tracing::info!(
+            request_id = ctx.trace.request_id,
+            peer = ctx.trace.peer.map(tracing::field::display),
+            traceparent = ctx.trace.traceparent,
+            method = %req.method,
+            path = req.uri.path(),
+            status = session.response_written().map_or(0, |r| r.status.as_u16()),
+            latency_us = ctx.started.elapsed().as_micros() as u64,
+            "access"
+        );
+    }
+
     /// Answers a refusal; the upstream is never contacted.
     async fn refuse(
         &self,
@@ -369,6 +472,14 @@ impl Gateway {
         respond::rejection(session, &rejection, ctx.basic_sent).await;
         ctx.outcome = Some(Err(rejection));
         Ok(true)
+    }
+}
+
+/// During a drain or an upgrade, every answer closes its connection (`Connection: close`), so
+/// that keep-alive clients reconnect rather than send into a connection about to close.
+pub(crate) fn close_if_draining(session: &mut Session) {
+    if lifecycle().is_closing() {
+        session.set_keepalive(None);
     }
 }
 

@@ -15,7 +15,12 @@ pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent:
         www_authenticate = Some("Basic realm=\"jargate\"");
     }
     if let Err(e) = write_json(session, rejection.status(), body, www_authenticate).await {
-        tracing::debug!(error = %e, "could not write the refusal");
+        let id = session
+            .req_header()
+            .headers
+            .get(super::request_id::X_REQUEST_ID);
+        let id = id.and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing::debug!(request_id = id, error = %e, "could not write the refusal");
     }
 }
 
@@ -25,10 +30,18 @@ pub async fn write_json(
     body: Bytes,
     www_authenticate: Option<&'static str>,
 ) -> pingora::Result<()> {
-    let mut header = ResponseHeader::build(status, Some(5))?;
+    super::close_if_draining(session);
+    let mut header = ResponseHeader::build(status, Some(7))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    if let Some(id) = session
+        .req_header()
+        .headers
+        .get(super::request_id::X_REQUEST_ID)
+    {
+        header.insert_header(super::request_id::X_REQUEST_ID, id.clone())?;
+    }
     if let Some(value) = www_authenticate {
         header.insert_header(http::header::WWW_AUTHENTICATE, value)?;
     }

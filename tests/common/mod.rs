@@ -269,6 +269,8 @@ pub struct Jargate {
     admin: SocketAddr,
     config_path: PathBuf,
     stderr_path: PathBuf,
+    /// Strings that must never appear in the proxy's stderr (see [`Jargate::forbid_in_logs`]).
+    forbidden: Mutex<Vec<String>>,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
     dir: tempfile::TempDir,
 }
@@ -316,6 +318,16 @@ impl Jargate {
         extra_toml: &str,
         clients: Value,
     ) -> Result<Jargate, String> {
+        Jargate::try_start_with(upstream, extra_toml, clients, &[]).await
+    }
+
+    /// [`Jargate::try_start`] with extra arguments for `jargate serve` (e.g. `--log-format json`).
+    pub async fn try_start_with(
+        upstream: SocketAddr,
+        extra_toml: &str,
+        clients: Value,
+        args: &[&str],
+    ) -> Result<Jargate, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let keys = dir.path().join("keys");
         std::fs::create_dir_all(&keys).map_err(|e| format!("mkdir keys: {e}"))?;
@@ -357,6 +369,7 @@ impl Jargate {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
+            .args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -373,6 +386,7 @@ impl Jargate {
             admin,
             config_path,
             stderr_path,
+            forbidden: Mutex::new(Vec::new()),
             dir,
         };
 
@@ -439,6 +453,43 @@ impl Drop for Jargate {
         if show {
             eprintln!("---- jargate stderr ----\n{}", self.stderr());
         }
+        if !std::thread::panicking() {
+            self.assert_no_secret_logged();
+        }
+    }
+}
+
+/// Every token [`Jwt::build`] produced in this test binary: no proxy may ever log one.
+static ISSUED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+impl Jargate {
+    /// Registers `secret` (a token, a query value, a password): the test fails if it ever
+    /// appears in the proxy's stderr (checked at drop, and by [`Jargate::assert_no_secret_logged`]).
+    pub fn forbid_in_logs(&self, secret: impl Into<String>) {
+        let secret = secret.into();
+        assert!(
+            secret.len() >= 8,
+            "too short to be a meaningful secret: {secret:?}"
+        );
+        if let Ok(mut list) = self.forbidden.lock() {
+            list.push(secret);
+        }
+    }
+
+    /// Panics with the offending line if stderr contains any registered secret or any token
+    /// the test oracle built.
+    pub fn assert_no_secret_logged(&self) {
+        let stderr = self.stderr();
+        let check = |secret: &str| {
+            if let Some(line) = stderr.lines().find(|l| l.contains(secret)) {
+                let head: String = secret.chars().take(6).collect();
+                panic!("a secret ({head}…) was logged:\n{line}");
+            }
+        };
+        let forbidden = self.forbidden.lock().map(|l| l.clone()).unwrap_or_default();
+        forbidden.iter().for_each(|s| check(s));
+        let issued = ISSUED.lock().map(|l| l.clone()).unwrap_or_default();
+        issued.iter().for_each(|s| check(s));
     }
 }
 
@@ -514,7 +565,7 @@ fn decode_chunked(mut data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Parse `buf` as a response; `None` while incomplete (with `eof`, take what is there).
-fn parse_response(buf: &[u8], eof: bool) -> Option<Result<Response, String>> {
+pub fn parse_response(buf: &[u8], eof: bool) -> Option<Result<Response, String>> {
     let head_end = find_subslice(buf, b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -1219,7 +1270,11 @@ impl<'a> Jwt<'a> {
             }
             Signer::Empty => Vec::new(),
         };
-        format!("{input}.{}", self.enc(&sig))
+        let token = format!("{input}.{}", self.enc(&sig));
+        if let Ok(mut issued) = ISSUED.lock() {
+            issued.push(token.clone());
+        }
+        token
     }
 
     /// Set claim `pad_claim` to a run of `x` so that the token is exactly `target` bytes long;
