@@ -261,6 +261,8 @@ pub struct Clients {
     pub jwks_min_refetch_secs: u64,
     #[serde(default = "reject")]
     pub unregistered: Unregistered,
+    /// Auth0 credential objects for clients that name theirs by id only (SPEC §4).
+    pub credentials_file: Option<String>,
 }
 
 fn secs_300() -> u64 {
