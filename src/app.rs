@@ -85,16 +85,23 @@ impl App {
             "registered",
             count(|c| c.auth_keys.all().len()),
         );
-        set(
-            "request_object",
-            "jwks_uri",
-            count(|c| c.jar_jwks_uris.len()),
-        );
-        set(
-            "client_assertion",
-            "jwks_uri",
-            count(|c| c.auth_jwks_uris.len()),
-        );
+        // Remote keys are counted by the cache as their sets arrive.
+        let mut remote = Vec::new();
+        for client in snapshot.registry.clients() {
+            remote.extend(
+                client
+                    .jar_jwks_uris
+                    .iter()
+                    .map(|u| (u.clone(), "request_object")),
+            );
+            remote.extend(
+                client
+                    .auth_jwks_uris
+                    .iter()
+                    .map(|u| (u.clone(), "client_assertion")),
+            );
+        }
+        self.jwks.track(remote);
     }
 
     pub fn set_serving(&self) {
