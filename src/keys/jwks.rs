@@ -185,6 +185,14 @@ impl JwksCache {
         }
     }
 
+    /// One fetch of `uri` now, bypassing the cache and its rate limit, with the proxy's limits
+    /// (for `jargate check --online` and `explain`).
+    pub async fn fetch_now(&self, uri: &str) -> Result<Fetched, String> {
+        tokio::time::timeout(FETCH_TIMEOUT, self.fetch(uri, Duration::from_secs(300)))
+            .await
+            .map_err(|_| format!("timed out after {} s", FETCH_TIMEOUT.as_secs()))?
+    }
+
     /// Refreshes every set that is missing or stale (the background task calls this).
     pub async fn refresh_due<'a>(&self, uris: impl IntoIterator<Item = &'a str>, refresh: Refresh) {
         for uri in uris {
