@@ -34,14 +34,8 @@ impl App {
         };
         let metrics = Arc::new(Metrics::new());
         let store = Arc::new(Counted::new(store, metrics.clone()));
-        let ca = match &snapshot.settings.upstream.ca_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("upstream.ca_file: {path}: {e}"))?,
-            ),
-            None => None,
-        };
-        let jwks = JwksCache::new(metrics.clone(), ca.as_deref())?;
+        let anchors = crate::roots::load(&snapshot.settings.upstream)?;
+        let jwks = JwksCache::new(metrics.clone(), crate::roots::root_store(&anchors)?)?;
         let app = App {
             snapshot: ArcSwap::from_pointee(snapshot),
             store,

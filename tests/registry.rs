@@ -28,11 +28,18 @@ struct Checked {
 }
 
 fn check(extra_toml: &str, clients: &str) -> Checked {
+    check_config(
+        &format!(
+            "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[issuer]\nidentifier = \"{ISSUER}\"\n\n\
+             [clients]\nfile = \"clients.json\"\n{extra_toml}"
+        ),
+        clients,
+    )
+}
+
+/// `jargate check` on exactly this `jargate.toml` and `clients.json`.
+fn check_config(config: &str, clients: &str) -> Checked {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[issuer]\nidentifier = \"{ISSUER}\"\n\n\
-         [clients]\nfile = \"clients.json\"\n{extra_toml}"
-    );
     std::fs::write(dir.path().join("jargate.toml"), config).expect("write config");
     std::fs::write(dir.path().join("clients.json"), clients).expect("write clients");
     let out: Output = Command::new(env!("CARGO_BIN_EXE_jargate"))
@@ -327,6 +334,13 @@ fn settings_errors_carry_file_line_and_column() {
     assert_refused(
         &check_json("unregistered = \"passthru\"\n", &clients),
         &["jargate.toml:9:16: clients.unregistered: unknown value \"passthru\""],
+    );
+    assert_refused(
+        &check_config(
+            "[upstream]\nurl = \"https://127.0.0.1:1\"\nca_only = true\n[clients]\nfile = \"clients.json\"\n",
+            &clients.to_string(),
+        ),
+        &["upstream.ca_only: needs upstream.ca_file"],
     );
     assert_refused(
         &check_json("file2 = \"${JARGATE_TEST_NEVER_SET}\"\n", &clients),

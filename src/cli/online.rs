@@ -22,14 +22,9 @@ impl Online {
             .enable_all()
             .build()
             .map_err(|e| format!("runtime: {e}"))?;
-        let ca = match &snapshot.settings.upstream.ca_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("upstream.ca_file: {path}: {e}"))?,
-            ),
-            None => None,
-        };
-        let jwks = JwksCache::new(Arc::new(Metrics::new()), ca.as_deref())?;
+        let anchors = crate::roots::load(&snapshot.settings.upstream)?;
+        let roots = crate::roots::root_store(&anchors)?;
+        let jwks = JwksCache::new(Arc::new(Metrics::new()), roots)?;
         Ok(Online { runtime, jwks })
     }
 

@@ -261,6 +261,12 @@ fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
     if uri.query().is_some() {
         return Err("upstream.url: must not have a query string".into());
     }
+    if up.ca_only && up.ca_file.is_none() {
+        return Err(
+            "upstream.ca_only: needs upstream.ca_file (the anchors that replace the system roots)"
+                .into(),
+        );
+    }
     if up.connect_timeout_ms == 0 || up.read_timeout_ms == 0 {
         return Err("upstream: timeouts must be positive".into());
     }

@@ -70,7 +70,11 @@ pub struct UpstreamSettings {
     pub connect_timeout_ms: u64,
     #[serde(default = "ms_10000")]
     pub read_timeout_ms: u64,
+    /// Trust anchors added to the system roots for an https upstream and remote JWK Sets.
     pub ca_file: Option<String>,
+    /// `true`: `ca_file` replaces the system roots instead of extending them.
+    #[serde(default)]
+    pub ca_only: bool,
 }
 
 fn passthrough() -> Mode {

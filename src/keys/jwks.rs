@@ -59,19 +59,8 @@ pub struct JwksCache {
 }
 
 impl JwksCache {
-    /// `extra_roots`: PEM certificates trusted besides the system roots.
-    pub fn new(metrics: Arc<Metrics>, extra_roots: Option<&str>) -> Result<JwksCache, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(pem_text) = extra_roots {
-            for block in pem::parse_many(pem_text).map_err(|e| format!("ca_file: {e}"))? {
-                roots
-                    .add(block.contents().to_vec().into())
-                    .map_err(|e| format!("ca_file: {e}"))?;
-            }
-        }
+    /// `roots`: the trust anchors for https JWK Sets ([`crate::roots`]).
+    pub fn new(metrics: Arc<Metrics>, roots: rustls::RootCertStore) -> Result<JwksCache, String> {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
