@@ -131,6 +131,15 @@ async fn explicit_other_method_next_to_credentials_lets_both_through_and_warns()
 }
 
 #[test]
+fn errors_found_after_parsing_still_name_their_line() {
+    let text = "{\"clients\": [\n  {\"client_id\": \"app-1\",\n   \"client_authentication_methods\": {\"private_key_jwt\": {\"credentials\": [\n     {\"credential_type\": \"public_key\", \"pem_file\": \"nowhere.pem\", \"alg\": \"ES256\"}]}}}\n]}";
+    assert_refused(
+        &check("", text),
+        &["clients.json:4:", "client \"app-1\": client_authentication_methods.private_key_jwt.credentials[0].pem_file: cannot read"],
+    );
+}
+
+#[test]
 fn required_private_key_jwt_without_credentials_is_refused() {
     let client = json!({"client_id": "app-1", "client_authentication_methods": {"private_key_jwt": {"credentials": []}}});
     assert_refused(

@@ -4,6 +4,7 @@
 
 mod document;
 pub mod env;
+mod locate;
 pub mod position;
 pub mod registry;
 pub mod settings;

@@ -116,7 +116,7 @@ impl Registry {
                 ));
             }
             let client = build_client(raw, base, credentials, &mut registry)
-                .map_err(|e| format!("{}: client {id:?}: {e}", file.display()))?;
+                .map_err(|e| placed(text, file, index, &format!("client {id:?}: "), &e))?;
             if registry
                 .clients
                 .insert(id.clone(), Arc::new(client))
@@ -126,6 +126,27 @@ impl Registry {
             }
         }
         Ok(registry)
+    }
+}
+
+/// `file:line:column: what e` for an error found after parsing: at the field the error names
+/// (`client_authentication_methods…credentials[0].alg: …`), else at the client object.
+fn placed(text: &str, file: &Path, index: usize, what: &str, e: &str) -> String {
+    let client = if text.trim_start().starts_with('[') {
+        format!("[{index}]")
+    } else {
+        format!("clients[{index}]")
+    };
+    let field = e.split_once(": ").map(|(path, _)| path).filter(|p| {
+        p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
+    });
+    let position = field
+        .and_then(|f| super::locate::locate(text, &format!("{client}.{f}")))
+        .or_else(|| super::locate::locate(text, &client));
+    match position {
+        Some((line, column)) => super::position::at(file, line, column, &format!("{what}{e}")),
+        None => format!("{}: {what}{e}", file.display()),
     }
 }
 
