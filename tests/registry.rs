@@ -301,7 +301,7 @@ fn jwks_min_refetch_secs_must_be_at_least_one() {
             "jwks_min_refetch_secs = 0\n",
             &registry(vec![auth0_client("app-1")]),
         ),
-        &["clients.jwks_min_refetch_secs: must be at least 1"],
+        &["jargate.toml:9:25: clients.jwks_min_refetch_secs: must be at least 1"],
     );
 }
 

@@ -2,7 +2,7 @@
 //! document's text, so that errors found after parsing (a key that does not fit its `alg`)
 //! carry a line and column like syntax errors do. It walks the text with serde_json, skipping
 //! everything off the path, and stops with an error at the target: serde_json stamps that error
-//! with the position it reached.
+//! with the position it reached. TOML keys are found through `toml_edit`'s spans.
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -24,6 +24,25 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
 }
 
 const FOUND: &str = "jargate: found";
+
+/// Line and column of the value of the dotted `key` (`upstream.url`) in the TOML `text`.
+pub fn locate_toml(text: &str, key: &str) -> Option<(usize, usize)> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    let span = item.span()?;
+    Some(super::position::line_column(text, span.start))
+}
+
+/// The key path an error message starts with (`upstream.url: …` → `upstream.url`).
+pub fn field_path(e: &str) -> Option<&str> {
+    e.split_once(": ").map(|(path, _)| path).filter(|p| {
+        p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
+    })
+}
 
 fn parse_path(path: &str) -> Option<Vec<Segment>> {
     let mut out = Vec::new();
@@ -136,5 +155,15 @@ mod tests {
         assert_eq!(locate(text, "clients[0].client_id").map(|p| p.0), Some(2));
         assert_eq!(locate(text, "clients[7]"), None);
         assert_eq!(locate(text, "nope"), None);
+    }
+
+    #[test]
+    fn toml_keys_are_found_at_their_line() {
+        let text = "[upstream]\nurl = \"x\"\n\n[clients]\njwks_min_refetch_secs = 0\n";
+        assert_eq!(
+            locate_toml(text, "clients.jwks_min_refetch_secs"),
+            Some((5, 25))
+        );
+        assert_eq!(locate_toml(text, "upstream.mode"), None);
     }
 }

@@ -66,8 +66,12 @@ impl Snapshot {
             None => CredentialsById::default(),
         };
         let registry = read_registry_with(&clients_path, &credentials)?;
-        let mut snapshot = Snapshot::build(settings, registry)
-            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let mut snapshot = Snapshot::build(settings, registry).map_err(|e| {
+            match locate::field_path(&e).and_then(|key| locate::locate_toml(&text, key)) {
+                Some((line, column)) => position::at(config_path, line, column, &e),
+                None => format!("{}: {e}", config_path.display()),
+            }
+        })?;
         snapshot.files = vec![config_path.to_path_buf(), clients_path];
         snapshot.files.extend(credentials_path);
         snapshot

@@ -137,11 +137,7 @@ fn placed(text: &str, file: &Path, index: usize, what: &str, e: &str) -> String 
     } else {
         format!("clients[{index}]")
     };
-    let field = e.split_once(": ").map(|(path, _)| path).filter(|p| {
-        p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
-    });
-    let position = field
+    let position = super::locate::field_path(e)
         .and_then(|f| super::locate::locate(text, &format!("{client}.{f}")))
         .or_else(|| super::locate::locate(text, &client));
     match position {
