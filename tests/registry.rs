@@ -391,6 +391,7 @@ fn a_realistic_auth0_export_passes_check() {
         "payments-auth-2026",
         "PaymentsJarKey2026",
         "private_key_jwt required",
+        "pushed authorization requests: required",
     ] {
         assert!(
             c.stdout.contains(expected),
@@ -444,4 +445,60 @@ async fn a_realistic_auth0_export_is_enforced_as_auth0_enforces_it() {
     );
     let spa = format!("/authorize?client_id={SPA}&response_type=code");
     assert_forwarded_nth(&get(addr, &spa).await, &up, 2, "GET", &spa, b"");
+}
+
+#[tokio::test]
+async fn a_rotated_key_in_credentials_file_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let creds = dir.path().join("credentials.json");
+    let write = |key: &str| {
+        let doc = json!([{"id": "cred_rotating", "credential_type": "public_key",
+                          "pem": key_file(&format!("{key}.pub.pem")), "alg": "RS256"}]);
+        std::fs::write(&creds, doc.to_string()).expect("write credentials");
+    };
+    write("rsa-a");
+    let client = json!({"client_id": "app-1", "client_authentication_methods": {
+        "private_key_jwt": {"credentials": [{"id": "cred_rotating"}]}}});
+    let extra = format!(
+        "[clients]\ncredentials_file = {:?}\n",
+        creds.display().to_string()
+    );
+    let (up, j) = start_with(&extra, registry(vec![client])).await;
+    let signed_by = |key: &str| {
+        assertion_form(
+            &Jwt::signed(&TestKey::load(key), "RS256")
+                .claims(valid_assertion_claims("app-1"))
+                .build(),
+        )
+    };
+    let resp = post_form(j.proxy_addr(), TOKEN, &signed_by("rsa-a")).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+
+    write("rsa-b");
+    let written = std::time::Instant::now();
+    loop {
+        let resp = post_form(j.proxy_addr(), TOKEN, &signed_by("rsa-b")).await;
+        if resp.status == 200 {
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(3),
+            "the rotated credential was not served within 3 s: {}",
+            resp.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = up.count();
+    let resp = post_form(j.proxy_addr(), TOKEN, &signed_by("rsa-a")).await;
+    assert_rejected_after(&resp, &up, before);
+}
+
+/// Refused 401 invalid_client with nothing more reaching the upstream than `before` requests.
+fn assert_rejected_after(resp: &Response, up: &StubUpstream, before: usize) {
+    assert_error(resp, 401, "invalid_client");
+    assert_eq!(
+        up.count(),
+        before,
+        "the refused request reached the upstream"
+    );
 }

@@ -200,6 +200,9 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
             "optional"
         };
         out += &format!("  signed request objects: {jar}\n");
+        if client.requires_par {
+            out += "  pushed authorization requests: required (require_pushed_authorization_requests)\n";
+        }
         out += &uses(
             "client assertion credentials",
             &client.auth_keys,
