@@ -175,6 +175,18 @@ fn a_misspelt_client_field_is_refused_with_the_closest_name() {
 }
 
 #[test]
+fn a_field_given_twice_is_refused_rather_than_the_last_one_taken() {
+    let text = "{\"clients\": [\n  {\"client_id\": \"app-1\",\n   \"token_endpoint_auth_method\": \"private_key_jwt\",\n   \"token_endpoint_auth_method\": \"none\"}\n]}";
+    assert_refused(
+        &check("", text),
+        &[
+            "clients.json:4:",
+            "member \"token_endpoint_auth_method\" is given twice",
+        ],
+    );
+}
+
+#[test]
 fn a_misspelt_nested_or_credential_field_names_the_credential_index() {
     let mut client = auth0_client("app-1");
     client["client_authentication_methods"]["private_key_jwt"]["credentials"]

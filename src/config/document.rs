@@ -22,6 +22,8 @@ pub fn json<T: DeserializeOwned>(
 ) -> Result<T, String> {
     let mut doc: Value = serde_json::from_str(text)
         .map_err(|e| at(file, e.line(), e.column(), &json_message(&e)))?;
+    super::locate::no_duplicate_members(text)
+        .map_err(|e| at(file, e.line(), e.column(), &json_message(&e)))?;
     let untouched = doc.clone();
     env::expand_json_at(&mut doc).map_err(|(path, e)| {
         format!(

@@ -2,7 +2,9 @@
 //! document's text, so that errors found after parsing (a key that does not fit its `alg`)
 //! carry a line and column like syntax errors do. It walks the text with serde_json, skipping
 //! everything off the path, and stops with an error at the target: serde_json stamps that error
-//! with the position it reached. TOML keys are found through `toml_edit`'s spans.
+//! with the position it reached. TOML keys are found through `toml_edit`'s spans. The same
+//! walk refuses a JSON object that names a member twice (serde_json keeps the last one
+//! silently: `"token_endpoint_auth_method"` given twice must not pick a weaker value unseen).
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -24,6 +26,65 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
 }
 
 const FOUND: &str = "jargate: found";
+
+/// Refuses a JSON `text` in which an object names a member twice, at the second one.
+pub fn no_duplicate_members(text: &str) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    Unique.deserialize(&mut de)
+}
+
+struct Unique;
+
+impl<'de> DeserializeSeed<'de> for Unique {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Unique {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format!("member {key:?} is given twice")));
+            }
+            map.next_value_seed(Unique)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Unique)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
 
 /// Line and column of the value of the dotted `key` (`upstream.url`) in the TOML `text`.
 pub fn locate_toml(text: &str, key: &str) -> Option<(usize, usize)> {
@@ -155,6 +216,14 @@ mod tests {
         assert_eq!(locate(text, "clients[0].client_id").map(|p| p.0), Some(2));
         assert_eq!(locate(text, "clients[7]"), None);
         assert_eq!(locate(text, "nope"), None);
+    }
+
+    #[test]
+    fn a_member_given_twice_is_refused_at_its_line() {
+        assert!(no_duplicate_members(r#"{"a": [{"b": 1, "c": {"b": 2}}]}"#).is_ok());
+        let e = no_duplicate_members("{\"a\": 1,\n \"a\": 2}").unwrap_err();
+        assert_eq!(e.line(), 2);
+        assert!(e.to_string().contains("\"a\" is given twice"));
     }
 
     #[test]
