@@ -34,14 +34,8 @@ impl App {
         };
         let metrics = Arc::new(Metrics::new());
         let store = Arc::new(Counted::new(store, metrics.clone()));
-        let ca = match &snapshot.settings.upstream.ca_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("upstream.ca_file: {path}: {e}"))?,
-            ),
-            None => None,
-        };
-        let jwks = JwksCache::new(metrics.clone(), ca.as_deref())?;
+        let anchors = crate::roots::load(&snapshot.settings.upstream)?;
+        let jwks = JwksCache::new(metrics.clone(), crate::roots::root_store(&anchors)?)?;
         let app = App {
             snapshot: ArcSwap::from_pointee(snapshot),
             store,
@@ -86,16 +80,23 @@ impl App {
             "registered",
             count(|c| c.auth_keys.all().len()),
         );
-        set(
-            "request_object",
-            "jwks_uri",
-            count(|c| c.jar_jwks_uris.len()),
-        );
-        set(
-            "client_assertion",
-            "jwks_uri",
-            count(|c| c.auth_jwks_uris.len()),
-        );
+        // Remote keys are counted by the cache as their sets arrive.
+        let mut remote = Vec::new();
+        for client in snapshot.registry.clients() {
+            remote.extend(
+                client
+                    .jar_jwks_uris
+                    .iter()
+                    .map(|u| (u.clone(), "request_object")),
+            );
+            remote.extend(
+                client
+                    .auth_jwks_uris
+                    .iter()
+                    .map(|u| (u.clone(), "client_assertion")),
+            );
+        }
+        self.jwks.track(remote);
     }
 
     pub fn set_serving(&self) {

@@ -8,6 +8,7 @@
 //! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use).
 //! - [`store`]: single-use `jti` and pushed requests.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
+//! - [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
 //! - [`proxy`], [`admin`], [`server`]: the Pingora glue.
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod proxy;
 pub mod reject;
 pub mod reload;
 pub mod request;
+pub mod roots;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -19,6 +19,9 @@ pub enum TokenFault {
     Crit,
     UnknownKid,
     NoCredential,
+    /// The client's keys are behind a `jwks_uri` that could not be fetched: an outage of the
+    /// client's key host, not a registry problem.
+    JwksUnavailable,
     BadSignature,
     ClaimsNotObject,
     DuplicateMember,
@@ -60,6 +63,7 @@ impl TokenFault {
             Crit => "crit",
             UnknownKid => "unknown_kid",
             NoCredential => "no_credential",
+            JwksUnavailable => "jwks_unavailable",
             BadSignature => "bad_signature",
             ClaimsNotObject => "claims_not_object",
             DuplicateMember => "duplicate_member",
@@ -105,6 +109,9 @@ impl TokenFault {
             Crit => format!("{what} header carries crit, which is not supported"),
             UnknownKid => format!("{what} kid names no current credential of this client"),
             NoCredential => format!("no current credential of this client can verify the {what}"),
+            JwksUnavailable => {
+                format!("the client's JWK Set could not be fetched to verify the {what}")
+            }
             BadSignature => format!("{what} signature does not verify"),
             ClaimsNotObject => format!("{what} claims are not a JSON object"),
             DuplicateMember => format!("{what} has a duplicate JSON member name"),

@@ -50,7 +50,16 @@ pub fn run_with(
     let proxy_addr = snapshot.proxy_addr;
     let admin_addr = snapshot.admin_addr;
     let terminate_tls = snapshot.tls.is_some();
-    let ca_file = snapshot.settings.upstream.ca_file.clone();
+    // The upstream connector's anchors as Pingora takes them: a file, read when the proxy
+    // service is built. Only `upstream.ca_file` changes them from Pingora's system roots.
+    let upstream = &snapshot.settings.upstream;
+    let bundle = match &upstream.ca_file {
+        None => None,
+        Some(_) => Some(crate::roots::BundleFile::write(&crate::roots::load(
+            upstream,
+        )?)?),
+    };
+    let ca_file = bundle.as_ref().map(|b| b.path.display().to_string());
     let drain_delay = Duration::from_secs(snapshot.settings.listen.drain_delay_secs);
     let read_timeout = snapshot.upstream.read_timeout.min(Duration::from_secs(30));
     // Pingora retries a busy address forever; an operator (or a supervisor) is better served
@@ -64,7 +73,8 @@ pub fn run_with(
     let app = App::new(snapshot)?;
 
     let conf = ServerConf {
-        // Trust anchors for an https upstream (replacing the system roots when set).
+        // Trust anchors for an https upstream: the system roots extended by (or, with
+        // `ca_only`, replaced by) `upstream.ca_file`.
         ca_file,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         // Once the listeners are closed, requests in flight get at most this long (the longest
@@ -88,6 +98,8 @@ pub fn run_with(
         "Pingora HTTP Proxy Service".to_string(),
         HeadDeadline::new(gateway, app.clone()),
     );
+    // The connector has read the anchors.
+    drop(bundle);
     if terminate_tls {
         let mut tls = TlsSettings::intermediate("", "").map_err(|e| e.to_string())?;
         tls.set_cert_resolver(Arc::new(SnapshotCertificate::new(app.clone())));

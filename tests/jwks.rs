@@ -649,3 +649,106 @@ async fn the_last_successful_fetch_time_is_exported_per_uri_and_kept_when_fetche
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(last(&scrape_metrics(j.admin_addr()).await).expect("kept") <= failed_at);
 }
+
+// ----------------------------------------------------------------------------------------------
+// An unreachable JWK Set is its own rule; key counts count keys
+// ----------------------------------------------------------------------------------------------
+
+/// The metrics once `n` refusals are counted (they are counted as the response is logged).
+async fn scrape_after_refusals(j: &Jargate, n: f64) -> String {
+    let since = Instant::now();
+    loop {
+        let text = scrape_metrics(j.admin_addr()).await;
+        let refused: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("jargate_rejections_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
+        if refused >= n || since.elapsed() > Duration::from_secs(3) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn rejections(text: &str, error: &str, rule: &str) -> f64 {
+    counter(
+        text,
+        "jargate_rejections_total",
+        &[("error", error), ("rule", rule)],
+    )
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_uri_refuses_as_jwks_unavailable_for_both_uses() {
+    let closed = ClosedPort::new();
+    let uri = format!("http://{}/jwks.json", closed.addr());
+    let mut client = pkjwt_client("app-remote", vec![jwks_credential(&uri)]);
+    client["signed_request_object"] = json!({"credentials": [jwks_credential(&uri)]});
+    let (up, j) = start_with(&clients_toml(300, 1), registry(vec![client])).await;
+
+    let resp = send_token(&j, &assertion(&ec_a(), Some("k1"), "app-remote")).await;
+    assert_rejected(&resp, 401, "invalid_client", &up);
+    assert!(
+        resp.json()["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("JWK Set could not be fetched")),
+        "{}",
+        resp.text()
+    );
+    let params = format!(
+        "client_id=app-remote&request={}",
+        object(&ec_a(), "jar1", "app-remote")
+    );
+    let resp = get(j.proxy_addr(), &format!("/authorize?{params}")).await;
+    assert_rejected(&resp, 400, "invalid_request_object", &up);
+
+    let text = scrape_after_refusals(&j, 2.0).await;
+    assert_eq!(rejections(&text, "invalid_client", "jwks_unavailable"), 1.0);
+    assert_eq!(
+        rejections(&text, "invalid_request_object", "jwks_unavailable"),
+        1.0
+    );
+    assert_eq!(rejections(&text, "invalid_client", "no_credential"), 0.0);
+}
+
+#[tokio::test]
+async fn a_key_missing_from_a_reachable_set_is_still_unknown_kid() {
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let (up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    let resp = send_token(&j, &assertion(&ec_b(), Some("k2"), "app-remote")).await;
+    assert_rejected(&resp, 401, "invalid_client", &up);
+    let text = scrape_after_refusals(&j, 1.0).await;
+    assert_eq!(rejections(&text, "invalid_client", "jwks_unavailable"), 0.0);
+    assert_eq!(
+        rejections(&text, "invalid_client", "unknown_kid"),
+        1.0,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn jwks_uri_credentials_are_counted_by_the_keys_their_sets_hold() {
+    // Three keys at one URI; the RSA key without `alg` serves six algorithms, counted once.
+    let mut rsa = TestKey::load("rsa-a").jwk();
+    rsa["kid"] = json!("r1");
+    let server = JwksServer::start(&jwk_set(vec![
+        sig_jwk(&ec_a(), "k1"),
+        sig_jwk(&ec_b(), "k2"),
+        rsa,
+    ]))
+    .await;
+    let (_up, j) = start_with("", clients_with_remote(&server.uri())).await;
+    await_first_fetch(&j, &server).await;
+    let text = scrape_metrics(j.admin_addr()).await;
+    let count = |use_| {
+        counter(
+            &text,
+            "jargate_credentials",
+            &[("use", use_), ("source", "jwks_uri")],
+        )
+    };
+    assert_eq!(count("client_assertion"), 3.0, "{text}");
+    assert_eq!(count("request_object"), 0.0);
+}

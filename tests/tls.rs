@@ -1,6 +1,8 @@
 //! TLS termination on the proxy listener (edge gateway): the certificate of `listen.tls_cert` is
 //! served, requests flow through to the upstream, and a renewed certificate written over the old
-//! files is served from the next handshake on, without a restart.
+//! files is served from the next handshake on, without a restart. An https upstream signed by
+//! the CA of `upstream.ca_file` is trusted (the file extends the system roots, or replaces them
+//! with `upstream.ca_only`); without it, that upstream is not.
 
 mod common;
 
@@ -9,9 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls::pki_types::PrivateKeyDer;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 fn cert_der(name: &str) -> CertificateDer<'static> {
     let text = std::fs::read_to_string(keys_dir().join(name)).expect("read cert");
@@ -94,4 +98,77 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// An https upstream on `localhost` presenting `tls-a` (issued by the test CA); every request
+/// gets `200 upstream`. Returns its port.
+async fn https_upstream() -> u16 {
+    let key = pem::parse(std::fs::read_to_string(keys_dir().join("tls-a.key.pem")).expect("key"))
+        .expect("key pem");
+    let key = PrivateKeyDer::Pkcs8(key.into_contents().into());
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der("tls-a.cert.pem")], key)
+        .expect("server config");
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && tls.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nupstream")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// jargate in front of the https upstream on `port`, with `upstream_toml` in `[upstream]`.
+async fn through_https_upstream(port: u16, upstream_toml: &str) -> Response {
+    let unused = StubUpstream::start().await;
+    let extra = format!("[upstream]\nurl = \"https://localhost:{port}\"\n{upstream_toml}");
+    let jargate = Jargate::start(unused.addr(), &extra, default_clients()).await;
+    get(jargate.proxy_addr(), "/userinfo").await
+}
+
+#[tokio::test]
+async fn an_https_upstream_signed_by_the_ca_file_is_trusted() {
+    let port = https_upstream().await;
+    let resp = through_https_upstream(port, "ca_file = \"keys/tls-ca.cert.pem\"\n").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "upstream");
+    let only = "ca_file = \"keys/tls-ca.cert.pem\"\nca_only = true\n";
+    let resp = through_https_upstream(port, only).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+}
+
+#[tokio::test]
+async fn without_the_ca_file_the_private_ca_upstream_is_not_trusted() {
+    let port = https_upstream().await;
+    let resp = through_https_upstream(port, "").await;
+    assert_eq!(resp.status, 502, "{}", resp.text());
+    // ca_only with another anchor: the system roots are gone, and the test CA is not there.
+    let other = "ca_file = \"keys/rsa-a.cert.pem\"\nca_only = true\n";
+    let resp = through_https_upstream(port, other).await;
+    assert_eq!(resp.status, 502, "{}", resp.text());
 }

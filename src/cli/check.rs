@@ -3,12 +3,17 @@
 //! (name, kid, alg, expiry) and `jwks_uri`s, and warnings (a key registered for both uses, a
 //! credential or the TLS certificate expired or expiring within 30 days, a use left with no
 //! current key). Exit 0 when it loads (warnings or not), 1 with the loader's own error otherwise.
+//! With `--online` it also fetches every `jwks_uri` (keys found, their kids and algs) and
+//! pings the store, and fails when one does not answer; without, it says they were not
+//! contacted.
 
+use super::online::{self, Online};
 use super::{rfc3339, EXIT_FAILURE};
 use crate::app::unix_now;
-use crate::config::{Client, Mode, Snapshot};
+use crate::config::{Backend, Client, Mode, Snapshot};
 use crate::keys::{Credential, CredentialSet, KeyKind};
 use clap::Args;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +25,9 @@ pub struct CheckArgs {
     /// The jargate.toml to check (and the clients.json and key files it names).
     #[arg(long, short)]
     pub config: PathBuf,
+    /// Also fetch every jwks_uri and ping the store (Redis).
+    #[arg(long)]
+    pub online: bool,
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
@@ -39,6 +47,19 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             outln!("  warning: {w}");
         }
     }
+    let failures = if args.online {
+        online(&snapshot)
+    } else {
+        outln!("\n{}", not_contacted(&snapshot));
+        0
+    };
+    if failures > 0 {
+        eprintln!(
+            "error: {}: {failures} of the places contacted did not answer as they must",
+            args.config.display()
+        );
+        return ExitCode::from(EXIT_FAILURE);
+    }
     let clients = snapshot.registry.len();
     outln!(
         "\nok: {} ({clients} client{}, {} warning{})",
@@ -48,6 +69,79 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         if warnings.len() == 1 { "" } else { "s" },
     );
     ExitCode::SUCCESS
+}
+
+/// Every `jwks_uri` of the registry with who uses it (`app-1 client assertions, …`).
+fn jwks_uris(snapshot: &Snapshot) -> BTreeMap<&str, Vec<String>> {
+    let mut uris: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for client in sorted_clients(snapshot) {
+        for (list, use_) in [
+            (&client.auth_jwks_uris, "client assertions"),
+            (&client.jar_jwks_uris, "request objects"),
+        ] {
+            for uri in list {
+                uris.entry(uri.as_str())
+                    .or_default()
+                    .push(format!("{} {use_}", client.id));
+            }
+        }
+    }
+    uris
+}
+
+fn not_contacted(snapshot: &Snapshot) -> String {
+    let uris = jwks_uris(snapshot).len();
+    let store = match snapshot.settings.store.backend {
+        Backend::Memory => "the memory store needs none".to_string(),
+        Backend::Redis => format!(
+            "the redis store at {}",
+            online::redis_place(
+                snapshot
+                    .settings
+                    .store
+                    .redis_url
+                    .as_deref()
+                    .unwrap_or_default()
+            )
+        ),
+    };
+    format!(
+        "not contacted (jargate check --online does): {uris} jwks_uri{}; {store}",
+        if uris == 1 { "" } else { "s" }
+    )
+}
+
+/// Fetches every `jwks_uri` and pings the store; returns how many failed.
+fn online(snapshot: &Snapshot) -> usize {
+    outln!("\nonline");
+    let probe = match Online::new(snapshot) {
+        Ok(p) => p,
+        Err(e) => {
+            outln!("  cannot contact anything: {e}");
+            return 1;
+        }
+    };
+    let mut failures = 0;
+    for (uri, users) in jwks_uris(snapshot) {
+        let result = probe.fetch(uri);
+        let found = match &result {
+            Ok(set) if set.key_count > 0 => online::describe_keys(&set.keys),
+            Ok(_) => "FAILED: the set holds no signature key".into(),
+            Err(e) => format!("FAILED: {e}"),
+        };
+        if found.starts_with("FAILED") {
+            failures += 1;
+        }
+        outln!("  jwks_uri {uri} ({}): {found}", users.join(", "));
+    }
+    match probe.ping_store(snapshot) {
+        Ok(ok) => outln!("  store    {ok}"),
+        Err(e) => {
+            failures += 1;
+            outln!("  store    FAILED: {e}");
+        }
+    }
+    failures
 }
 
 fn sorted_clients(snapshot: &Snapshot) -> Vec<&Client> {
@@ -106,6 +200,9 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
             "optional"
         };
         out += &format!("  signed request objects: {jar}\n");
+        if client.requires_par {
+            out += "  pushed authorization requests: required (require_pushed_authorization_requests)\n";
+        }
         out += &uses(
             "client assertion credentials",
             &client.auth_keys,

@@ -7,7 +7,7 @@
 //! - [`sign`]: client assertions and request objects for testing;
 //! - [`explain`]: every §5 rule on one token, with the proxy's verdict.
 //!
-//! [`spki`] encodes public keys as SPKI PEM. Shared here: exit codes, argument parsers and the
+//! [`online`] contacts what a configuration names (`check --online`, `explain`); [`spki`] encodes public keys as SPKI PEM. Shared here: exit codes, argument parsers and the
 //! few helpers for plain-text output.
 
 /// `println!` that ignores a closed stdout (`jargate explain ... | head`): no panic, no noise.
@@ -30,6 +30,7 @@ pub mod check;
 pub mod demo;
 pub mod explain;
 pub mod keygen;
+pub mod online;
 pub mod sign;
 pub mod spki;
 

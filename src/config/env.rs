@@ -30,26 +30,63 @@ pub fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
     Ok(out)
 }
 
-/// Expands every string inside a TOML document.
+/// Expands every string inside a TOML document; an error names the key (`upstream.url: …`).
 pub fn expand_toml(value: &mut toml::Value) -> Result<(), String> {
+    expand_toml_at(value, "").map_err(|(path, e)| format!("{path}: {e}"))
+}
+
+fn expand_toml_at(value: &mut toml::Value, path: &str) -> Result<(), (String, String)> {
     match value {
-        toml::Value::String(s) => *s = expand(s)?,
-        toml::Value::Array(items) => items.iter_mut().try_for_each(expand_toml)?,
-        toml::Value::Table(table) => table.iter_mut().try_for_each(|(_, v)| expand_toml(v))?,
+        toml::Value::String(s) => *s = expand(s).map_err(|e| (path.to_string(), e))?,
+        toml::Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                expand_toml_at(v, &format!("{path}[{i}]"))?
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                expand_toml_at(v, &join(path, k))?
+            }
+        }
         _ => {}
     }
     Ok(())
 }
 
-/// Expands every string inside a JSON document.
+/// Expands every string inside a JSON document; an error names the JSON path.
 pub fn expand_json(value: &mut Json) -> Result<(), String> {
+    expand_json_at(value).map_err(|(path, e)| format!("{path}: {e}"))
+}
+
+/// As [`expand_json`], the error as (JSON path, message).
+pub fn expand_json_at(value: &mut Json) -> Result<(), (String, String)> {
+    expand_json_in(value, "")
+}
+
+fn expand_json_in(value: &mut Json, path: &str) -> Result<(), (String, String)> {
     match value {
-        Json::String(s) => *s = expand(s)?,
-        Json::Array(items) => items.iter_mut().try_for_each(expand_json)?,
-        Json::Object(map) => map.iter_mut().try_for_each(|(_, v)| expand_json(v))?,
+        Json::String(s) => *s = expand(s).map_err(|e| (path.to_string(), e))?,
+        Json::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                expand_json_in(v, &format!("{path}[{i}]"))?
+            }
+        }
+        Json::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                expand_json_in(v, &join(path, k))?
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 #[cfg(test)]
@@ -66,5 +103,16 @@ mod tests {
         assert_eq!(expand_with("plain $ text", lookup).unwrap(), "plain $ text");
         assert!(expand_with("${NOPE}", lookup).unwrap_err().contains("NOPE"));
         assert!(expand_with("${SECRET", lookup).is_err());
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_key_it_was_used_in() {
+        let mut doc: toml::Value =
+            toml::from_str("[upstream]\nurl = \"${JARGATE_TEST_UNSET_VAR}\"").unwrap();
+        let e = expand_toml(&mut doc).unwrap_err();
+        assert!(e.starts_with("upstream.url: "), "{e}");
+        let mut doc = serde_json::json!({"clients": [{"upstream_client_secret": "${JARGATE_TEST_UNSET_VAR}"}]});
+        let e = expand_json(&mut doc).unwrap_err();
+        assert!(e.starts_with("clients[0].upstream_client_secret: "), "{e}");
     }
 }

@@ -2,11 +2,14 @@
 //! (`${VAR}`), validated and turned into one immutable `Snapshot`. A snapshot is built whole or
 //! not at all; requests only ever see a complete one. No I/O happens here on the request path.
 
+mod document;
 pub mod env;
+mod locate;
+pub mod position;
 pub mod registry;
 pub mod settings;
 
-pub use registry::{Client, Registry};
+pub use registry::{Client, ClientEnforcement, CredentialsById, Registry};
 pub use settings::*;
 
 use crate::request::Routes;
@@ -51,13 +54,26 @@ impl Snapshot {
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         let base = config_path.parent().unwrap_or(Path::new("."));
-        let settings =
-            parse_settings(&text).map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let settings = parse_settings_file(&text, config_path)?;
         let clients_path = base.join(&settings.clients.file);
-        let registry = read_registry(&clients_path)?;
-        let mut snapshot = Snapshot::build(settings, registry)
-            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let credentials_path = settings
+            .clients
+            .credentials_file
+            .as_ref()
+            .map(|f| base.join(f));
+        let credentials = match &credentials_path {
+            Some(path) => CredentialsById::read(path)?,
+            None => CredentialsById::default(),
+        };
+        let registry = read_registry_with(&clients_path, &credentials)?;
+        let mut snapshot = Snapshot::build(settings, registry).map_err(|e| {
+            match locate::field_path(&e).and_then(|key| locate::locate_toml(&text, key)) {
+                Some((line, column)) => position::at(config_path, line, column, &e),
+                None => format!("{}: {e}", config_path.display()),
+            }
+        })?;
         snapshot.files = vec![config_path.to_path_buf(), clients_path];
+        snapshot.files.extend(credentials_path);
         snapshot
             .files
             .extend(snapshot.registry.files.iter().cloned());
@@ -119,6 +135,10 @@ impl Snapshot {
                 ));
             }
         }
+        if settings.clients.jwks_min_refetch_secs == 0 {
+            // 0 would let every request with a fresh `kid` trigger a fetch of the client's JWKS.
+            return Err("clients.jwks_min_refetch_secs: must be at least 1".into());
+        }
         if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 600 {
             return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
         }
@@ -157,6 +177,7 @@ pub fn named_files(config_path: &Path) -> Vec<PathBuf> {
         ("listen", "tls_cert"),
         ("listen", "tls_key"),
         ("upstream", "ca_file"),
+        ("clients", "credentials_file"),
     ] {
         files.extend(lookup(table, key).map(|f| base.join(f)));
     }
@@ -193,18 +214,25 @@ fn collect_pem_files(value: &serde_json::Value, base: &Path, out: &mut Vec<PathB
     }
 }
 
+/// Parses settings written in code; errors are placed in a file named `jargate.toml`.
 pub fn parse_settings(text: &str) -> Result<Settings, String> {
-    let mut doc: toml::Value = toml::from_str(text).map_err(|e| e.to_string())?;
-    env::expand_toml(&mut doc)?;
-    doc.try_into::<Settings>().map_err(|e| e.to_string())
+    parse_settings_file(text, Path::new("jargate.toml"))
+}
+
+/// Parses the settings `text` read from `file`; errors say `file:line:column`.
+pub fn parse_settings_file(text: &str, file: &Path) -> Result<Settings, String> {
+    document::toml(text, file)
 }
 
 pub fn read_registry(path: &Path) -> Result<Registry, String> {
+    read_registry_with(path, &CredentialsById::default())
+}
+
+/// Reads a registry file; credentials given by id only are resolved from `credentials`.
+pub fn read_registry_with(path: &Path, credentials: &CredentialsById) -> Result<Registry, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    Registry::from_json(doc, base).map_err(|e| format!("{}: {e}", path.display()))
+    Registry::parse(&text, path, base, credentials)
 }
 
 fn parse_addr(field: &str, text: &str) -> Result<SocketAddr, String> {
@@ -240,6 +268,12 @@ fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
         .or_else(|_| parse_addr("upstream.url", &format!("[{host}]:{port}")))?;
     if uri.query().is_some() {
         return Err("upstream.url: must not have a query string".into());
+    }
+    if up.ca_only && up.ca_file.is_none() {
+        return Err(
+            "upstream.ca_only: needs upstream.ca_file (the anchors that replace the system roots)"
+                .into(),
+        );
     }
     if up.connect_timeout_ms == 0 || up.read_timeout_ms == 0 {
         return Err("upstream: timeouts must be positive".into());

@@ -1,8 +1,14 @@
 //! `clients.json`, the client registry (SPEC §4): Auth0-shaped client objects turned into
 //! `Client`s whose keys are parsed and checked once. Errors name the client and the field.
+//! The file's schema and Auth0's field list live in the submodules; this module gives the
+//! fields their meaning.
+
+pub mod auth0_fields;
+mod export;
+mod raw;
 
 use crate::keys::{Alg, Credential, CredentialSet, PublicKey};
-use serde::Deserialize;
+use raw::{AuthMethod, CredentialType, RawClient, RawCredential};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,10 +19,16 @@ use std::sync::Arc;
 pub struct Client {
     pub id: String,
     pub name: Option<String>,
-    /// `token_endpoint_auth_method = "private_key_jwt"`: other methods are refused.
+    /// private_key_jwt required: other methods are refused (SPEC §4: an explicit
+    /// `token_endpoint_auth_method = "private_key_jwt"`, or Auth0's shape, a `null` method
+    /// next to `client_authentication_methods.private_key_jwt`).
     pub requires_private_key_jwt: bool,
     /// `signed_request_object.required`.
     pub requires_signed_request: bool,
+    /// `require_pushed_authorization_requests`: `/authorize` only with a PAR `request_uri`.
+    pub requires_par: bool,
+    /// `client_metadata.jargate_enforcement`, overriding `enforcement.mode` for this client.
+    pub enforcement: Option<ClientEnforcement>,
     /// Keys for request objects (JAR) only.
     pub jar_keys: CredentialSet,
     /// Keys for client assertions only.
@@ -26,6 +38,26 @@ pub struct Client {
     pub auth_jwks_uris: Vec<String>,
     /// Secret presented upstream in legacy mode; never logged.
     pub upstream_client_secret: Option<String>,
+}
+
+/// `client_metadata.jargate_enforcement`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientEnforcement {
+    Enforce,
+    Report,
+}
+
+/// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
+/// id only, as Auth0 returns them.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialsById(HashMap<String, RawCredential>);
+
+impl CredentialsById {
+    /// Reads a credentials file: a bare array of credential objects or `{"credentials": [...]}`.
+    pub fn read(path: &Path) -> Result<CredentialsById, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        export::credentials(&text, path).map(CredentialsById)
+    }
 }
 
 /// All clients by `client_id`, plus warnings for `jargate check`.
@@ -54,95 +86,116 @@ impl Registry {
         self.clients.values()
     }
 
-    /// Parses a registry document. `base` resolves `pem_file` paths.
-    pub fn from_json(mut doc: Value, base: &Path) -> Result<Registry, String> {
-        super::env::expand_json(&mut doc)?;
-        let file: RegistryFile =
-            serde_json::from_value(doc).map_err(|e| format!("bad registry: {e}"))?;
+    /// Parses a registry document built in code. `base` resolves `pem_file` paths.
+    pub fn from_json(doc: Value, base: &Path) -> Result<Registry, String> {
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        Registry::parse(
+            &text,
+            Path::new("clients.json"),
+            base,
+            &CredentialsById::default(),
+        )
+    }
+
+    /// Parses the registry `text` read from `file`; `base` resolves `pem_file` paths and
+    /// `credentials` resolves credentials given by id only.
+    pub fn parse(
+        text: &str,
+        file: &Path,
+        base: &Path,
+        credentials: &CredentialsById,
+    ) -> Result<Registry, String> {
+        let clients = export::clients(text, file)?;
         let mut registry = Registry::default();
-        for (index, raw) in file.clients.into_iter().enumerate() {
+        for (index, raw) in clients.into_iter().enumerate() {
             let id = raw.client_id.clone();
             if id.is_empty() {
-                return Err(format!("clients[{index}]: client_id is empty"));
+                return Err(format!(
+                    "{}: clients[{index}]: client_id is empty",
+                    file.display()
+                ));
             }
-            let client = build_client(raw, base, &mut registry)
-                .map_err(|e| format!("client {id:?}: {e}"))?;
+            let client = build_client(raw, base, credentials, &mut registry)
+                .map_err(|e| placed(text, file, index, &format!("client {id:?}: "), &e))?;
             if registry
                 .clients
                 .insert(id.clone(), Arc::new(client))
                 .is_some()
             {
-                return Err(format!("client {id:?} is listed twice"));
+                return Err(format!("{}: client {id:?} is listed twice", file.display()));
             }
         }
         Ok(registry)
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegistryFile {
-    clients: Vec<RawClient>,
+/// `file:line:column: what e` for an error found after parsing: at the field the error names
+/// (`client_authentication_methods…credentials[0].alg: …`), else at the client object.
+fn placed(text: &str, file: &Path, index: usize, what: &str, e: &str) -> String {
+    let client = if text.trim_start().starts_with('[') {
+        format!("[{index}]")
+    } else {
+        format!("clients[{index}]")
+    };
+    let position = super::locate::field_path(e)
+        .and_then(|f| super::locate::locate(text, &format!("{client}.{f}")))
+        .or_else(|| super::locate::locate(text, &client));
+    match position {
+        Some((line, column)) => super::position::at(file, line, column, &format!("{what}{e}")),
+        None => format!("{}: {what}{e}", file.display()),
+    }
 }
 
-/// Unknown members of a client object are ignored: a client exported from the Auth0 Management
-/// API carries many fields jargate has no use for. Credential objects, where a typo would
-/// silently drop a key, are strict.
-#[derive(Deserialize)]
-struct RawClient {
-    client_id: String,
-    name: Option<String>,
-    token_endpoint_auth_method: Option<String>,
-    signed_request_object: Option<RawSignedRequestObject>,
-    client_authentication_methods: Option<RawAuthMethods>,
-    upstream_client_secret: Option<String>,
+/// Whether private_key_jwt is required, and a warning when an explicit other method stands
+/// next to private_key_jwt credentials (both are let through: a migration).
+fn auth_requirement(raw: &RawClient) -> (bool, Option<String>) {
+    let has_private_key_jwt = raw
+        .client_authentication_methods
+        .as_ref()
+        .is_some_and(|m| m.private_key_jwt.is_some());
+    match raw.token_endpoint_auth_method {
+        Some(AuthMethod::PrivateKeyJwt) => (true, None),
+        None => (has_private_key_jwt, None),
+        Some(other) if has_private_key_jwt => (
+            false,
+            Some(format!(
+                "client {:?}: token_endpoint_auth_method {:?} next to private_key_jwt credentials: \
+                 both are let through (assertions validated when sent); set it to null to \
+                 require private_key_jwt",
+                raw.client_id,
+                other.name()
+            )),
+        ),
+        Some(_) => (false, None),
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSignedRequestObject {
-    #[serde(default)]
-    required: bool,
-    #[serde(default)]
-    credentials: Vec<RawCredential>,
+fn enforcement(raw: &RawClient) -> Result<Option<ClientEnforcement>, String> {
+    let value = raw
+        .client_metadata
+        .as_ref()
+        .and_then(|m| m.get("jargate_enforcement"));
+    match value.map(String::as_str) {
+        None => Ok(None),
+        Some("enforce") => Ok(Some(ClientEnforcement::Enforce)),
+        Some("report") => Ok(Some(ClientEnforcement::Report)),
+        Some(other) => Err(format!(
+            "client_metadata.jargate_enforcement: {other:?} is not \"enforce\" or \"report\""
+        )),
+    }
 }
 
-#[derive(Deserialize)]
-struct RawAuthMethods {
-    private_key_jwt: Option<RawPrivateKeyJwt>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPrivateKeyJwt {
-    #[serde(default)]
-    credentials: Vec<RawCredential>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCredential {
-    credential_type: String,
-    name: Option<String>,
-    pem: Option<String>,
-    pem_file: Option<String>,
-    jwk: Option<Value>,
-    uri: Option<String>,
-    alg: Option<String>,
-    kid: Option<String>,
-    expires_at: Option<String>,
-    // Auth0 credential metadata, accepted so exported objects load unchanged.
-    #[serde(rename = "id")]
-    _id: Option<String>,
-    #[serde(rename = "created_at")]
-    _created_at: Option<String>,
-    #[serde(rename = "updated_at")]
-    _updated_at: Option<String>,
-}
-
-fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<Client, String> {
+fn build_client(
+    raw: RawClient,
+    base: &Path,
+    credentials: &CredentialsById,
+    registry: &mut Registry,
+) -> Result<Client, String> {
+    let (requires_private_key_jwt, warning) = auth_requirement(&raw);
+    registry.warnings.extend(warning);
+    let enforcement = enforcement(&raw)?;
     let (jar_required, jar_raw) = match raw.signed_request_object {
-        Some(s) => (s.required, s.credentials),
+        Some(s) => (s.required.unwrap_or(false), s.credentials),
         None => (false, Vec::new()),
     };
     let auth_raw = raw
@@ -150,13 +203,15 @@ fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<
         .and_then(|m| m.private_key_jwt)
         .map(|p| p.credentials)
         .unwrap_or_default();
-    let files = &mut registry.files;
-    let (jar_keys, jar_jwks_uris) =
-        build_set(jar_raw, base, files, "signed_request_object.credentials")?;
-    let (auth_keys, auth_jwks_uris) = build_set(
-        auth_raw,
+    let mut sources = Sources {
         base,
-        files,
+        credentials,
+        files: &mut registry.files,
+    };
+    let (jar_keys, jar_jwks_uris) =
+        sources.build_set(jar_raw, "signed_request_object.credentials")?;
+    let (auth_keys, auth_jwks_uris) = sources.build_set(
+        auth_raw,
         "client_authentication_methods.private_key_jwt.credentials",
     )?;
     for jar in jar_keys.all() {
@@ -168,10 +223,8 @@ fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<
             ));
         }
     }
-    let requires_private_key_jwt =
-        raw.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
     if requires_private_key_jwt && auth_keys.is_empty() && auth_jwks_uris.is_empty() {
-        return Err("token_endpoint_auth_method is private_key_jwt but no client assertion credential is registered".into());
+        return Err("private_key_jwt is required but no client assertion credential is registered (client_authentication_methods.private_key_jwt.credentials)".into());
     }
     if jar_required && jar_keys.is_empty() && jar_jwks_uris.is_empty() {
         return Err(
@@ -184,6 +237,8 @@ fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<
         name: raw.name,
         requires_private_key_jwt,
         requires_signed_request: jar_required,
+        requires_par: raw.require_pushed_authorization_requests.unwrap_or(false),
+        enforcement,
         jar_keys,
         auth_keys,
         jar_jwks_uris,
@@ -192,38 +247,60 @@ fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<
     })
 }
 
-fn build_set(
-    raw: Vec<RawCredential>,
-    base: &Path,
-    files: &mut Vec<PathBuf>,
-    field: &str,
-) -> Result<(CredentialSet, Vec<String>), String> {
-    let mut keys = Vec::new();
-    let mut uris = Vec::new();
-    for (i, cred) in raw.into_iter().enumerate() {
-        let at = format!("{field}[{i}]");
-        match cred.credential_type.as_str() {
-            "public_key" => {
-                if let Some(file) = &cred.pem_file {
-                    files.push(base.join(file));
+/// Where credentials come from: key files relative to `base`, and objects by id.
+struct Sources<'a> {
+    base: &'a Path,
+    credentials: &'a CredentialsById,
+    files: &'a mut Vec<PathBuf>,
+}
+
+impl Sources<'_> {
+    fn build_set(
+        &mut self,
+        raw: Vec<RawCredential>,
+        field: &str,
+    ) -> Result<(CredentialSet, Vec<String>), String> {
+        let mut keys = Vec::new();
+        let mut uris = Vec::new();
+        for (i, cred) in raw.into_iter().enumerate() {
+            let mut at = format!("{field}[{i}]");
+            let cred = if cred.is_reference() {
+                let id = cred.id.unwrap_or_default();
+                at = format!("{at} ({id:?})");
+                self.credentials.0.get(&id).cloned().ok_or_else(|| {
+                    format!(
+                        "{at}: credential {id:?} is given by id only and is not in \
+                         clients.credentials_file"
+                    )
+                })?
+            } else {
+                cred
+            };
+            match cred.credential_type {
+                Some(CredentialType::PublicKey) => {
+                    if let Some(file) = &cred.pem_file {
+                        self.files.push(self.base.join(file));
+                    }
+                    keys.push(build_credential(cred, self.base).map_err(|e| format!("{at}.{e}"))?)
                 }
-                keys.push(build_credential(cred, base).map_err(|e| format!("{at}.{e}"))?)
-            }
-            "jwks_uri" => {
-                let uri = cred.uri.ok_or_else(|| format!("{at}.uri: missing"))?;
-                if !(uri.starts_with("https://") || uri.starts_with("http://")) {
-                    return Err(format!("{at}.uri: must be an http(s) URL"));
+                Some(CredentialType::JwksUri) => {
+                    let uri = cred.uri.ok_or_else(|| format!("{at}.uri: missing"))?;
+                    if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+                        return Err(format!("{at}.uri: must be an http(s) URL"));
+                    }
+                    uris.push(uri);
                 }
-                uris.push(uri);
-            }
-            other => {
-                return Err(format!(
-                    "{at}.credential_type: {other:?} is not public_key or jwks_uri"
-                ))
+                Some(kind @ (CredentialType::X509Cert | CredentialType::CertSubjectDn)) => {
+                    return Err(format!(
+                        "{at}.credential_type: {kind:?} is an mTLS credential; private_key_jwt \
+                         and request objects take public_key or jwks_uri"
+                    ))
+                }
+                None => return Err(format!("{at}.credential_type: missing")),
             }
         }
+        Ok((CredentialSet::new(keys), uris))
     }
-    Ok((CredentialSet::new(keys), uris))
 }
 
 /// Errors are returned as `field: reason` so the caller can prefix the credential's position.
@@ -251,18 +328,18 @@ fn build_credential(raw: RawCredential, base: &Path) -> Result<Credential, Strin
         .as_ref()
         .and_then(|j| j.get("alg"))
         .and_then(Value::as_str);
-    let alg_name = match (raw.alg.as_deref(), jwk_alg) {
-        (Some(a), Some(j)) if Alg::parse(a) != Alg::parse(j) => {
-            return Err(format!("alg: {a:?} differs from the jwk's alg {j:?}"))
+    let alg = match (raw.alg, jwk_alg) {
+        (Some(a), Some(j)) if Some(a) != Alg::parse(j) => {
+            return Err(format!("alg: {a} differs from the jwk's alg {j:?}"))
         }
-        (Some(a), _) | (None, Some(a)) => a.to_string(),
+        (Some(a), _) => a,
+        (None, Some(j)) => Alg::parse(j).ok_or_else(|| {
+            format!(
+                "jwk: alg {j:?} is not one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA"
+            )
+        })?,
         (None, None) => return Err("alg: missing".into()),
     };
-    let alg = Alg::parse(&alg_name).ok_or_else(|| {
-        format!(
-            "alg: {alg_name:?} is not one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA"
-        )
-    })?;
     if !key.fits(alg) {
         return Err(format!("alg: {alg} does not fit a {} key", key.kind()));
     }

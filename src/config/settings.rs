@@ -94,7 +94,11 @@ pub struct UpstreamSettings {
     pub connect_timeout_ms: u64,
     #[serde(default = "ms_10000")]
     pub read_timeout_ms: u64,
+    /// Trust anchors added to the system roots for an https upstream and remote JWK Sets.
     pub ca_file: Option<String>,
+    /// `true`: `ca_file` replaces the system roots instead of extending them.
+    #[serde(default)]
+    pub ca_only: bool,
 }
 
 fn passthrough() -> Mode {
@@ -292,6 +296,8 @@ pub struct Clients {
     pub jwks_min_refetch_secs: u64,
     #[serde(default = "reject")]
     pub unregistered: Unregistered,
+    /// Auth0 credential objects for clients that name theirs by id only (SPEC §4).
+    pub credentials_file: Option<String>,
 }
 
 fn secs_300() -> u64 {

@@ -46,7 +46,8 @@ impl Decision<'_> {
             self.admit(client.as_ref())?;
             return Ok(forward.into());
         }
-        if self.snapshot.settings.par.require_par {
+        if self.snapshot.settings.par.require_par || client.as_ref().is_some_and(|c| c.requires_par)
+        {
             return Err(RequestFault::ParRequired.into());
         }
         let Some(token) = request else {

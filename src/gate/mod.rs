@@ -210,7 +210,15 @@ impl Decision<'_> {
                     fresh.extend(self.jwks.refetch(uri, refresh).await);
                 }
                 let sets: Vec<&CredentialSet> = fresh.iter().map(|f| &f.keys).collect();
-                check(&sets)
+                match check(&sets) {
+                    // No key found, and a set that might hold it could not be fetched.
+                    Err(TokenFault::UnknownKid | TokenFault::NoCredential)
+                        if uris.iter().any(|u| self.jwks.unavailable(u)) =>
+                    {
+                        Err(TokenFault::JwksUnavailable)
+                    }
+                    result => result,
+                }
             }
             result => {
                 if result.is_ok() && !cached.is_empty() {

@@ -1,7 +1,10 @@
 //! Remote JWK Sets named by `jwks_uri` credentials: fetched in the background, cached (the last
 //! good set stays when a fetch fails), refetched early when a token names an unknown key, at
 //! most once per `jwks_min_refetch_secs` per URI, so random `kid`s cannot turn jargate into a
-//! request amplifier. Response size and fetch time are bounded.
+//! request amplifier. Response size and fetch time are bounded. The cache also knows which
+//! URIs are failing (a token whose key cannot be found then is `jwks_unavailable`, not
+//! `no_credential`) and keeps `jargate_credentials{source="jwks_uri"}` at the number of keys
+//! the fetched sets hold.
 
 use super::{Alg, Credential, CredentialSet, PublicKey};
 use crate::metrics::Metrics;
@@ -10,7 +13,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,8 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct Fetched {
     pub keys: CredentialSet,
+    /// Distinct keys in the set (a key without `alg` yields one credential per algorithm).
+    pub key_count: usize,
     pub at: Instant,
     /// How long the set is fresh: `jwks_refresh_secs`, or a shorter `Cache-Control: max-age`.
     pub ttl: Duration,
@@ -44,24 +49,18 @@ pub struct JwksCache {
     last_attempt: Mutex<HashMap<String, Instant>>,
     /// One fetch per URI at a time; requests that need the same set wait for it.
     in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// URIs whose last fetch failed (or that were never fetched successfully, see
+    /// [`JwksCache::unavailable`]).
+    failing: Mutex<HashSet<String>>,
+    /// Each `jwks_uri` credential of the serving registry with its use, for the key counts.
+    tracked: Mutex<Vec<(String, &'static str)>>,
     client: HttpsClient,
     metrics: Arc<Metrics>,
 }
 
 impl JwksCache {
-    /// `extra_roots`: PEM certificates trusted besides the system roots.
-    pub fn new(metrics: Arc<Metrics>, extra_roots: Option<&str>) -> Result<JwksCache, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(pem_text) = extra_roots {
-            for block in pem::parse_many(pem_text).map_err(|e| format!("ca_file: {e}"))? {
-                roots
-                    .add(block.contents().to_vec().into())
-                    .map_err(|e| format!("ca_file: {e}"))?;
-            }
-        }
+    /// `roots`: the trust anchors for https JWK Sets ([`crate::roots`]).
+    pub fn new(metrics: Arc<Metrics>, roots: rustls::RootCertStore) -> Result<JwksCache, String> {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -78,9 +77,38 @@ impl JwksCache {
             sets: moka::sync::Cache::builder().max_capacity(100_000).build(),
             last_attempt: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            failing: Mutex::new(HashSet::new()),
+            tracked: Mutex::new(Vec::new()),
             client: Client::builder(TokioExecutor::new()).build(connector),
             metrics,
         })
+    }
+
+    /// Whether the keys of `uri` are unknown: never fetched, or its last fetch failed.
+    pub fn unavailable(&self, uri: &str) -> bool {
+        self.cached(uri).is_none() || lock(&self.failing).contains(uri)
+    }
+
+    /// The `jwks_uri` credentials of the serving registry (URI and use), whose keys
+    /// `jargate_credentials{source="jwks_uri"}` counts.
+    pub fn track(&self, credentials: Vec<(String, &'static str)>) {
+        *lock(&self.tracked) = credentials;
+        self.recount();
+    }
+
+    fn recount(&self) {
+        let mut counts: HashMap<&'static str, i64> =
+            HashMap::from([("request_object", 0), ("client_assertion", 0)]);
+        for (uri, use_) in lock(&self.tracked).iter() {
+            let keys = self.cached(uri).map_or(0, |f| f.key_count as i64);
+            *counts.entry(use_).or_default() += keys;
+        }
+        for (use_, n) in counts {
+            self.metrics
+                .credentials
+                .with_label_values(&[use_, "jwks_uri"])
+                .set(n);
+        }
     }
 
     /// Counts a verification that used cached remote keys.
@@ -119,6 +147,8 @@ impl JwksCache {
                 self.metrics.jwks_fetched(uri);
                 let fetched = Arc::new(fetched);
                 self.sets.insert(uri.to_owned(), fetched.clone());
+                lock(&self.failing).remove(uri);
+                self.recount();
                 Some(fetched)
             }
             Ok(Err(e)) => {
@@ -126,6 +156,7 @@ impl JwksCache {
                     .jwks_fetches
                     .with_label_values(&["failed"])
                     .inc();
+                lock(&self.failing).insert(uri.to_owned());
                 tracing::warn!(jwks_uri = uri, error = %e, "jwks fetch failed; keeping the last good keys");
                 self.cached(uri)
             }
@@ -134,6 +165,7 @@ impl JwksCache {
                     .jwks_fetches
                     .with_label_values(&["failed"])
                     .inc();
+                lock(&self.failing).insert(uri.to_owned());
                 tracing::warn!(
                     jwks_uri = uri,
                     "jwks fetch timed out; keeping the last good keys"
@@ -141,6 +173,14 @@ impl JwksCache {
                 self.cached(uri)
             }
         }
+    }
+
+    /// One fetch of `uri` now, bypassing the cache and its rate limit, with the proxy's limits
+    /// (for `jargate check --online` and `explain`).
+    pub async fn fetch_now(&self, uri: &str) -> Result<Fetched, String> {
+        tokio::time::timeout(FETCH_TIMEOUT, self.fetch(uri, Duration::from_secs(300)))
+            .await
+            .map_err(|_| format!("timed out after {} s", FETCH_TIMEOUT.as_secs()))?
     }
 
     /// Refreshes every set that is missing or stale (the background task calls this).
@@ -187,6 +227,7 @@ impl JwksCache {
             .to_bytes();
         let keys = parse_jwks(&body)?;
         Ok(Fetched {
+            key_count: distinct_keys(&keys),
             keys,
             at: Instant::now(),
             ttl,
@@ -208,6 +249,16 @@ fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
         name.eq_ignore_ascii_case("max-age")
             .then(|| secs.trim().parse().ok().map(Duration::from_secs))?
     })
+}
+
+/// Keys in a set, each counted once whatever the number of algorithms it serves.
+pub fn distinct_keys(set: &CredentialSet) -> usize {
+    let keys: HashSet<(&str, &str)> = set
+        .all()
+        .iter()
+        .map(|c| (c.kid.as_str(), c.key.thumbprint()))
+        .collect();
+    keys.len()
 }
 
 /// Reads a JWK Set: signature keys only (`use: enc` and keys without `verify` in `key_ops` are

@@ -2,8 +2,9 @@
 //! ✓/✗ line per rule ([`steps`], [`times`], [`kinds`]), the decoded header and claims, and the
 //! verdict with the answer the proxy would give ([`signature`] covers the credentials). The verdict comes from the proxy's own rule
 //! functions (`rules::check_assertion` / `rules::check_request_object`), so `explain` and the
-//! proxy cannot disagree; the lines only add detail. Exit 0 valid, 1 invalid, 2 usage or
-//! configuration error.
+//! proxy cannot disagree; the lines only add detail. A client whose keys for this use are
+//! behind a `jwks_uri` has its set fetched first (as the proxy would), or the output says it
+//! could not be. Exit 0 valid, 1 invalid, 2 usage or configuration error.
 
 mod kinds;
 mod signature;
@@ -12,10 +13,12 @@ mod times;
 
 pub use steps::{Line, Mark};
 
+use super::online::{describe_keys, Online};
 use super::sign::Kind;
 use super::{pad, rfc3339, Style, EXIT_FAILURE, EXIT_USAGE};
 use crate::app::unix_now;
 use crate::config::{Client, Snapshot};
+use crate::keys::{Credential, CredentialSet};
 use crate::reject::{ClientFault, Rejection, RequestFault, TokenFault};
 use crate::rules::claims::typ_is;
 use crate::rules::{check_assertion, check_request_object};
@@ -55,6 +58,10 @@ pub struct Explanation {
     pub payload_text: Option<String>,
     /// What the proxy answers, from the rule functions: `None` when the token is valid.
     pub verdict: Option<Rejection>,
+    /// Whether the client is in the registry.
+    pub registered: bool,
+    /// What was fetched from the client's `jwks_uri`s, or why not.
+    pub remote_notes: Vec<String>,
     /// The first ✗ line does not name the verdict's fault (a bug in this module).
     pub disagreement: bool,
 }
@@ -75,7 +82,20 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         }
     };
     let now = unix_now();
-    let explanation = explain(&snapshot, &token, args.client.as_deref(), args.kind, now);
+    let (kind, _, client_id, _) = target(&token, args.client.as_deref(), args.kind);
+    let remote = client_id
+        .as_deref()
+        .and_then(|id| snapshot.registry.get(id))
+        .map(|c| fetch_remote(&snapshot, c, kind))
+        .unwrap_or_default();
+    let explanation = explain_with(
+        &snapshot,
+        &token,
+        args.client.as_deref(),
+        args.kind,
+        now,
+        &remote,
+    );
     out!("{}", render(&explanation, now, Style::stdout()));
     if explanation.verdict.is_none() {
         ExitCode::SUCCESS
@@ -135,14 +155,57 @@ fn guess_kind(header: &Map<String, Value>, claims: &Map<String, Value>) -> (Kind
     }
 }
 
-/// Runs every rule on `token`; the verdict comes from the proxy's rule functions.
-pub fn explain(
-    snapshot: &Snapshot,
+/// Keys fetched from a client's `jwks_uri`s for one use, and a line per URI.
+#[derive(Default)]
+pub struct Remote {
+    pub keys: Vec<Credential>,
+    pub notes: Vec<String>,
+}
+
+/// Fetches the client's JWK Sets for the use `kind` needs.
+fn fetch_remote(snapshot: &Snapshot, client: &Client, kind: Kind) -> Remote {
+    let uris = match kind {
+        Kind::Assertion => &client.auth_jwks_uris,
+        Kind::Request => &client.jar_jwks_uris,
+    };
+    let mut remote = Remote::default();
+    if uris.is_empty() {
+        return remote;
+    }
+    let probe = match Online::new(snapshot) {
+        Ok(p) => p,
+        Err(e) => {
+            remote.notes.push(format!(
+                "cannot fetch {}: {e}; their keys are not checked",
+                uris.join(", ")
+            ));
+            return remote;
+        }
+    };
+    for uri in uris {
+        match probe.fetch(uri) {
+            Ok(set) => {
+                remote
+                    .notes
+                    .push(format!("{uri}: {}", describe_keys(&set.keys)));
+                remote.keys.extend(set.keys.all().iter().cloned());
+            }
+            Err(e) => remote.notes.push(format!(
+                "{uri}: cannot fetch ({e}); its keys are not checked, and the proxy answers \
+                 jwks_unavailable while it cannot fetch them either"
+            )),
+        }
+    }
+    remote
+}
+
+/// What the token is and whose, from the arguments or guessed from the token. An empty id
+/// names no client.
+fn target(
     token: &str,
     client: Option<&str>,
     kind: Option<Kind>,
-    now: i64,
-) -> Explanation {
+) -> (Kind, String, Option<String>, String) {
     let (header, claims) = peek(token);
     let (kind, kind_reason) = match kind {
         Some(k) => (k, "from --as".to_string()),
@@ -155,21 +218,47 @@ pub fn explain(
         Kind::Assertion => &["sub", "iss"],
         Kind::Request => &["client_id", "iss"],
     };
-    let (client_id, client_reason) = match client {
+    let (client_id, client_reason) = match client.filter(|c| !c.is_empty()) {
         Some(c) => (Some(c.to_owned()), "from --client".to_string()),
         None => claim_names
             .iter()
             .find_map(|n| {
-                let v = claims.get(*n)?.as_str()?;
+                let v = claims.get(*n)?.as_str().filter(|v| !v.is_empty())?;
                 Some((Some(v.to_owned()), format!("from the token's {n} claim")))
             })
             .unwrap_or((None, "the token names no client".into())),
     };
+    (kind, kind_reason, client_id, client_reason)
+}
+
+/// Runs every rule on `token` against the registered keys only.
+pub fn explain(
+    snapshot: &Snapshot,
+    token: &str,
+    client: Option<&str>,
+    kind: Option<Kind>,
+    now: i64,
+) -> Explanation {
+    explain_with(snapshot, token, client, kind, now, &Remote::default())
+}
+
+/// Runs every rule on `token`, the `remote` keys counting as the client's for this use; the
+/// verdict comes from the proxy's rule functions.
+pub fn explain_with(
+    snapshot: &Snapshot,
+    token: &str,
+    client: Option<&str>,
+    kind: Option<Kind>,
+    now: i64,
+    remote: &Remote,
+) -> Explanation {
+    let (kind, kind_reason, client_id, client_reason) = target(token, client, kind);
     let settings = &snapshot.settings;
-    let found: Option<&Client> = client_id
+    let with_remote: Option<Client> = client_id
         .as_deref()
         .and_then(|id| snapshot.registry.get(id))
-        .map(|c| c.as_ref());
+        .map(|c| with_keys(c, kind, &remote.keys));
+    let found = with_remote.as_ref();
     let subject = steps::Subject {
         token,
         kind,
@@ -204,8 +293,25 @@ pub fn explain(
         claims: decoded.claims.map(Value::Object),
         payload_text: decoded.payload_text,
         verdict,
+        registered: found.is_some(),
+        remote_notes: remote.notes.clone(),
         disagreement,
     }
+}
+
+/// The client with `extra` keys added to those of the use `kind` needs.
+fn with_keys(client: &Client, kind: Kind, extra: &[Credential]) -> Client {
+    let mut client = client.clone();
+    let set = match kind {
+        Kind::Assertion => &mut client.auth_keys,
+        Kind::Request => &mut client.jar_keys,
+    };
+    if !extra.is_empty() {
+        let mut all = set.all().to_vec();
+        all.extend(extra.iter().cloned());
+        *set = CredentialSet::new(all);
+    }
+    client
 }
 
 /// The token fault inside a rejection (`None` for an unknown client).
@@ -226,11 +332,21 @@ pub fn render(e: &Explanation, now: i64, style: Style) -> String {
     };
     let mut out = String::new();
     out += &format!("kind     {what} ({})\n", e.kind_reason);
+    let registered = match (&e.client_id, e.registered) {
+        (None, _) => "",
+        (Some(_), true) => "",
+        (Some(_), false) => "; not in the registry",
+    };
     out += &format!(
-        "client   {} ({})\n",
-        e.client_id.as_deref().unwrap_or("?"),
+        "client   {} ({}{registered})\n",
+        e.client_id
+            .as_deref()
+            .map_or("(none)".to_string(), |id| format!("{id:?}")),
         e.client_reason
     );
+    for note in &e.remote_notes {
+        out += &format!("jwks     {note}\n");
+    }
     out += &format!("now      {now} ({})\n\n", rfc3339(now));
     out += &style.bold("checks, in the proxy's order\n");
     let width = e.lines.iter().map(|l| l.check.len()).max().unwrap_or(0);

@@ -1,0 +1,119 @@
+//! Reading a configuration document (the TOML settings, the JSON registry and credentials)
+//! into typed structs, with every error placed: a syntax error, an unknown field, a wrong type
+//! or a bad enum value says `file:line:column`, the key path and, for a misspelt name, the
+//! closest known one; an unset `${VAR}` names the key it was used in.
+//!
+//! The document is parsed untyped first (syntax), `${VAR}` expanded on that tree (so the key
+//! is known), then deserialized typed. When the typed step fails, it is run again on the raw
+//! text, whose deserializer knows positions; the tree alone does not.
+
+use super::env;
+use super::position::{at, humanize, json_message, line_column};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::path::Path;
+
+/// Parses the JSON `text` of `file` into `T`. `context` names what a path belongs to (e.g.
+/// `client "app-1": `) from the untyped document.
+pub fn json<T: DeserializeOwned>(
+    text: &str,
+    file: &Path,
+    context: impl Fn(&Value, &str) -> String,
+) -> Result<T, String> {
+    let mut doc: Value = serde_json::from_str(text)
+        .map_err(|e| at(file, e.line(), e.column(), &json_message(&e)))?;
+    super::locate::no_duplicate_members(text)
+        .map_err(|e| at(file, e.line(), e.column(), &json_message(&e)))?;
+    let untouched = doc.clone();
+    env::expand_json_at(&mut doc).map_err(|(path, e)| {
+        format!(
+            "{}: {}{path}: {e}",
+            file.display(),
+            context(&untouched, &path)
+        )
+    })?;
+    let err = match serde_path_to_error::deserialize::<_, T>(doc) {
+        Ok(value) => return Ok(value),
+        Err(err) => err,
+    };
+    let mut raw = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, T>(&mut raw) {
+        Err(e) => {
+            let path = e.path().to_string();
+            let message = humanize(&json_message(e.inner()));
+            let where_ = full_path(&path, &message);
+            let what = format!("{}{where_}{message}", context(&untouched, &path));
+            Err(at(file, e.inner().line(), e.inner().column(), &what))
+        }
+        // Only the expanded document fails: a position in the raw text would not mean much.
+        Ok(_) => {
+            let path = err.path().to_string();
+            let message = humanize(&json_message(err.inner()));
+            let where_ = full_path(&path, &message);
+            Err(format!(
+                "{}: {}{where_}{message}",
+                file.display(),
+                context(&untouched, &path)
+            ))
+        }
+    }
+}
+
+/// Parses the TOML `text` of `file` into `T`.
+pub fn toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, String> {
+    let place = |e: &toml::de::Error, what: &str| match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            at(file, line, column, what)
+        }
+        None => format!("{}: {what}", file.display()),
+    };
+    let mut doc: toml::Value =
+        toml::from_str(text).map_err(|e| place(&e, e.message().trim_end()))?;
+    env::expand_toml(&mut doc).map_err(|e| format!("{}: {e}", file.display()))?;
+    let err = match serde_path_to_error::deserialize::<_, T>(doc) {
+        Ok(value) => return Ok(value),
+        Err(err) => err,
+    };
+    let describe = |path: &str, message: &str| {
+        let message = humanize(message.trim_end());
+        format!("{}{message}", full_path(path, &message))
+    };
+    match serde_path_to_error::deserialize::<_, T>(toml::Deserializer::new(text)) {
+        Err(e) => Err(place(
+            e.inner(),
+            &describe(&e.path().to_string(), e.inner().message()),
+        )),
+        Ok(_) => Err(format!(
+            "{}: {}",
+            file.display(),
+            describe(&err.path().to_string(), err.inner().message())
+        )),
+    }
+}
+
+/// `path: ` for a message, the unknown field's own name appended when serde stopped at the
+/// object holding it. Empty at the document root.
+fn full_path(path: &str, message: &str) -> String {
+    let mut path = if path == "." {
+        String::new()
+    } else {
+        path.to_string()
+    };
+    if let Some(field) = message
+        .strip_prefix("unknown field \"")
+        .and_then(|rest| rest.split('"').next())
+    {
+        if !path.ends_with(field) {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(field);
+        }
+    }
+    if path.is_empty() {
+        path
+    } else {
+        format!("{path}: ")
+    }
+}
