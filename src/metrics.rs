@@ -13,6 +13,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Refusals by OAuth `error` and `rule`.
     pub rejections: IntCounterVec,
+    /// Report mode: requests forwarded although they would be refused, by `error` and `rule`.
+    pub would_reject: IntCounterVec,
     /// Time from the request's arrival to the decision (body buffering included).
     pub validation_seconds: Histogram,
     /// Configuration reloads by `result` (ok, failed).
@@ -49,6 +51,11 @@ impl Metrics {
         let rejections = counter_vec(
             "jargate_rejections_total",
             "Requests refused, by OAuth error and rule",
+            &["error", "rule"],
+        );
+        let would_reject = counter_vec(
+            "jargate_would_reject_total",
+            "Report mode: requests forwarded that enforce mode would refuse, by OAuth error and rule",
             &["error", "rule"],
         );
         let reloads = counter_vec(
@@ -126,6 +133,7 @@ impl Metrics {
             registry,
             requests,
             rejections,
+            would_reject,
             validation_seconds,
             reloads,
             config_loaded,

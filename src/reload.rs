@@ -132,6 +132,7 @@ impl Reloader {
                 self.app.swap(new);
                 metrics.reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(cause, clients, "configuration reloaded");
+                crate::gate::report::log_unenforced(&self.app.snapshot());
                 true
             }
             Ok(Err(reason)) => {

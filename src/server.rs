@@ -85,6 +85,7 @@ pub fn run(config_path: &Path, snapshot: Snapshot) -> Result<(), String> {
         },
     ));
     tracing::info!(%proxy_addr, admin = ?admin_addr, "jargate serving");
+    crate::gate::report::log_unenforced(&app.snapshot());
     server.run_forever()
 }
 

@@ -26,6 +26,8 @@ pub struct Client {
     pub auth_jwks_uris: Vec<String>,
     /// Secret presented upstream in legacy mode; never logged.
     pub upstream_client_secret: Option<String>,
+    /// `client_metadata.jargate_enforcement`: overrides `enforcement.mode` for this client.
+    pub enforcement: Option<super::EnforcementMode>,
 }
 
 /// All clients by `client_id`, plus warnings for `jargate check`.
@@ -96,6 +98,7 @@ struct RawClient {
     signed_request_object: Option<RawSignedRequestObject>,
     client_authentication_methods: Option<RawAuthMethods>,
     upstream_client_secret: Option<String>,
+    client_metadata: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +144,7 @@ struct RawCredential {
 }
 
 fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<Client, String> {
+    let enforcement = enforcement_override(raw.client_metadata.as_ref())?;
     let (jar_required, jar_raw) = match raw.signed_request_object {
         Some(s) => (s.required, s.credentials),
         None => (false, Vec::new()),
@@ -189,7 +193,26 @@ fn build_client(raw: RawClient, base: &Path, registry: &mut Registry) -> Result<
         jar_jwks_uris,
         auth_jwks_uris,
         upstream_client_secret: raw.upstream_client_secret,
+        enforcement,
     })
+}
+
+/// `client_metadata.jargate_enforcement` (Auth0's free-form per-client data, so an exported
+/// client carries it): `"enforce"` or `"report"`; any other value is an error, never a silent
+/// fallback to either mode.
+fn enforcement_override(
+    metadata: Option<&Value>,
+) -> Result<Option<super::EnforcementMode>, String> {
+    let Some(value) = metadata.and_then(|m| m.get("jargate_enforcement")) else {
+        return Ok(None);
+    };
+    match value.as_str() {
+        Some("enforce") => Ok(Some(super::EnforcementMode::Enforce)),
+        Some("report") => Ok(Some(super::EnforcementMode::Report)),
+        _ => Err(format!(
+            "client_metadata.jargate_enforcement: {value} is not \"enforce\" or \"report\""
+        )),
+    }
 }
 
 fn build_set(

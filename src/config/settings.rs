@@ -22,6 +22,8 @@ pub struct Settings {
     #[serde(default)]
     pub par: Par,
     pub clients: Clients,
+    #[serde(default)]
+    pub enforcement: Enforcement,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,4 +273,20 @@ fn secs_30() -> u64 {
 }
 fn reject() -> Unregistered {
     Unregistered::Reject
+}
+
+/// `enforcement.mode` and a client's `client_metadata.jargate_enforcement` (SPEC §5 "Report
+/// mode"): `report` runs every rule but forwards a request that would be refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnforcementMode {
+    #[default]
+    Enforce,
+    Report,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Enforcement {
+    pub mode: EnforcementMode,
 }

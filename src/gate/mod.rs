@@ -7,6 +7,7 @@ mod authorize;
 mod client_auth;
 mod legacy;
 mod outside;
+pub mod report;
 
 use crate::app::App;
 use crate::config::Snapshot;

@@ -37,6 +37,8 @@ pub struct Ctx {
     outcome: Option<Result<(), Rejection>>,
     /// jargate answered a valid request itself (legacy PAR).
     answered: bool,
+    /// Report mode: the refusal this request would have had; it is forwarded as received.
+    would_reject: Option<Rejection>,
 }
 
 #[async_trait]
@@ -53,6 +55,7 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             outcome: None,
             answered: false,
+            would_reject: None,
         }
     }
 
@@ -65,7 +68,7 @@ impl ProxyHttp for Gateway {
             Route::Passthrough => return Ok(false),
             Route::Ambiguous => {
                 return self
-                    .refuse(session, ctx, RequestFault::AmbiguousPath.into())
+                    .refuse_or_report(session, ctx, RequestFault::AmbiguousPath.into())
                     .await
             }
             Route::Intercept(endpoint) => endpoint,
@@ -93,10 +96,12 @@ impl ProxyHttp for Gateway {
             has_query,
             content_length,
         ) {
-            return self.refuse(session, ctx, rejection).await;
+            // Report mode forwards before the body is read: Pingora streams it on unchanged.
+            return self.refuse_or_report(session, ctx, rejection).await;
         }
         let body = match read_body(session, ctx.snapshot.settings.limits.max_body_bytes).await? {
             Ok(body) => body,
+            // Refused in report mode too: the part already read cannot be replayed whole.
             Err(rejection) => return self.refuse(session, ctx, rejection).await,
         };
         let req = session.req_header();
@@ -131,7 +136,7 @@ impl ProxyHttp for Gateway {
                 respond::write_json(session, status, body, None).await?;
                 Ok(true)
             }
-            Err(rejection) => self.refuse(session, ctx, rejection).await,
+            Err(rejection) => self.refuse_or_report(session, ctx, rejection).await,
         }
     }
 
@@ -228,11 +233,33 @@ impl ProxyHttp for Gateway {
         let endpoint = match (ctx.endpoint, &ctx.outcome) {
             (Some(endpoint), _) => endpoint.name(),
             (None, Some(_)) => "ambiguous_path",
+            (None, None) if ctx.would_reject.is_some() => "ambiguous_path",
             (None, None) => return,
         };
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let metrics = &self.app.metrics;
+        if let (Some(r), None) = (&ctx.would_reject, &ctx.outcome) {
+            metrics
+                .would_reject
+                .with_label_values(&[r.error(), r.rule()])
+                .inc();
+            metrics
+                .requests
+                .with_label_values(&[endpoint, "would_reject"])
+                .inc();
+            tracing::info!(
+                endpoint = endpoint,
+                client_id = ctx.client_id.as_deref().unwrap_or(""),
+                outcome = "would_reject",
+                error = r.error(),
+                rule = r.rule(),
+                status,
+                latency_us,
+                "decision"
+            );
+            return;
+        }
         let outcome = match &ctx.outcome {
             Some(Err(r)) => {
                 metrics
@@ -272,6 +299,22 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// In report mode (SPEC §5) a rule refusal is recorded and the request forwarded exactly
+    /// as received; otherwise it is answered.
+    async fn refuse_or_report(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        rejection: Rejection,
+    ) -> Result<bool> {
+        if gate::report::forwards(&ctx.snapshot, ctx.client_id.as_deref(), &rejection) {
+            ctx.forward = Forward::default();
+            ctx.would_reject = Some(rejection);
+            return Ok(false);
+        }
+        self.refuse(session, ctx, rejection).await
+    }
+
     /// Answers a refusal; the upstream is never contacted.
     async fn refuse(
         &self,
