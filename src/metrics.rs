@@ -15,6 +15,8 @@ pub struct Metrics {
     pub rejections: IntCounterVec,
     /// Report mode: requests forwarded although they would be refused, by `error` and `rule`.
     pub would_reject: IntCounterVec,
+    /// Client-authentication requests let through, by the `method` the client used.
+    pub client_auth: IntCounterVec,
     /// Time from the request's arrival to the decision (body buffering included).
     pub validation_seconds: Histogram,
     /// Configuration reloads by `result` (ok, failed).
@@ -58,6 +60,14 @@ impl Metrics {
             "Report mode: requests forwarded that enforce mode would refuse, by OAuth error and rule",
             &["error", "rule"],
         );
+        let client_auth = counter_vec(
+            "jargate_client_auth_total",
+            "Client-authentication requests let through, by the method the client used",
+            &["method"],
+        );
+        for method in crate::gate::AuthMethod::ALL {
+            client_auth.with_label_values(&[method.name()]);
+        }
         let reloads = counter_vec(
             "jargate_reloads_total",
             "Configuration reloads",
@@ -134,6 +144,7 @@ impl Metrics {
             requests,
             rejections,
             would_reject,
+            client_auth,
             validation_seconds,
             reloads,
             config_loaded,

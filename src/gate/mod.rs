@@ -3,11 +3,14 @@
 //! the tokens, then single use; the first failure decides. No Pingora types here, so the whole
 //! decision is testable without a socket.
 
+mod auth_method;
 mod authorize;
 mod client_auth;
 mod legacy;
 mod outside;
 pub mod report;
+
+pub use auth_method::AuthMethod;
 
 use crate::app::App;
 use crate::config::Snapshot;
@@ -74,6 +77,8 @@ pub struct Verdict {
     pub result: Result<Action, Rejection>,
     /// Single use could not be recorded but `store.on_error = "allow"` let it through.
     pub store_error: Option<StoreError>,
+    /// The client-authentication method the request used (token, PAR, client-auth paths).
+    pub auth_method: Option<AuthMethod>,
 }
 
 /// Checks that need no body: method, query string, declared length (SPEC §5 request shape).
@@ -110,12 +115,14 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
         now,
         client_id: None,
         store_error: None,
+        auth_method: None,
     };
     let result = ctx.run(req).await;
     Verdict {
         client_id: ctx.client_id,
         result,
         store_error: ctx.store_error,
+        auth_method: ctx.auth_method,
     }
 }
 
@@ -127,11 +134,15 @@ struct Decision<'a> {
     now: i64,
     client_id: Option<String>,
     store_error: Option<StoreError>,
+    auth_method: Option<AuthMethod>,
 }
 
 impl Decision<'_> {
     async fn run(&mut self, req: Incoming<'_>) -> Result<Action, Rejection> {
         let params = read_params(&req)?;
+        if req.endpoint != Endpoint::Authorize {
+            self.auth_method = Some(AuthMethod::of(&params, req.authorization));
+        }
         match req.endpoint {
             Endpoint::Authorize => self.authorize(&req, &params).await,
             Endpoint::Par => self.par(&req, &params).await,

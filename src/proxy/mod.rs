@@ -39,6 +39,8 @@ pub struct Ctx {
     answered: bool,
     /// Report mode: the refusal this request would have had; it is forwarded as received.
     would_reject: Option<Rejection>,
+    /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
+    auth_method: Option<gate::AuthMethod>,
 }
 
 #[async_trait]
@@ -56,6 +58,7 @@ impl ProxyHttp for Gateway {
             outcome: None,
             answered: false,
             would_reject: None,
+            auth_method: None,
         }
     }
 
@@ -124,6 +127,7 @@ impl ProxyHttp for Gateway {
             metrics.store_bypassed.inc();
         }
         ctx.client_id = verdict.client_id;
+        ctx.auth_method = verdict.auth_method;
         match verdict.result {
             Ok(Action::Forward(forward)) => {
                 ctx.forward = forward;
@@ -239,6 +243,10 @@ impl ProxyHttp for Gateway {
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let metrics = &self.app.metrics;
+        let auth_method = ctx.auth_method.map_or("", gate::AuthMethod::name);
+        if !matches!(ctx.outcome, Some(Err(_))) && !auth_method.is_empty() {
+            metrics.client_auth.with_label_values(&[auth_method]).inc();
+        }
         if let (Some(r), None) = (&ctx.would_reject, &ctx.outcome) {
             metrics
                 .would_reject
@@ -254,6 +262,7 @@ impl ProxyHttp for Gateway {
                 outcome = "would_reject",
                 error = r.error(),
                 rule = r.rule(),
+                auth_method,
                 status,
                 latency_us,
                 "decision"
@@ -282,6 +291,7 @@ impl ProxyHttp for Gateway {
                 outcome = "rejected",
                 error = r.error(),
                 rule = r.rule(),
+                auth_method,
                 status,
                 latency_us,
                 "decision"
@@ -290,6 +300,7 @@ impl ProxyHttp for Gateway {
                 endpoint = endpoint,
                 client_id = ctx.client_id.as_deref().unwrap_or(""),
                 outcome,
+                auth_method,
                 status,
                 latency_us,
                 "decision"
