@@ -24,6 +24,8 @@ pub struct Settings {
     pub clients: Clients,
     #[serde(default)]
     pub enforcement: Enforcement,
+    #[serde(default)]
+    pub legacy: LegacySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,4 +291,18 @@ pub enum EnforcementMode {
 #[serde(deny_unknown_fields, default)]
 pub struct Enforcement {
     pub mode: EnforcementMode,
+}
+
+/// `[legacy]`: what legacy mode adds besides translation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacySettings {
+    /// Augment the upstream's discovery documents (SPEC §1).
+    pub discovery: bool,
+}
+
+impl Default for LegacySettings {
+    fn default() -> Self {
+        LegacySettings { discovery: true }
+    }
 }

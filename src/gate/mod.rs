@@ -6,6 +6,7 @@
 mod auth_method;
 mod authorize;
 mod client_auth;
+pub mod discovery;
 mod legacy;
 mod outside;
 pub mod report;

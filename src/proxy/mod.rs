@@ -5,12 +5,13 @@ mod respond;
 
 use crate::app::{unix_now, App};
 use crate::config::Snapshot;
+use crate::gate::discovery::{self, DocumentBuffer};
 use crate::gate::{self, Action, Forward, Incoming};
 use crate::reject::{Rejection, RequestFault};
 use crate::request::{Endpoint, Route};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub struct Ctx {
     would_reject: Option<Rejection>,
     /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
     auth_method: Option<gate::AuthMethod>,
+    /// A discovery document request in legacy mode (`legacy.discovery`).
+    discovery: bool,
+    /// The discovery document being buffered for rewriting.
+    document: Option<DocumentBuffer>,
 }
 
 #[async_trait]
@@ -59,6 +64,8 @@ impl ProxyHttp for Gateway {
             answered: false,
             would_reject: None,
             auth_method: None,
+            discovery: false,
+            document: None,
         }
     }
 
@@ -68,7 +75,11 @@ impl ProxyHttp for Gateway {
             .routes
             .classify(session.req_header().uri.path());
         let endpoint = match route {
-            Route::Passthrough => return Ok(false),
+            Route::Passthrough => {
+                let req = session.req_header();
+                ctx.discovery = discovery::applies(&ctx.snapshot, &req.method, req.uri.path());
+                return Ok(false);
+            }
             Route::Ambiguous => {
                 return self
                     .refuse_or_report(session, ctx, RequestFault::AmbiguousPath.into())
@@ -191,7 +202,48 @@ impl ProxyHttp for Gateway {
         if let Some(authorization) = &ctx.forward.authorization {
             upstream.insert_header(http::header::AUTHORIZATION, authorization.as_str())?;
         }
+        if ctx.discovery {
+            // A document jargate rewrites must come uncompressed.
+            upstream.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
+        }
         Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let encoding = response.headers.get(http::header::CONTENT_ENCODING);
+        if ctx.discovery
+            && discovery::rewritable(response.status.as_u16(), encoding.map(|v| v.as_bytes()))
+        {
+            // The header leaves before the body is read: the new length is not known yet, so
+            // the document goes out chunked and the upstream's length and validator are dropped.
+            response.remove_header(&http::header::CONTENT_LENGTH);
+            response.remove_header(&http::header::ETAG);
+            response.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+            ctx.document = Some(DocumentBuffer::default());
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(document) = ctx.document.as_mut() {
+            let mut out = body.take().and_then(|chunk| document.push(chunk));
+            if end_of_stream {
+                out = out.or_else(|| document.finish(&discovery::Provided::of(&ctx.snapshot)));
+            }
+            *body = Some(out.unwrap_or_default());
+        }
+        Ok(None)
     }
 
     async fn request_body_filter(
