@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz` (the proxy listener serves a loaded configuration), `/readyz`
 //! (also: the store answers) and `/metrics` (Prometheus text). Kept off the proxy port so probes
-//! and scrapes never mix with traffic.
+//! and scrapes never mix with traffic. `/clients/{id}/jwks.json` and `/jar-jwks.json`: see
+//! `admin_jwks`.
 
 use crate::app::App;
 use async_trait::async_trait;
@@ -29,6 +30,9 @@ impl Admin {
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if let Some(rest) = session.req_header().uri.path().strip_prefix("/clients/") {
+            return crate::admin_jwks::response(&self.app, rest);
+        }
         let mut content_type = "text/plain; charset=utf-8";
         let (status, body) = match session.req_header().uri.path() {
             "/metrics" => {

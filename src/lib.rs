@@ -8,10 +8,11 @@
 //! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use).
 //! - [`store`]: single-use `jti` and pushed requests.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
-//! - [`proxy`], [`admin`], [`server`]: the Pingora glue.
+//! - [`proxy`], [`admin`], [`server`]: the Pingora glue; [`admin_jwks`]: the clients' JWK Sets.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_jwks;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -10,10 +10,6 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const OPENID: &str = "/.well-known/openid-configuration";
 const OAUTH: &str = "/.well-known/oauth-authorization-server";
@@ -32,55 +28,6 @@ const DOCUMENT: &str = r#"{
   "x_vendor": {"nested": [1.50, true, null], "b": 2}
 }"#;
 
-/// An upstream that answers every request with `response` and records each request head.
-struct CannedUpstream {
-    addr: SocketAddr,
-    heads: Arc<Mutex<Vec<String>>>,
-}
-
-impl CannedUpstream {
-    async fn start(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> CannedUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut response = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
-        for (k, v) in headers {
-            response += &format!("{k}: {v}\r\n");
-        }
-        let mut response = (response + "\r\n").into_bytes();
-        response.extend_from_slice(&body);
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let shared = heads.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let response = response.clone();
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    // One request per connection: read its head, answer, close.
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    shared
-                        .lock()
-                        .expect("lock")
-                        .push(String::from_utf8_lossy(&buf).into_owned());
-                    let _ = stream.write_all(&response).await;
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        CannedUpstream { addr, heads }
-    }
-
-    fn heads(&self) -> Vec<String> {
-        self.heads.lock().expect("lock").clone()
-    }
-}
-
 async fn start(
     toml: &str,
     status: u16,
@@ -88,7 +35,7 @@ async fn start(
     body: &[u8],
 ) -> (CannedUpstream, Jargate) {
     let upstream = CannedUpstream::start(status, headers, body.to_vec()).await;
-    let jargate = Jargate::start(upstream.addr, toml, default_clients_with_secret()).await;
+    let jargate = Jargate::start(upstream.addr(), toml, default_clients_with_secret()).await;
     (upstream, jargate)
 }
 
