@@ -85,8 +85,20 @@ async fn would_reject_line(j: &Jargate, client_id: &str, rule: &str) -> String {
 }
 
 /// The report-mode accounting of one request: counted as would_reject on `endpoint` with
-/// `error`/`rule`, never as a rejection, and logged.
+/// `error`/`rule`, never as a rejection, and logged. The endpoint's only would_reject so far.
 async fn assert_reported(j: &Jargate, endpoint: &str, client_id: &str, error: &str, rule: &str) {
+    assert_reported_nth(j, endpoint, client_id, error, rule, 1.0).await;
+}
+
+/// [`assert_reported`], the endpoint's `n`th would_reject.
+async fn assert_reported_nth(
+    j: &Jargate,
+    endpoint: &str,
+    client_id: &str,
+    error: &str,
+    rule: &str,
+    n: f64,
+) {
     let line = would_reject_line(j, client_id, rule).await;
     assert!(line.contains(&format!("error=\"{error}\"")), "{line}");
     assert!(line.contains(&format!("endpoint=\"{endpoint}\"")), "{line}");
@@ -95,7 +107,7 @@ async fn assert_reported(j: &Jargate, endpoint: &str, client_id: &str, error: &s
     assert_eq!(counter(&m, "jargate_would_reject_total", &labels), 1.0);
     assert_eq!(counter(&m, "jargate_rejections_total", &labels), 0.0);
     let by_outcome = [("endpoint", endpoint), ("outcome", "would_reject")];
-    assert_eq!(counter(&m, "jargate_requests_total", &by_outcome), 1.0);
+    assert_eq!(counter(&m, "jargate_requests_total", &by_outcome), n);
 }
 
 #[tokio::test]
@@ -398,4 +410,52 @@ fn an_unknown_enforcement_value_is_a_configuration_error() {
     assert!(!ok, "{out}");
     let (ok, out) = check("[enforcement]\nmdoe = \"report\"\n", &clients());
     assert!(!ok, "{out}");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_forwarded_when_declared_and_refused_when_not() {
+    let (up, j) = start_with(
+        &format!("{GLOBAL_REPORT}[limits]\nmax_body_bytes = 1024\n"),
+        clients(),
+    )
+    .await;
+    let body = format!("grant_type=client_credentials&pad={}", "a".repeat(2000));
+    // Declared too large: forwarded unread, as received.
+    let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
+    assert_forwarded(&resp, &up, "POST", TOKEN, body.as_bytes());
+    assert_reported(&j, "token", "", "invalid_request", "body_too_large").await;
+    // Chunked past the limit: the part already read cannot be replayed whole, so refused.
+    let raw = build_request(
+        j.proxy_addr(),
+        "POST",
+        TOKEN,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        &chunked(body.as_bytes(), 500),
+    );
+    let resp = send_raw(j.proxy_addr(), &raw).await;
+    assert_error(&resp, 413, "invalid_request");
+    assert_eq!(up.count(), 1, "nothing more upstream");
+}
+
+#[tokio::test]
+async fn a_valid_token_in_a_refused_request_is_still_recorded() {
+    // PAR: the assertion is valid, the request object is not; the request goes upstream with
+    // the assertion, so the assertion's jti is recorded and its replay reported.
+    let (up, j) = start_with("", clients()).await;
+    let assertion = assertion("app-1");
+    let body = |object: &str| {
+        format!(
+            "client_id=app-1&client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={assertion}&request={object}"
+        )
+    };
+    let first = body(&tamper_signature(&request_object("app-1")));
+    let resp = post_form(j.proxy_addr(), PAR, &first).await;
+    assert_forwarded(&resp, &up, "POST", PAR, first.as_bytes());
+    let second = body(&request_object("app-1"));
+    let resp = post_form(j.proxy_addr(), PAR, &second).await;
+    assert_forwarded_nth(&resp, &up, 1, "POST", PAR, second.as_bytes());
+    assert_reported_nth(&j, "par", "app-1", "invalid_client", "jti_replayed", 2.0).await;
 }

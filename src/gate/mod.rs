@@ -117,8 +117,14 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
         client_id: None,
         store_error: None,
         auth_method: None,
+        unrecorded: Vec::new(),
     };
     let result = ctx.run(req).await;
+    if let Err(rejection) = &result {
+        if report::forwards(snapshot, ctx.client_id.as_deref(), rejection) {
+            ctx.record_forwarded().await;
+        }
+    }
     Verdict {
         client_id: ctx.client_id,
         result,
@@ -136,6 +142,9 @@ struct Decision<'a> {
     client_id: Option<String>,
     store_error: Option<StoreError>,
     auth_method: Option<AuthMethod>,
+    /// Single-use keys of tokens that passed their own checks; recorded even when a later rule
+    /// fails in report mode, since the request then goes upstream with them.
+    unrecorded: Vec<SingleUse>,
 }
 
 impl Decision<'_> {
@@ -174,6 +183,22 @@ impl Decision<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Keeps `items` for [`Decision::record_forwarded`].
+    fn remember(&mut self, items: &[SingleUse]) {
+        self.unrecorded.extend(items.iter().cloned());
+    }
+
+    /// Report mode, for a request forwarded although a rule failed: records every single-use key
+    /// of a token that was valid itself, so its replay is reported too. A key already recorded
+    /// stays as it is; a store failure is logged (the request is forwarded either way).
+    async fn record_forwarded(&mut self) {
+        for item in std::mem::take(&mut self.unrecorded) {
+            if let Err(e) = self.store.insert_once(&item.key, item.ttl).await {
+                tracing::warn!(error = %e, "store call failed");
+            }
+        }
     }
 
     fn store_failed(&mut self, e: StoreError) -> Result<(), Rejection> {
@@ -241,6 +266,7 @@ impl Decision<'_> {
 }
 
 /// A `jti` to record once the request is otherwise valid.
+#[derive(Clone)]
 struct SingleUse {
     key: String,
     ttl: Duration,
