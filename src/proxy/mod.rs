@@ -300,26 +300,7 @@ impl ProxyHttp for Gateway {
             metrics.client_auth.with_label_values(&[auth_method]).inc();
         }
         if let (Some(r), None) = (&ctx.would_reject, &ctx.outcome) {
-            metrics
-                .would_reject
-                .with_label_values(&[r.error(), r.rule()])
-                .inc();
-            metrics
-                .requests
-                .with_label_values(&[endpoint, "would_reject"])
-                .inc();
-            tracing::info!(
-                endpoint = endpoint,
-                client_id = ctx.client_id.as_deref().unwrap_or(""),
-                outcome = "would_reject",
-                error = r.error(),
-                rule = r.rule(),
-                auth_method,
-                status,
-                latency_us,
-                "decision"
-            );
-            return;
+            return self.log_would_reject(ctx, r, endpoint, auth_method, status, latency_us);
         }
         let outcome = match &ctx.outcome {
             Some(Err(r)) => {
@@ -376,6 +357,38 @@ impl Gateway {
             return Ok(false);
         }
         self.refuse(session, ctx, rejection).await
+    }
+
+    /// Report mode's decision line and counters (never `jargate_rejections_total`).
+    fn log_would_reject(
+        &self,
+        ctx: &Ctx,
+        r: &Rejection,
+        endpoint: &str,
+        auth_method: &str,
+        status: u16,
+        latency_us: u64,
+    ) {
+        let metrics = &self.app.metrics;
+        metrics
+            .would_reject
+            .with_label_values(&[r.error(), r.rule()])
+            .inc();
+        metrics
+            .requests
+            .with_label_values(&[endpoint, "would_reject"])
+            .inc();
+        tracing::info!(
+            endpoint = endpoint,
+            client_id = ctx.client_id.as_deref().unwrap_or(""),
+            outcome = "would_reject",
+            error = r.error(),
+            rule = r.rule(),
+            auth_method,
+            status,
+            latency_us,
+            "decision"
+        );
     }
 
     /// Answers a refusal; the upstream is never contacted.
