@@ -30,8 +30,9 @@ impl Admin {
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        if let Some(rest) = session.req_header().uri.path().strip_prefix("/clients/") {
-            return crate::admin_jwks::response(&self.app, rest);
+        let req = session.req_header();
+        if let Some(rest) = req.uri.path().strip_prefix("/clients/") {
+            return crate::admin_jwks::response(&self.app, &req.method, rest);
         }
         let mut content_type = "text/plain; charset=utf-8";
         let (status, body) = match session.req_header().uri.path() {

@@ -11,8 +11,13 @@ use crate::keys::Credential;
 use http::Response;
 use std::sync::Arc;
 
-/// Answers `rest`, the path after `/clients/`.
-pub fn response(app: &App, rest: &str) -> Response<Vec<u8>> {
+/// Answers a `method` request for `rest`, the path after `/clients/`.
+pub fn response(app: &App, method: &http::Method, rest: &str) -> Response<Vec<u8>> {
+    if method != http::Method::GET && method != http::Method::HEAD {
+        let body = serde_json::json!({"error": "method_not_allowed",
+                                      "error_description": "only GET is served here"});
+        return build(405, body.to_string(), "no-store");
+    }
     let Some((id, file)) = rest.split_once('/') else {
         return not_found("no such resource");
     };

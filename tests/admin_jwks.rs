@@ -110,6 +110,8 @@ async fn unknown_clients_and_files_are_json_404s() {
         assert_eq!(resp.json()["error"], "not_found", "{path}");
         assert_eq!(resp.header("content-type"), Some("application/json"));
     }
+    let resp = post_form(j.admin_addr(), "/clients/svc%3A1%20x/jwks.json", "").await;
+    assert_eq!(resp.status, 405);
     // The client id is percent-decoded.
     let resp = fetch(&j, "/clients/svc%3A1%20x/jwks.json").await;
     assert_eq!(resp.status, 200, "{}", resp.text());
