@@ -392,6 +392,12 @@ fn check_lists_the_clients_that_are_not_enforced() {
         out.contains("warning: enforcement.mode is \"report\""),
         "{out}"
     );
+    // Each client not enforced is marked in the summary (app-enf is enforced).
+    assert_eq!(
+        out.matches("enforcement: report (NOT ENFORCED").count(),
+        2,
+        "{out}"
+    );
 }
 
 #[test]

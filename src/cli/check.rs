@@ -215,15 +215,17 @@ pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
         }
     }
     if snapshot.settings.enforcement.mode == EnforcementMode::Report {
+        // One warning, not one per client: the summary marks each client not enforced.
         out.push(
             "enforcement.mode is \"report\": requests that break a rule are forwarded, not refused"
                 .into(),
         );
-    }
-    for id in report::unenforced_clients(snapshot) {
-        out.push(format!(
-            "client {id:?} is not enforced (report mode): its refusals are only logged"
-        ));
+    } else {
+        for id in report::unenforced_clients(snapshot) {
+            out.push(format!(
+                "client {id:?} is not enforced (report mode): its refusals are only logged"
+            ));
+        }
     }
     for client in sorted_clients(snapshot) {
         for (use_, set, uris) in [
