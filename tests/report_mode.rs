@@ -465,3 +465,22 @@ async fn a_valid_token_in_a_refused_request_is_still_recorded() {
     assert_forwarded_nth(&resp, &up, 1, "POST", PAR, second.as_bytes());
     assert_reported_nth(&j, "par", "app-1", "invalid_client", "jti_replayed", 2.0).await;
 }
+
+#[tokio::test]
+async fn an_upstream_failure_after_a_would_reject_is_no_refusal() {
+    let closed = ClosedPort::new();
+    let j = Jargate::start(closed.addr(), "", clients()).await;
+    let body = assertion_form(&tamper_signature(&assertion("app-1")));
+    let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
+    assert_error(&resp, 502, "temporarily_unavailable");
+    let line = would_reject_line(&j, "app-1", "bad_signature").await;
+    assert!(line.contains("status=502"), "{line}");
+    let m = scrape_metrics(j.admin_addr()).await;
+    let labels = [("error", "invalid_client"), ("rule", "bad_signature")];
+    assert_eq!(counter(&m, "jargate_would_reject_total", &labels), 1.0);
+    let upstream = [
+        ("error", "temporarily_unavailable"),
+        ("rule", "upstream_unreachable"),
+    ];
+    assert_eq!(counter(&m, "jargate_rejections_total", &upstream), 0.0);
+}

@@ -299,7 +299,9 @@ impl ProxyHttp for Gateway {
         if !matches!(ctx.outcome, Some(Err(_))) && !auth_method.is_empty() {
             metrics.client_auth.with_label_values(&[auth_method]).inc();
         }
-        if let (Some(r), None) = (&ctx.would_reject, &ctx.outcome) {
+        // The decision was would_reject even when the upstream then failed (status says so):
+        // an upstream failure is no refusal.
+        if let Some(r) = &ctx.would_reject {
             return self.log_would_reject(ctx, r, endpoint, auth_method, status, latency_us);
         }
         let outcome = match &ctx.outcome {
