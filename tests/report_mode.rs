@@ -347,6 +347,12 @@ async fn start_up_log_lists_the_clients_that_are_not_enforced() {
 
 /// `jargate check` on a config dir holding `jargate.toml` (+ `extra`) and `clients`.
 fn check(extra: &str, clients: &Value) -> (bool, String) {
+    cli_with(&["check"], &[], extra, clients)
+}
+
+/// `jargate <args> --config <dir>/jargate.toml` (+ `tail`), the dir holding `jargate.toml`
+/// (+ `extra`) and `clients`.
+fn cli_with(args: &[&str], tail: &[&str], extra: &str, clients: &Value) -> (bool, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = dir.path().join("keys");
     std::fs::create_dir_all(&keys).expect("keys dir");
@@ -356,9 +362,10 @@ fn check(extra: &str, clients: &Value) -> (bool, String) {
     std::fs::write(dir.path().join("jargate.toml"), config).expect("config");
     std::fs::write(dir.path().join("clients.json"), clients.to_string()).expect("clients");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .arg("check")
+        .args(args)
         .arg("--config")
         .arg(dir.path().join("jargate.toml"))
+        .args(tail)
         .output()
         .expect("run check");
     let text = format!(
@@ -483,4 +490,24 @@ async fn an_upstream_failure_after_a_would_reject_is_no_refusal() {
         ("rule", "upstream_unreachable"),
     ];
     assert_eq!(counter(&m, "jargate_rejections_total", &upstream), 0.0);
+}
+
+#[test]
+fn explain_says_when_a_refusal_would_only_be_reported() {
+    let bad = tamper_signature(&assertion("app-1"));
+    let (ok, out) = cli_with(&["explain"], &[&bad], "", &clients());
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("verdict: INVALID (rule: bad_signature)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("report mode: the proxy forwards this request as received"),
+        "{out}"
+    );
+    // An enforced client's refusal is no report.
+    let bad = tamper_signature(&assertion("app-enf"));
+    let (ok, out) = cli_with(&["explain"], &[&bad], "", &clients());
+    assert!(!ok, "{out}");
+    assert!(!out.contains("report mode"), "{out}");
 }
