@@ -24,6 +24,8 @@ pub struct Metrics {
     /// Unix time the serving configuration was loaded at.
     pub config_loaded: Gauge,
     pub clients: IntGauge,
+    /// Registered clients in report mode (SPEC §5): an alert that catches report mode left on.
+    pub unenforced_clients: IntGauge,
     /// Registered credentials by `use` (request_object, client_assertion) and `source`.
     pub credentials: IntGaugeVec,
     /// Remote JWK Set fetches by `result` (ok, failed, rate_limited).
@@ -109,6 +111,14 @@ impl Metrics {
         registry
             .register(Box::new(clients.clone()))
             .expect("unique metric");
+        let unenforced_clients = IntGauge::new(
+            "jargate_unenforced_clients",
+            "Registered clients in report mode (not enforced)",
+        )
+        .expect("static metric");
+        registry
+            .register(Box::new(unenforced_clients.clone()))
+            .expect("unique metric");
         let credentials = IntGaugeVec::new(
             Opts::new("jargate_credentials", "Registered credentials"),
             &["use", "source"],
@@ -149,6 +159,7 @@ impl Metrics {
             reloads,
             config_loaded,
             clients,
+            unenforced_clients,
             credentials,
             jwks_fetches,
             jwks_cache_hits,

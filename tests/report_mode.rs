@@ -343,6 +343,8 @@ async fn start_up_log_lists_the_clients_that_are_not_enforced() {
         assert!(Instant::now() < deadline, "no start-up line in:\n{logs}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let m = scrape_metrics(j.admin_addr()).await;
+    assert_eq!(metric(&m, "jargate_unenforced_clients", &[]), Some(2.0));
 }
 
 /// `jargate check` on a config dir holding `jargate.toml` (+ `extra`) and `clients`.
