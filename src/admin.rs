@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz` (the proxy listener serves a loaded configuration), `/readyz`
 //! (ready for traffic), `/readyz?store` (also: the store answers) and `/metrics` (Prometheus
 //! text). Kept off the proxy port so probes and scrapes never mix with traffic.
+//! `/clients/{id}/jwks.json` and `/jar-jwks.json`: see `admin_jwks`.
 //!
 //! `/readyz` does not ask the store: one shared Redis down would make every replica unready at
 //! once and take passthrough traffic (discovery, JWKS, login pages) down with the intercepted
@@ -39,6 +40,10 @@ impl Admin {
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        if let Some(rest) = req.uri.path().strip_prefix("/clients/") {
+            return crate::admin_jwks::response(&self.app, &req.method, rest);
+        }
         let mut content_type = "text/plain; charset=utf-8";
         let (status, body) = match session.req_header().uri.path() {
             "/metrics" => {

@@ -64,6 +64,8 @@ impl App {
         m.config_loaded.set(unix_now() as f64);
         m.record_snapshot(snapshot);
         m.clients.set(snapshot.registry.len() as i64);
+        m.unenforced_clients
+            .set(crate::gate::report::unenforced_clients(snapshot).len() as i64);
         let count = |f: fn(&crate::config::Client) -> usize| {
             snapshot.registry.clients().map(|c| f(c)).sum::<usize>() as i64
         };

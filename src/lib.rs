@@ -9,10 +9,11 @@
 //! - [`store`]: single-use `jti` and pushed requests.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
 //! - [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
-//! - [`proxy`], [`admin`], [`server`]: the Pingora glue.
+//! - [`proxy`], [`admin`], [`server`]: the Pingora glue; [`admin_jwks`]: the clients' JWK Sets.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_jwks;
 pub mod app;
 pub mod cli;
 pub mod config;

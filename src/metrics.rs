@@ -18,6 +18,10 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Refusals by OAuth `error` and `rule`.
     pub rejections: IntCounterVec,
+    /// Report mode: requests forwarded although they would be refused, by `error` and `rule`.
+    pub would_reject: IntCounterVec,
+    /// Client-authentication requests let through, by the `method` the client used.
+    pub client_auth: IntCounterVec,
     /// Time from the request's arrival to the decision (body buffering included).
     pub validation_seconds: Histogram,
     /// Configuration reloads by `result` (ok, failed).
@@ -25,6 +29,8 @@ pub struct Metrics {
     /// Unix time the serving configuration was loaded at.
     pub config_loaded: Gauge,
     pub clients: IntGauge,
+    /// Registered clients in report mode (SPEC §5): an alert that catches report mode left on.
+    pub unenforced_clients: IntGauge,
     /// Registered credentials by `use` (request_object, client_assertion) and `source`.
     pub credentials: IntGaugeVec,
     /// Remote JWK Set fetches by `result` (ok, failed, rate_limited).
@@ -76,6 +82,19 @@ impl Metrics {
             "Requests refused, by OAuth error and rule",
             &["error", "rule"],
         );
+        let would_reject = counter_vec(
+            "jargate_would_reject_total",
+            "Report mode: requests forwarded that enforce mode would refuse, by OAuth error and rule",
+            &["error", "rule"],
+        );
+        let client_auth = counter_vec(
+            "jargate_client_auth_total",
+            "Client-authentication requests let through, by the method the client used",
+            &["method"],
+        );
+        for method in crate::gate::AuthMethod::ALL {
+            client_auth.with_label_values(&[method.name()]);
+        }
         let reloads = counter_vec(
             "jargate_reloads_total",
             "Configuration reloads",
@@ -116,6 +135,14 @@ impl Metrics {
             IntGauge::new("jargate_clients", "Registered clients").expect("static metric");
         registry
             .register(Box::new(clients.clone()))
+            .expect("unique metric");
+        let unenforced_clients = IntGauge::new(
+            "jargate_unenforced_clients",
+            "Registered clients in report mode (not enforced)",
+        )
+        .expect("static metric");
+        registry
+            .register(Box::new(unenforced_clients.clone()))
             .expect("unique metric");
         let credentials = IntGaugeVec::new(
             Opts::new("jargate_credentials", "Registered credentials"),
@@ -256,10 +283,13 @@ impl Metrics {
             registry,
             requests,
             rejections,
+            would_reject,
+            client_auth,
             validation_seconds,
             reloads,
             config_loaded,
             clients,
+            unenforced_clients,
             credentials,
             jwks_fetches,
             jwks_cache_hits,

@@ -135,6 +135,7 @@ impl Reloader {
                 metrics.reloads.with_label_values(&["ok"]).inc();
                 metrics.config_reload_ok.set(1);
                 tracing::info!(cause, clients, "configuration reloaded");
+                crate::gate::report::log_unenforced(&self.app.snapshot());
                 true
             }
             Ok(Err(reason)) => {

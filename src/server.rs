@@ -134,6 +134,7 @@ pub fn run_with(
     ));
     let admin = admin_addr.map_or_else(|| "disabled".to_string(), |a| a.to_string());
     tracing::info!(%proxy_addr, admin, upgrade = options.upgrade, "jargate serving");
+    crate::gate::report::log_unenforced(&app.snapshot());
     let signals = Signals {
         drain_delay,
         phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),

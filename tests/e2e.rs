@@ -11,9 +11,11 @@
 //!   client_secret_post, or client_secret_basic with `upstream.client_auth = "basic"`). jargate
 //!   answers PAR itself, expands `request_uri` and request objects into plain queries, and swaps
 //!   client assertions for the client's `upstream_client_secret`, given to jargate as
-//!   `${JARGATE_E2E_UPSTREAM_SECRET}` in clients.json. flow.mjs also checks what the provider
-//!   received (plain `/authorize` queries; a secret, no assertion, at the token endpoint) and that
-//!   a `request_uri` redeemed twice is refused by jargate.
+//!   `${JARGATE_E2E_UPSTREAM_SECRET}` in clients.json. openid-client is configured from
+//!   discovery alone: jargate adds its PAR endpoint, request objects, algorithms and
+//!   private_key_jwt to the provider's document (`legacy.discovery`). flow.mjs also checks
+//!   what the provider received (plain `/authorize` queries; a secret, no assertion, at the
+//!   token endpoint) and that a `request_uri` redeemed twice is refused by jargate.
 //!
 //! The `*_without_jargate` tests run the flows against the provider directly: controls that
 //! separate harness problems from jargate problems (the legacy one: a plain secret flow works and

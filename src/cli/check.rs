@@ -10,7 +10,8 @@
 use super::online::{self, Online};
 use super::{rfc3339, EXIT_FAILURE};
 use crate::app::unix_now;
-use crate::config::{Backend, Client, Mode, Snapshot};
+use crate::config::{Backend, Client, EnforcementMode, Mode, Snapshot};
+use crate::gate::report;
 use crate::keys::{Credential, CredentialSet, KeyKind};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -181,6 +182,7 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
     };
     out += &format!("issuer     {}{aliases}\n", s.issuer.identifier);
     out += &format!("store      {:?}\n", s.store.backend).to_lowercase();
+    out += &enforcement_line(snapshot);
     out += &format!("clients    {}\n", snapshot.registry.len());
     for client in sorted_clients(snapshot) {
         out += &format!("\nclient {}", client.id);
@@ -203,6 +205,9 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
         if client.requires_par {
             out += "  pushed authorization requests: required (require_pushed_authorization_requests)\n";
         }
+        if report::mode_for(snapshot, Some(&client.id)) == EnforcementMode::Report {
+            out += "  enforcement: report (NOT ENFORCED: refusals are forwarded as would_reject)\n";
+        }
         out += &uses(
             "client assertion credentials",
             &client.auth_keys,
@@ -220,6 +225,24 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
         }
     }
     out
+}
+
+/// The global mode, and in report mode plainly what is not enforced.
+fn enforcement_line(snapshot: &Snapshot) -> String {
+    let unenforced = report::unenforced_clients(snapshot);
+    match snapshot.settings.enforcement.mode {
+        EnforcementMode::Report => format!(
+            "enforcement report: NOTHING IS REFUSED for a rule except clients with \
+             jargate_enforcement = \"enforce\" ({} of {} clients not enforced)\n",
+            unenforced.len(),
+            snapshot.registry.len()
+        ),
+        EnforcementMode::Enforce if unenforced.is_empty() => "enforcement enforce\n".into(),
+        EnforcementMode::Enforce => format!(
+            "enforcement enforce, except clients in report mode: {}\n",
+            unenforced.join(", ")
+        ),
+    }
 }
 
 fn uses(title: &str, set: &CredentialSet, uris: &[String], now: i64) -> String {
@@ -285,6 +308,19 @@ pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
                 "TLS certificate {subject} expires at {} (in {} days)",
                 rfc3339(not_after),
                 (not_after - now) / 86_400
+            ));
+        }
+    }
+    if snapshot.settings.enforcement.mode == EnforcementMode::Report {
+        // One warning, not one per client: the summary marks each client not enforced.
+        out.push(
+            "enforcement.mode is \"report\": requests that break a rule are forwarded, not refused"
+                .into(),
+        );
+    } else {
+        for id in report::unenforced_clients(snapshot) {
+            out.push(format!(
+                "client {id:?} is not enforced (report mode): its refusals are only logged"
             ));
         }
     }

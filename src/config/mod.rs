@@ -9,7 +9,7 @@ pub mod position;
 pub mod registry;
 pub mod settings;
 
-pub use registry::{Client, ClientEnforcement, CredentialsById, Registry};
+pub use registry::{Client, CredentialsById, Registry};
 pub use settings::*;
 
 use crate::request::Routes;

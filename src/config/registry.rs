@@ -28,7 +28,7 @@ pub struct Client {
     /// `require_pushed_authorization_requests`: `/authorize` only with a PAR `request_uri`.
     pub requires_par: bool,
     /// `client_metadata.jargate_enforcement`, overriding `enforcement.mode` for this client.
-    pub enforcement: Option<ClientEnforcement>,
+    pub enforcement: Option<super::EnforcementMode>,
     /// Keys for request objects (JAR) only.
     pub jar_keys: CredentialSet,
     /// Keys for client assertions only.
@@ -38,13 +38,6 @@ pub struct Client {
     pub auth_jwks_uris: Vec<String>,
     /// Secret presented upstream in legacy mode; never logged.
     pub upstream_client_secret: Option<String>,
-}
-
-/// `client_metadata.jargate_enforcement`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientEnforcement {
-    Enforce,
-    Report,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
@@ -170,15 +163,18 @@ fn auth_requirement(raw: &RawClient) -> (bool, Option<String>) {
     }
 }
 
-fn enforcement(raw: &RawClient) -> Result<Option<ClientEnforcement>, String> {
+/// `client_metadata.jargate_enforcement` (Auth0's free-form per-client data, so an exported
+/// client carries it): `"enforce"` or `"report"`; any other value is an error, never a silent
+/// fallback to either mode.
+fn enforcement(raw: &RawClient) -> Result<Option<super::EnforcementMode>, String> {
     let value = raw
         .client_metadata
         .as_ref()
         .and_then(|m| m.get("jargate_enforcement"));
     match value.map(String::as_str) {
         None => Ok(None),
-        Some("enforce") => Ok(Some(ClientEnforcement::Enforce)),
-        Some("report") => Ok(Some(ClientEnforcement::Report)),
+        Some("enforce") => Ok(Some(super::EnforcementMode::Enforce)),
+        Some("report") => Ok(Some(super::EnforcementMode::Report)),
         Some(other) => Err(format!(
             "client_metadata.jargate_enforcement: {other:?} is not \"enforce\" or \"report\""
         )),

@@ -22,6 +22,10 @@ pub struct Settings {
     #[serde(default)]
     pub par: Par,
     pub clients: Clients,
+    #[serde(default)]
+    pub enforcement: Enforcement,
+    #[serde(default)]
+    pub legacy: LegacySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -308,4 +312,34 @@ fn secs_30() -> u64 {
 }
 fn reject() -> Unregistered {
     Unregistered::Reject
+}
+
+/// `enforcement.mode` and a client's `client_metadata.jargate_enforcement` (SPEC §5 "Report
+/// mode"): `report` runs every rule but forwards a request that would be refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnforcementMode {
+    #[default]
+    Enforce,
+    Report,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Enforcement {
+    pub mode: EnforcementMode,
+}
+
+/// `[legacy]`: what legacy mode adds besides translation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacySettings {
+    /// Augment the upstream's discovery documents (SPEC §1).
+    pub discovery: bool,
+}
+
+impl Default for LegacySettings {
+    fn default() -> Self {
+        LegacySettings { discovery: true }
+    }
 }

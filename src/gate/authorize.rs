@@ -63,8 +63,9 @@ impl Decision<'_> {
         // A request object needs the registered keys of its client.
         let client = client.ok_or(Rejection::Request(RequestFault::UnknownClient))?;
         let checked = self.check_object(token, &client).await?;
-        let forward = outside::apply(policy, params, Some(&checked.claims), req.query, req.body)?;
         let single_use = self.object_single_use(&client, &checked);
+        self.remember(&single_use);
+        let forward = outside::apply(policy, params, Some(&checked.claims), req.query, req.body)?;
         self.record_all(single_use).await?;
         if self.legacy() {
             let query = legacy::query_from_claims(&client.id, &checked.claims);
@@ -92,6 +93,7 @@ impl Decision<'_> {
             return Err(Rejection::Client(ClientFault::AssertionRequired));
         }
         let mut single_use = auth.single_use;
+        self.remember(&single_use);
         let Some(token) = params.get("request") else {
             if auth
                 .client
@@ -112,9 +114,11 @@ impl Decision<'_> {
         // A request object needs the registered keys of an authenticated client.
         let client = auth.client.ok_or(Rejection::Client(ClientFault::Unknown))?;
         let checked = self.check_object(token, &client).await?;
+        let object_single_use = self.object_single_use(&client, &checked);
+        self.remember(&object_single_use);
         let policy = self.snapshot.settings.jar.outside_parameters;
         let forward = outside::apply(policy, params, Some(&checked.claims), None, req.body)?;
-        single_use.extend(self.object_single_use(&client, &checked));
+        single_use.extend(object_single_use);
         self.record_all(single_use).await?;
         if self.legacy() {
             let query = legacy::query_from_claims(&client.id, &checked.claims);

@@ -3,11 +3,16 @@
 //! the tokens, then single use; the first failure decides. No Pingora types here, so the whole
 //! decision is testable without a socket.
 
+mod auth_method;
 mod authorize;
 mod client_auth;
+pub mod discovery;
 mod facts;
 mod legacy;
 mod outside;
+pub mod report;
+
+pub use auth_method::AuthMethod;
 
 use crate::app::App;
 use crate::config::Snapshot;
@@ -80,6 +85,8 @@ pub struct Verdict {
     pub store_error: Option<StoreError>,
     /// The last token checked (the one refused, if a token was), for the decision line.
     pub token: Option<TokenFacts>,
+    /// The client-authentication method the request used (token, PAR, client-auth paths).
+    pub auth_method: Option<AuthMethod>,
 }
 
 /// Checks that need no body: method, query string, declared length (SPEC §5 request shape).
@@ -117,13 +124,21 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
         client_id: None,
         store_error: None,
         token: None,
+        auth_method: None,
+        unrecorded: Vec::new(),
     };
     let result = ctx.run(req).await;
+    if let Err(rejection) = &result {
+        if report::forwards(snapshot, ctx.client_id.as_deref(), rejection) {
+            ctx.record_forwarded().await;
+        }
+    }
     Verdict {
         client_id: ctx.client_id,
         result,
         store_error: ctx.store_error,
         token: ctx.token,
+        auth_method: ctx.auth_method,
     }
 }
 
@@ -136,11 +151,18 @@ struct Decision<'a> {
     client_id: Option<String>,
     store_error: Option<StoreError>,
     token: Option<TokenFacts>,
+    auth_method: Option<AuthMethod>,
+    /// Single-use keys of tokens that passed their own checks; recorded even when a later rule
+    /// fails in report mode, since the request then goes upstream with them.
+    unrecorded: Vec<SingleUse>,
 }
 
 impl Decision<'_> {
     async fn run(&mut self, req: Incoming<'_>) -> Result<Action, Rejection> {
         let params = read_params(&req, self.snapshot.settings.limits.max_parameters)?;
+        if req.endpoint != Endpoint::Authorize {
+            self.auth_method = Some(AuthMethod::of(&params, req.authorization));
+        }
         match req.endpoint {
             Endpoint::Authorize => self.authorize(&req, &params).await,
             Endpoint::Par => self.par(&req, &params).await,
@@ -171,6 +193,22 @@ impl Decision<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Keeps `items` for [`Decision::record_forwarded`].
+    fn remember(&mut self, items: &[SingleUse]) {
+        self.unrecorded.extend(items.iter().cloned());
+    }
+
+    /// Report mode, for a request forwarded although a rule failed: records every single-use key
+    /// of a token that was valid itself, so its replay is reported too. A key already recorded
+    /// stays as it is; a store failure is logged (the request is forwarded either way).
+    async fn record_forwarded(&mut self) {
+        for item in std::mem::take(&mut self.unrecorded) {
+            if let Err(e) = self.store.insert_once(&item.key, item.ttl).await {
+                tracing::warn!(error = %e, "store call failed");
+            }
+        }
     }
 
     fn store_failed(&mut self, e: StoreError) -> Result<(), Rejection> {
@@ -246,6 +284,7 @@ impl Decision<'_> {
 }
 
 /// A `jti` to record once the request is otherwise valid.
+#[derive(Clone)]
 struct SingleUse {
     key: String,
     ttl: Duration,

@@ -4,6 +4,7 @@
 
 pub mod alg;
 pub mod jwks;
+pub mod mirror;
 pub mod public;
 
 pub use alg::{Alg, KeyKind};

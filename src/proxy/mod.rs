@@ -10,6 +10,7 @@ mod upstream_failure;
 
 use crate::app::{unix_now, App};
 use crate::config::Snapshot;
+use crate::gate::discovery::{self, DocumentBuffer};
 use crate::gate::{self, Action, Forward, Incoming};
 use crate::lifecycle::{lifecycle, InFlight};
 use crate::reject::{Rejection, RequestFault};
@@ -64,6 +65,14 @@ struct Trace {
     traceparent: Option<String>,
     /// The TCP peer (also what `X-Forwarded-For` gets).
     peer: Option<std::net::IpAddr>,
+    /// Report mode: the refusal this request would have had; it is forwarded as received.
+    would_reject: Option<Rejection>,
+    /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
+    auth_method: Option<gate::AuthMethod>,
+    /// A discovery document request in legacy mode (`legacy.discovery`).
+    discovery: bool,
+    /// The discovery document being buffered for rewriting.
+    document: Option<DocumentBuffer>,
 }
 
 #[async_trait]
@@ -85,6 +94,10 @@ impl ProxyHttp for Gateway {
             _in_flight: lifecycle().begin(),
             trace: Trace::default(),
             token: None,
+            would_reject: None,
+            auth_method: None,
+            discovery: false,
+            document: None,
         }
     }
 
@@ -119,6 +132,17 @@ impl ProxyHttp for Gateway {
         if !upstream.headers.contains_key(request_id::X_REQUEST_ID) {
             upstream.insert_header(request_id::X_REQUEST_ID, ctx.trace.request_id.as_str())?;
         }
+        let encoding = upstream.headers.get(http::header::CONTENT_ENCODING);
+        if ctx.discovery
+            && discovery::rewritable(upstream.status.as_u16(), encoding.map(|v| v.as_bytes()))
+        {
+            // The header leaves before the body is read: the new length is not known yet, so
+            // the document goes out chunked and the upstream's length and validator are dropped.
+            upstream.remove_header(&http::header::CONTENT_LENGTH);
+            upstream.remove_header(&http::header::ETAG);
+            upstream.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+            ctx.document = Some(DocumentBuffer::default());
+        }
         Ok(())
     }
 
@@ -129,18 +153,22 @@ impl ProxyHttp for Gateway {
                 ctx.upgrade_allowed = classified.upgrade_allowed;
                 (classified.route, classified.query)
             }
-            Err(fault) => return self.refuse(session, ctx, fault.into()).await,
+            Err(fault) => return self.refuse_or_report(session, ctx, fault.into()).await,
         };
         let endpoint = match route {
-            Route::Passthrough => return Ok(false),
+            Route::Passthrough => {
+                let req = session.req_header();
+                ctx.discovery = discovery::applies(&ctx.snapshot, &req.method, req.uri.path());
+                return Ok(false);
+            }
             Route::Ambiguous => {
                 return self
-                    .refuse(session, ctx, RequestFault::AmbiguousPath.into())
+                    .refuse_or_report(session, ctx, RequestFault::AmbiguousPath.into())
                     .await
             }
             Route::Suffixed => {
                 return self
-                    .refuse(session, ctx, RequestFault::PathSuffix.into())
+                    .refuse_or_report(session, ctx, RequestFault::PathSuffix.into())
                     .await
             }
             Route::Intercept(endpoint) => endpoint,
@@ -166,7 +194,8 @@ impl ProxyHttp for Gateway {
             query.is_some(),
             content_length,
         ) {
-            return self.refuse(session, ctx, rejection).await;
+            // Report mode forwards before the body is read: Pingora streams it on unchanged.
+            return self.refuse_or_report(session, ctx, rejection).await;
         }
         let limits = &ctx.snapshot.settings;
         let (max, within) = (
@@ -186,6 +215,7 @@ impl ProxyHttp for Gateway {
         };
         let body = match body {
             Ok(body) => body,
+            // Refused in report mode too: the part already read cannot be replayed whole.
             Err(rejection) => return self.refuse(session, ctx, rejection).await,
         };
         let req = session.req_header();
@@ -210,6 +240,7 @@ impl ProxyHttp for Gateway {
         }
         ctx.client_id = verdict.client_id;
         ctx.token = verdict.token;
+        ctx.auth_method = verdict.auth_method;
         match verdict.result {
             Ok(Action::Forward(forward)) => {
                 ctx.forward = forward;
@@ -222,7 +253,7 @@ impl ProxyHttp for Gateway {
                 respond::write_json(session, status, body, None).await?;
                 Ok(true)
             }
-            Err(rejection) => self.refuse(session, ctx, rejection).await,
+            Err(rejection) => self.refuse_or_report(session, ctx, rejection).await,
         }
     }
 
@@ -281,6 +312,10 @@ impl ProxyHttp for Gateway {
         if let Some(authorization) = &ctx.forward.authorization {
             upstream.insert_header(http::header::AUTHORIZATION, authorization.as_str())?;
         }
+        if ctx.discovery {
+            // A document jargate rewrites must come uncompressed.
+            upstream.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
+        }
         Ok(())
     }
 
@@ -291,6 +326,23 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         canonical::check_switching_protocols(upstream.status, ctx.upgrade_allowed, ctx.endpoint)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(document) = ctx.document.as_mut() {
+            let mut out = body.take().and_then(|chunk| document.push(chunk));
+            if end_of_stream {
+                out = out.or_else(|| document.finish(&discovery::Provided::of(&ctx.snapshot)));
+            }
+            *body = Some(out.unwrap_or_default());
+        }
+        Ok(None)
     }
 
     async fn request_body_filter(
@@ -383,6 +435,7 @@ impl ProxyHttp for Gateway {
         let endpoint = match (ctx.endpoint, &ctx.outcome) {
             (Some(endpoint), _) => endpoint.name(),
             (None, Some(_)) => "ambiguous_path",
+            (None, None) if ctx.would_reject.is_some() => "ambiguous_path",
             (None, None) => {
                 let status = session.response_written().map_or(0, |r| r.status.as_u16());
                 self.app.metrics.passthrough_answered(status);
@@ -393,53 +446,51 @@ impl ProxyHttp for Gateway {
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let metrics = &self.app.metrics;
-        let outcome = match &ctx.outcome {
-            Some(Err(r)) => {
+        let auth_method = ctx.auth_method.map_or("", gate::AuthMethod::name);
+        if !matches!(ctx.outcome, Some(Err(_))) && !auth_method.is_empty() {
+            metrics.client_auth.with_label_values(&[auth_method]).inc();
+        }
+        // The decision was would_reject even when the upstream then failed (status says so):
+        // an upstream failure is no refusal.
+        let (outcome, refusal) = match (&ctx.would_reject, &ctx.outcome) {
+            (Some(r), _) => {
+                metrics
+                    .would_reject
+                    .with_label_values(&[r.error(), r.rule()])
+                    .inc();
+                ("would_reject", Some(r))
+            }
+            (None, Some(Err(r))) => {
                 metrics
                     .rejections
                     .with_label_values(&[r.error(), r.rule()])
                     .inc();
-                "rejected"
+                ("rejected", Some(r))
             }
-            _ if ctx.answered => "answered",
-            _ => "forwarded",
+            _ if ctx.answered => ("answered", None),
+            _ => ("forwarded", None),
         };
         metrics
             .requests
             .with_label_values(&[endpoint, outcome])
             .inc();
-        match &ctx.outcome {
-            Some(Err(r)) => tracing::info!(
-                request_id = ctx.trace.request_id,
-                peer = ctx.trace.peer.map(tracing::field::display),
-                traceparent = ctx.trace.traceparent,
-                kid = token.and_then(|t| t.kid.as_deref()),
-                alg = token.and_then(|t| t.alg.as_deref()),
-                exp_in_secs = token.and_then(|t| t.exp_in),
-                endpoint = endpoint,
-                client_id = ctx.client_id.as_deref().unwrap_or(""),
-                outcome = "rejected",
-                error = r.error(),
-                rule = r.rule(),
-                status,
-                latency_us,
-                "decision"
-            ),
-            _ => tracing::info!(
-                request_id = ctx.trace.request_id,
-                peer = ctx.trace.peer.map(tracing::field::display),
-                traceparent = ctx.trace.traceparent,
-                kid = token.and_then(|t| t.kid.as_deref()),
-                alg = token.and_then(|t| t.alg.as_deref()),
-                exp_in_secs = token.and_then(|t| t.exp_in),
-                endpoint = endpoint,
-                client_id = ctx.client_id.as_deref().unwrap_or(""),
-                outcome,
-                status,
-                latency_us,
-                "decision"
-            ),
-        }
+        tracing::info!(
+            request_id = ctx.trace.request_id,
+            peer = ctx.trace.peer.map(tracing::field::display),
+            traceparent = ctx.trace.traceparent,
+            kid = token.and_then(|t| t.kid.as_deref()),
+            alg = token.and_then(|t| t.alg.as_deref()),
+            exp_in_secs = token.and_then(|t| t.exp_in),
+            endpoint,
+            client_id = ctx.client_id.as_deref().unwrap_or(""),
+            outcome,
+            error = refusal.map(Rejection::error),
+            rule = refusal.map(Rejection::rule),
+            auth_method,
+            status,
+            latency_us,
+            "decision"
+        );
     }
 }
 
@@ -460,6 +511,22 @@ impl Gateway {
             latency_us = ctx.started.elapsed().as_micros() as u64,
             "access"
         );
+    }
+
+    /// In report mode (SPEC §5) a rule refusal is recorded and the request forwarded exactly
+    /// as received; otherwise it is answered.
+    async fn refuse_or_report(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        rejection: Rejection,
+    ) -> Result<bool> {
+        if gate::report::forwards(&ctx.snapshot, ctx.client_id.as_deref(), &rejection) {
+            ctx.forward = Forward::default();
+            ctx.would_reject = Some(rejection);
+            return Ok(false);
+        }
+        self.refuse(session, ctx, rejection).await
     }
 
     /// Answers a refusal; the upstream is never contacted.

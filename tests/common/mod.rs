@@ -1482,3 +1482,61 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 pub fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     metric(text, name, labels).unwrap_or(0.0)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Canned upstream (discovery documents, JWK Sets)
+// ---------------------------------------------------------------------------------------------
+
+/// A server that answers every request with the same fixed bytes (`status`, `headers`, a
+/// `Content-Length`, `body`) and records each request head: a discovery document, a JWK Set.
+pub struct CannedUpstream {
+    addr: SocketAddr,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl CannedUpstream {
+    pub async fn start(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> CannedUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut response = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+        for (k, v) in headers {
+            response += &format!("{k}: {v}\r\n");
+        }
+        let mut response = (response + "\r\n").into_bytes();
+        response.extend_from_slice(&body);
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let shared = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let response = response.clone();
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // One request per connection: read its head, answer, close.
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    shared
+                        .lock()
+                        .expect("lock")
+                        .push(String::from_utf8_lossy(&buf).into_owned());
+                    let _ = stream.write_all(&response).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        CannedUpstream { addr, heads }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().expect("lock").clone()
+    }
+}

@@ -7,14 +7,15 @@
 //   native  the provider knows JAR, PAR and private_key_jwt (jargate in `passthrough` mode).
 //   legacy  it knows none of them, only a client secret (--client-auth post|basic, as given to
 //           provider.mjs); jargate in `legacy` mode translates. The provider advertises no PAR
-//           endpoint and no request objects, so through jargate the client's server metadata
-//           is the discovered document plus jargate's PAR endpoint and JAR / private_key_jwt
-//           capabilities (jargate passes /.well-known through untouched; discovery_passthrough
-//           checks that).
+//           endpoint and no request objects; jargate adds them to the discovery document
+//           (SPEC §1 `legacy.discovery`), so openid-client runs every flow from discovery alone,
+//           with no hand-written metadata.
 //
 // Cases, each independent, all run even when one fails:
-//   discovery_passthrough      (via jargate) discovery document and JWK Set through jargate are
-//                              the provider's own, unchanged (in legacy: still without PAR/JAR).
+//   discovery                  (via jargate) the JWK Set through jargate is the provider's own,
+//                              and so is the discovery document natively; in legacy it is the
+//                              provider's plus the PAR endpoint, request objects, the
+//                              algorithms and private_key_jwt, every other member unchanged.
 //   par_flow                   PAR carrying a request object -> /authorize?request_uri -> login +
 //                              consent -> callback -> token exchange with a client assertion ->
 //                              ID token verified (signature and claims) -> userinfo.
@@ -76,6 +77,8 @@ const MAX_REQUEST_OBJECT_LIFETIME_SECS = 3600;
 const JARGATE_PAR_TTL_SECS = 30;
 /** JWT claims jargate drops when it turns a request object into a plain query (SPEC §1). */
 const JWT_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'nbf', 'jti'];
+/** Every alg jargate verifies (SPEC §4), as its legacy discovery documents advertise them. */
+const JARGATE_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
 /** The token request parameters of the authorization-code grant with PKCE (RFC 6749, 7636). */
 const CODE_GRANT_PARAMETERS = ['code', 'code_verifier', 'grant_type', 'redirect_uri'];
 
@@ -121,7 +124,7 @@ class Harness {
     return harness;
   }
 
-  /** The openid-client configuration: discovery, plus jargate's capabilities in legacy mode. */
+  /** The openid-client configuration, from discovery alone (through jargate: also in legacy). */
   async configure(paths) {
     const recordingFetch = async (url, init) => {
       const sent = {
@@ -148,7 +151,7 @@ class Harness {
     const fetchOptions = {
       execute: [client.allowInsecureRequests], [client.customFetch]: recordingFetch,
     };
-    let config = await client.discovery(
+    const config = await client.discovery(
       new URL(this.issuer),
       this.description.client_id,
       clientMetadata,
@@ -157,38 +160,9 @@ class Harness {
     );
     assert.equal(config.serverMetadata().issuer, this.issuer, 'discovered issuer');
 
-    if (this.translated) {
-      // The provider's document, as openid-client discovered it (through jargate), lacks PAR and
-      // request objects; jargate provides them. Built from the raw document: serverMetadata()
-      // carries helper functions that a new Configuration cannot clone.
-      const discovered = await fetchJson(discoveryUrl(this.issuer));
-      assert.equal(discovered.pushed_authorization_request_endpoint, undefined,
-        'the legacy provider advertises no PAR endpoint');
-      config = new client.Configuration(
-        { ...discovered, ...this.jargateMetadata() },
-        this.description.client_id,
-        clientMetadata,
-        clientAuthentication,
-      );
-      client.allowInsecureRequests(config);
-      config[client.customFetch] = recordingFetch;
-    }
     // Verify the ID token's signature too, against the provider's jwks_uri.
     client.enableNonRepudiationChecks(config);
     return config;
-  }
-
-  /** Server metadata jargate adds to a legacy provider's (RFC 9126 §5, RFC 9101 §10.5). */
-  jargateMetadata() {
-    return {
-      pushed_authorization_request_endpoint: new URL('/oauth/par', this.issuer).href,
-      require_pushed_authorization_requests: false,
-      request_parameter_supported: true,
-      request_uri_parameter_supported: false,
-      request_object_signing_alg_values_supported: [this.description.jar.alg],
-      token_endpoint_auth_methods_supported: ['private_key_jwt'],
-      token_endpoint_auth_signing_alg_values_supported: [this.description.auth.alg],
-    };
   }
 
   /** Fresh authorization parameters with PKCE, state and nonce. */
@@ -751,28 +725,44 @@ async function missingRequestObject(harness) {
 }
 
 /**
- * Case (via jargate): the discovery document and the JWK Set reach the client exactly as the
- * provider serves them for jargate's Host (jargate forwards Host unchanged); in legacy mode the
- * document still advertises none of PAR, request objects or private_key_jwt.
+ * Case (via jargate): the JWK Set reaches the client exactly as the provider serves it for
+ * jargate's Host (jargate forwards Host unchanged), and so does the discovery document natively.
+ * In legacy mode the document is the provider's, which advertises none of PAR, request objects
+ * or private_key_jwt, plus what jargate provides (SPEC §1 `discovery`), every other member kept.
  */
-async function discoveryPassthrough(harness) {
+async function discovery(harness) {
   const { host } = new URL(harness.issuer);
   const throughJargate = await fetchJson(discoveryUrl(harness.issuer));
   const fromProvider = await getJsonWithHost(discoveryUrl(harness.providerUrl), host);
-  assert.deepEqual(throughJargate, fromProvider, 'discovery document through jargate');
+  let expected = fromProvider;
+  if (harness.legacy) {
+    assert.equal(fromProvider.pushed_authorization_request_endpoint, undefined, 'provider: no PAR');
+    assert.notEqual(fromProvider.request_parameter_supported, true, 'provider: no request objects');
+    assert.deepEqual(fromProvider.token_endpoint_auth_methods_supported,
+      [harness.upstreamAuthMethod], 'the legacy provider\'s one client authentication method');
+    expected = {
+      ...fromProvider,
+      pushed_authorization_request_endpoint: `${harness.issuer.replace(/\/$/, '')}/oauth/par`,
+      request_parameter_supported: true,
+      request_object_signing_alg_values_supported: JARGATE_ALGS,
+      token_endpoint_auth_signing_alg_values_supported: JARGATE_ALGS,
+      token_endpoint_auth_methods_supported: [harness.upstreamAuthMethod, 'private_key_jwt'],
+    };
+  }
+  assert.deepEqual(throughJargate, expected, 'discovery document through jargate');
   assert.equal(throughJargate.issuer, harness.issuer, 'issuer');
+  // The configuration openid-client discovered is the one the flows use.
+  assert.deepEqual(
+    harness.config.serverMetadata().pushed_authorization_request_endpoint,
+    throughJargate.pushed_authorization_request_endpoint,
+    'openid-client discovered the PAR endpoint',
+  );
   const jwksPath = new URL(throughJargate.jwks_uri).pathname;
   assert.deepEqual(
     await fetchJson(new URL(jwksPath, harness.issuer)),
     await getJsonWithHost(new URL(jwksPath, harness.providerUrl), host),
     'JWK Set through jargate',
   );
-  if (harness.legacy) {
-    assert.equal(throughJargate.pushed_authorization_request_endpoint, undefined, 'no PAR');
-    assert.notEqual(throughJargate.request_parameter_supported, true, 'no request objects');
-    assert.deepEqual(throughJargate.token_endpoint_auth_methods_supported,
-      [harness.upstreamAuthMethod], 'the legacy provider\'s one client authentication method');
-  }
   return {
     token_endpoint_auth_methods_supported: throughJargate.token_endpoint_auth_methods_supported,
     pushed_authorization_request_endpoint:
@@ -873,7 +863,7 @@ function casesFor(mode, via) {
   }
   const cases = [...NATIVE_CASES];
   if (via === 'jargate') {
-    cases.unshift(['discovery_passthrough', discoveryPassthrough]);
+    cases.unshift(['discovery', discovery]);
   }
   if (mode === 'legacy') {
     // After replayed_client_assertion, before missing_request_object.

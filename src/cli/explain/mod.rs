@@ -64,6 +64,8 @@ pub struct Explanation {
     pub remote_notes: Vec<String>,
     /// The first ✗ line does not name the verdict's fault (a bug in this module).
     pub disagreement: bool,
+    /// Report mode for this client: a refusal is forwarded as `would_reject` instead.
+    pub report_mode: bool,
 }
 
 pub fn run(args: &ExplainArgs) -> ExitCode {
@@ -296,6 +298,8 @@ pub fn explain_with(
         registered: found.is_some(),
         remote_notes: remote.notes.clone(),
         disagreement,
+        report_mode: crate::gate::report::mode_for(snapshot, found.map(|c| c.id.as_str()))
+            == crate::config::EnforcementMode::Report,
     }
 }
 
@@ -393,6 +397,10 @@ pub fn render(e: &Explanation, now: i64, style: Style) -> String {
                 r.description()
             );
         }
+    }
+    if e.report_mode && e.verdict.is_some() {
+        out += "report mode: the proxy forwards this request as received and logs it as \
+                would_reject with the rule above\n";
     }
     if e.disagreement {
         out += "note: the first ✗ line above differs from the verdict, which is what the proxy \
