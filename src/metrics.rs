@@ -56,8 +56,6 @@ pub struct Metrics {
     pub passthrough: IntCounterVec,
     /// Failures talking to the authorization server by `endpoint` (or `passthrough`) and `kind`.
     pub upstream_errors: IntCounterVec,
-    /// Forwarded client-authentication requests by the `method` they used.
-    pub client_auth: IntCounterVec,
     /// Clients too slow to send their request, by `phase` (header, body).
     pub client_timeouts: IntCounterVec,
 }
@@ -228,11 +226,6 @@ impl Metrics {
             "Failures reaching or reading the authorization server",
             &["endpoint", "kind"],
         );
-        let client_auth = counter_vec(
-            "jargate_client_auth_total",
-            "Forwarded client-authentication requests by the method they used",
-            &["method"],
-        );
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -262,6 +255,7 @@ impl Metrics {
         }
         for (error, rule) in labels::rejections() {
             rejections.with_label_values(&[error, rule]);
+            would_reject.with_label_values(&[error, rule]);
         }
         for class in labels::STATUS_CLASSES {
             passthrough.with_label_values(&[class]);
@@ -275,9 +269,6 @@ impl Metrics {
             for result in labels::STORE_RESULTS {
                 store_ops.with_label_values(&[op, result]);
             }
-        }
-        for method in labels::CLIENT_AUTH_METHODS {
-            client_auth.with_label_values(&[method]);
         }
         Metrics {
             registry,
@@ -303,7 +294,6 @@ impl Metrics {
             jwks_last_success,
             passthrough,
             upstream_errors,
-            client_auth,
             client_timeouts,
         }
     }

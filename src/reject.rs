@@ -6,7 +6,7 @@ use std::fmt;
 
 /// A problem with a JWT (client assertion or request object). The same fault maps to
 /// `invalid_client` for an assertion and to `invalid_request_object` for a request object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::EnumIter)]
 pub enum TokenFault {
     TooLarge,
     NotCompact,
@@ -142,7 +142,7 @@ impl TokenFault {
 }
 
 /// A malformed request, answered `invalid_request` (400).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::EnumIter)]
 pub enum RequestFault {
     AmbiguousPath,
     QueryNotAllowed,

@@ -7,6 +7,7 @@
 
 use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
 use crate::request::Endpoint;
+use strum::IntoEnumIterator;
 
 /// `endpoint` label values of `jargate_requests_total`.
 pub fn endpoints() -> Vec<&'static str> {
@@ -42,12 +43,6 @@ pub fn upstream_endpoints() -> Vec<&'static str> {
 }
 
 pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "reset", "protocol"];
-pub const CLIENT_AUTH_METHODS: [&str; 4] = [
-    "private_key_jwt",
-    "client_secret_post",
-    "client_secret_basic",
-    "none",
-];
 /// `op` and `result` of `jargate_store_operations_total` (see `src/store/counted.rs`).
 pub const STORE_OPS: [&str; 3] = ["insert_once", "put", "take"];
 pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
@@ -56,21 +51,17 @@ pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// `(error, rule)` of every refusal jargate can answer, without duplicates.
 pub fn rejections() -> Vec<(&'static str, &'static str)> {
     let mut all = Vec::new();
-    let mut fault = Some(TokenFault::TooLarge);
-    while let Some(f) = fault {
-        fault = next_token_fault(&f);
+    for f in TokenFault::iter() {
         all.push(Rejection::Client(ClientFault::Assertion(f.clone())));
         all.push(Rejection::RequestObject(f));
     }
-    let mut fault = Some(RequestFault::AmbiguousPath);
-    while let Some(f) = fault {
-        fault = next_request_fault(&f);
-        all.push(Rejection::Request(f));
-    }
+    all.extend(RequestFault::iter().map(Rejection::Request));
     all.extend([
         Rejection::Client(ClientFault::Unknown),
+        Rejection::Client(ClientFault::MalformedBasic),
         Rejection::Client(ClientFault::AssertionRequired),
         Rejection::BodyTooLarge,
+        Rejection::BodyTimeout,
         Rejection::MethodNotAllowed,
         Rejection::RequestUri(RequestUriFault::UnknownOrUsed),
         Rejection::RequestUri(RequestUriFault::OtherClient),
@@ -88,13 +79,17 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
     pairs
 }
 
-/// Compiles only while the list in [`rejections`] covers every top-level variant.
+/// Compiles only while the list in [`rejections`] covers every variant without a payload
+/// enumerated by `strum`.
 fn listed(r: &Rejection) {
     match r {
-        Rejection::Client(ClientFault::Unknown | ClientFault::AssertionRequired)
+        Rejection::Client(
+            ClientFault::Unknown | ClientFault::MalformedBasic | ClientFault::AssertionRequired,
+        )
         | Rejection::Client(ClientFault::Assertion(_))
         | Rejection::Request(_)
         | Rejection::BodyTooLarge
+        | Rejection::BodyTimeout
         | Rejection::MethodNotAllowed
         | Rejection::RequestObject(_)
         | Rejection::RequestUri(RequestUriFault::UnknownOrUsed | RequestUriFault::OtherClient)
@@ -103,72 +98,6 @@ fn listed(r: &Rejection) {
         | Rejection::UpstreamUnreachable
         | Rejection::UpstreamTimeout => {}
     }
-}
-
-/// Each variant once, in declaration order (payloads are placeholders: they do not change the
-/// rule name).
-fn next_token_fault(f: &TokenFault) -> Option<TokenFault> {
-    use TokenFault::*;
-    Some(match f {
-        TooLarge => NotCompact,
-        NotCompact => Encrypted,
-        Encrypted => BadEncoding,
-        BadEncoding => HeaderNotObject,
-        HeaderNotObject => AlgMissing,
-        AlgMissing => AlgTooLong,
-        AlgTooLong => AlgNotAllowed,
-        AlgNotAllowed => Crit,
-        Crit => UnknownKid,
-        UnknownKid => NoCredential,
-        NoCredential => BadSignature,
-        BadSignature => ClaimsNotObject,
-        ClaimsNotObject => DuplicateMember,
-        DuplicateMember => TimeNotNumber("exp"),
-        TimeNotNumber(_) => MissingExp,
-        MissingExp => Expired,
-        Expired => LifetimeTooLong,
-        LifetimeTooLong => IssuedInFuture,
-        IssuedInFuture => NotYetValid,
-        NotYetValid => NbfTooOld,
-        NbfTooOld => MissingNbf,
-        MissingNbf => MissingAud,
-        MissingAud => AudienceMismatch,
-        AudienceMismatch => AudienceNotStrict,
-        AudienceNotStrict => TypNotAllowed,
-        TypNotAllowed => MissingClaim("jti"),
-        MissingClaim(_) => ClaimNotString("jti"),
-        ClaimNotString(_) => ClaimTooLong("jti"),
-        ClaimTooLong(_) => IssSubDiffer,
-        IssSubDiffer => NotThisClient("iss"),
-        NotThisClient(_) => ForbiddenClaim("request"),
-        ForbiddenClaim(_) => SubIsClient,
-        SubIsClient => Replayed,
-        Replayed => return None,
-    })
-}
-
-/// Like [`next_token_fault`].
-fn next_request_fault(f: &RequestFault) -> Option<RequestFault> {
-    use RequestFault::*;
-    Some(match f {
-        AmbiguousPath => QueryNotAllowed,
-        QueryNotAllowed => UnsupportedMediaType,
-        UnsupportedMediaType => UnsupportedCharset,
-        UnsupportedCharset => ContentEncoding,
-        ContentEncoding => MalformedBody,
-        MalformedBody => RepeatedParameter(String::new()),
-        RepeatedParameter(_) => TwoAuthMethods,
-        TwoAuthMethods => AssertionType,
-        AssertionType => MissingAssertion,
-        MissingAssertion => MissingParameter("client_id"),
-        MissingParameter(_) => RequestWithRequestUri,
-        RequestWithRequestUri => RequestUriInPar,
-        RequestUriInPar => SignedRequestRequired,
-        SignedRequestRequired => ParRequired,
-        ParRequired => OutsideParameter(String::new()),
-        OutsideParameter(_) => UnknownClient,
-        UnknownClient => return None,
-    })
 }
 
 #[cfg(test)]
@@ -185,8 +114,8 @@ mod tests {
             .filter(|p| p.0 == "invalid_request_object")
             .count();
         assert!(object > 30, "{pairs:?}");
-        // Plus unknown_client and assertion_required.
-        assert_eq!(assertion, object + 2, "{pairs:?}");
+        // Plus unknown_client, malformed_basic and assertion_required.
+        assert_eq!(assertion, object + 3, "{pairs:?}");
         assert!(pairs.contains(&("invalid_request", "ambiguous_path")));
         assert!(pairs.contains(&("invalid_request", "unknown_client")));
         assert!(pairs.contains(&("temporarily_unavailable", "store_unavailable")));

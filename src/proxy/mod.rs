@@ -56,6 +56,14 @@ pub struct Ctx {
     trace: Trace,
     /// The token the decision checked last, for the decision line.
     token: Option<gate::TokenFacts>,
+    /// Report mode: the refusal this request would have had; it is forwarded as received.
+    would_reject: Option<Rejection>,
+    /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
+    auth_method: Option<gate::AuthMethod>,
+    /// A discovery document request in legacy mode (`legacy.discovery`).
+    discovery: bool,
+    /// The discovery document being buffered for rewriting.
+    document: Option<DocumentBuffer>,
 }
 
 /// What identifies a request in the logs.
@@ -65,14 +73,6 @@ struct Trace {
     traceparent: Option<String>,
     /// The TCP peer (also what `X-Forwarded-For` gets).
     peer: Option<std::net::IpAddr>,
-    /// Report mode: the refusal this request would have had; it is forwarded as received.
-    would_reject: Option<Rejection>,
-    /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
-    auth_method: Option<gate::AuthMethod>,
-    /// A discovery document request in legacy mode (`legacy.discovery`).
-    discovery: bool,
-    /// The discovery document being buffered for rewriting.
-    document: Option<DocumentBuffer>,
 }
 
 #[async_trait]

@@ -28,6 +28,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[cfg(test)]
     pub const ALL: [Kind; 4] = [Kind::Connect, Kind::Timeout, Kind::Reset, Kind::Protocol];
 
     pub fn label(self) -> &'static str {

@@ -25,12 +25,7 @@ impl Reparser {
     }
 
     pub fn node() -> Reparser {
-        Reparser::start(
-            "node",
-            "node",
-            "reparse.mjs",
-            "cargo xtask setup test",
-        )
+        Reparser::start("node", "node", "reparse.mjs", "cargo xtask setup test")
     }
 
     fn start(name: &'static str, program: &str, script: &str, fix: &str) -> Reparser {
