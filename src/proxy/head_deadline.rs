@@ -212,10 +212,11 @@ impl AsyncWrite for DeadlineStream {
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         // A response being written ends the request (an interim 1xx does not): the next byte
         // read starts a new head.
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) && !buf.starts_with(b"HTTP/1.1 1") {
-            if this.phase != Phase::Expired {
-                this.phase = Phase::Idle;
-            }
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0)
+            && !buf.starts_with(b"HTTP/1.1 1")
+            && this.phase != Phase::Expired
+        {
+            this.phase = Phase::Idle;
         }
         polled
     }
