@@ -520,6 +520,27 @@ async fn parameters_up_to_max_parameters_are_accepted_and_one_more_is_refused() 
     assert_eq!(body["error_description"], "too many parameters");
 }
 
+/// 0 would refuse every request, and past 1000 the pre-authentication cost of a many-name
+/// body would grow with the setting: both are configuration errors, never started.
+#[tokio::test]
+async fn max_parameters_outside_1_to_1000_is_a_config_error() {
+    for value in [0, 1001] {
+        let upstream = StubUpstream::start().await;
+        let err = Jargate::try_start(
+            upstream.addr(),
+            &format!("[limits]\nmax_parameters = {value}\n"),
+            default_clients(),
+        )
+        .await
+        .err()
+        .expect("started with an out-of-range max_parameters");
+        assert!(
+            err.contains("limits.max_parameters: must be between 1 and 1000"),
+            "{err}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn query_and_form_count_together_at_authorize() {
     let (up, j) = start_with("[limits]\nmax_parameters = 3\n", default_clients()).await;

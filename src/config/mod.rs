@@ -20,6 +20,10 @@ use std::time::Duration;
 
 /// Largest body jargate buffers: Pingora replays at most 64 KiB of a buffered request body.
 pub const MAX_BODY_LIMIT: usize = 64 * 1024;
+/// The largest `limits.max_parameters`: reading parameters costs a few hundred nanoseconds
+/// each before the client is known, so the bound keeps a many-name body about as cheap as a
+/// one-name body of the same size (`benches/validation.rs`, `params_64k`).
+pub const MAX_PARAMETERS_LIMIT: usize = 1000;
 
 /// Everything a request is checked against, loaded together.
 #[derive(Debug)]
@@ -293,6 +297,11 @@ fn check_limits(s: &Settings) -> Result<(), String> {
     if l.max_body_bytes == 0 || l.max_body_bytes > MAX_BODY_LIMIT {
         return Err(format!(
             "limits.max_body_bytes: must be between 1 and {MAX_BODY_LIMIT}"
+        ));
+    }
+    if l.max_parameters == 0 || l.max_parameters > MAX_PARAMETERS_LIMIT {
+        return Err(format!(
+            "limits.max_parameters: must be between 1 and {MAX_PARAMETERS_LIMIT}"
         ));
     }
     let positive = [
