@@ -5,7 +5,8 @@
 //! credentials left out; `jwks_uri` credentials contribute their keys as last fetched. The
 //! admin listener stays on loopback by default, and a JWK Set is public material anyway.
 
-use crate::app::{unix_now, App};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::keys::mirror::{self, Use};
 use crate::keys::Credential;
 use http::Response;

@@ -2,6 +2,7 @@
 //! current configuration snapshot (swapped whole, never edited), the single-use store, the
 //! remote key cache and the metrics. Built once per process; reloads swap only the snapshot.
 
+use crate::clock::unix_now;
 use crate::config::{Backend, Snapshot};
 use crate::keys::jwks::JwksCache;
 use crate::metrics::Metrics;
@@ -10,7 +11,7 @@ use crate::store::{memory::MemoryStore, redis::RedisStore, Store};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub struct App {
     snapshot: ArcSwap<Snapshot>,
@@ -108,11 +109,4 @@ impl App {
     pub fn is_serving(&self) -> bool {
         self.serving.load(Ordering::Acquire)
     }
-}
-
-/// Seconds since the Unix epoch; the only clock the request path reads.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

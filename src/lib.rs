@@ -16,6 +16,7 @@ pub mod admin;
 pub mod admin_jwks;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod jose;

@@ -309,7 +309,7 @@ impl Metrics {
     pub fn jwks_fetched(&self, uri: &str) {
         self.jwks_last_success
             .with_label_values(&[uri])
-            .set(crate::app::unix_now() as f64);
+            .set(crate::clock::unix_now() as f64);
     }
 
     /// The Prometheus text exposition of every metric, plus the configuration's age.
@@ -320,7 +320,7 @@ impl Metrics {
             return String::new();
         }
         let mut text = String::from_utf8(out).unwrap_or_default();
-        let age = crate::app::unix_now() as f64 - self.config_loaded.get();
+        let age = crate::clock::unix_now() as f64 - self.config_loaded.get();
         text.push_str(&format!(
             "# HELP jargate_config_age_seconds Age of the serving configuration\n\
              # TYPE jargate_config_age_seconds gauge\njargate_config_age_seconds {age}\n"

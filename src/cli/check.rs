@@ -9,7 +9,7 @@
 
 use super::online::{self, Online};
 use super::{rfc3339, EXIT_FAILURE};
-use crate::app::unix_now;
+use crate::clock::unix_now;
 use crate::config::{Backend, Client, EnforcementMode, Mode, Snapshot};
 use crate::gate::report;
 use crate::keys::{Credential, CredentialSet, KeyKind};

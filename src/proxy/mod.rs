@@ -8,7 +8,8 @@ mod request_id;
 mod respond;
 mod upstream_failure;
 
-use crate::app::{unix_now, App};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::config::Snapshot;
 use crate::gate::discovery::{self, DocumentBuffer};
 use crate::gate::{self, Action, Forward, Incoming};
