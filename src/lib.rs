@@ -32,4 +32,3 @@ pub mod roots;
 pub mod rules;
 pub mod server;
 pub mod store;
-pub mod tls;

@@ -8,6 +8,7 @@ mod locate;
 pub mod position;
 pub mod registry;
 pub mod settings;
+pub mod tls;
 
 pub use registry::{Client, CredentialsById, Registry};
 pub use settings::*;
@@ -80,7 +81,7 @@ impl Snapshot {
         let listen = &snapshot.settings.listen;
         if let (Some(cert), Some(key)) = (&listen.tls_cert, &listen.tls_key) {
             let (cert, key) = (base.join(cert), base.join(key));
-            snapshot.tls = Some(crate::tls::load_certified_key(&cert, &key)?);
+            snapshot.tls = Some(tls::load_certified_key(&cert, &key)?);
             snapshot.files.extend([cert, key]);
         }
         if let Some(ca) = &mut snapshot.settings.upstream.ca_file {

@@ -1,10 +1,9 @@
-//! TLS termination (the edge-gateway deployment): the certificate chain and key are read with
-//! the rest of the configuration, so a renewed certificate is served from the next handshake
-//! on, without a restart. rustls with the `ring` provider, like everything else.
+//! The certificate jargate serves when it terminates TLS (`listen.tls_cert`, `listen.tls_key`),
+//! read with the rest of the configuration: a renewed certificate is part of the next snapshot
+//! and served from the next handshake on, without a restart. rustls with the `ring` provider.
+//! The resolver that hands it to each handshake lives with the server (`server.rs`).
 
-use crate::app::App;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,27 +37,4 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
         .keys_match()
         .map_err(|e| format!("listen.tls_key does not match listen.tls_cert: {e}"))?;
     Ok(Arc::new(certified))
-}
-
-/// Serves the certificate of the current snapshot.
-pub struct SnapshotCertificate {
-    app: Arc<App>,
-}
-
-impl std::fmt::Debug for SnapshotCertificate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SnapshotCertificate")
-    }
-}
-
-impl SnapshotCertificate {
-    pub fn new(app: Arc<App>) -> SnapshotCertificate {
-        SnapshotCertificate { app }
-    }
-}
-
-impl ResolvesServerCert for SnapshotCertificate {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.app.snapshot().tls.clone()
-    }
 }
