@@ -106,7 +106,7 @@ impl Snapshot {
             return Err("listen: header_timeout_ms and body_timeout_ms must be positive".into());
         }
         let upstream = parse_upstream(&settings.upstream)?;
-        let routes = Routes::new(&settings.paths)?;
+        let routes = Routes::new(settings.paths.intercepted(), &settings.paths.upgrade)?;
         check_limits(&settings)?;
         if settings.issuer.identifier.is_empty() {
             return Err("issuer.identifier: must not be empty".into());
