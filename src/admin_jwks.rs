@@ -37,7 +37,7 @@ pub fn response(app: &App, method: &http::Method, rest: &str) -> Response<Vec<u8
         Use::RequestObject => (&client.jar_keys, &client.jar_jwks_uris),
     };
     let now = unix_now();
-    let remote: Vec<Arc<crate::keys::jwks::Fetched>> =
+    let remote: Vec<Arc<crate::jwks::Fetched>> =
         uris.iter().filter_map(|u| app.jwks.cached(u)).collect();
     let current: Vec<&Credential> = registered
         .current(now)

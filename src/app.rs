@@ -4,7 +4,7 @@
 
 use crate::clock::unix_now;
 use crate::config::{Backend, Snapshot};
-use crate::keys::jwks::JwksCache;
+use crate::jwks::JwksCache;
 use crate::metrics::Metrics;
 use crate::store::counted::Counted;
 use crate::store::{memory::MemoryStore, redis::RedisStore, Store};

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod jose;
+pub mod jwks;
 pub mod keys;
 pub mod lifecycle;
 pub mod logs;

@@ -16,8 +16,7 @@ pub use auth_method::AuthMethod;
 
 use crate::app::App;
 use crate::config::Snapshot;
-use crate::keys::jwks::{JwksCache, Refresh};
-use crate::keys::CredentialSet;
+use crate::keys::{CredentialSet, KeySource, Refresh};
 use crate::reject::TokenFault;
 use crate::reject::{Rejection, RequestFault};
 use crate::request::body::{body_kind, BodyKind};
@@ -146,7 +145,7 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
 struct Decision<'a> {
     snapshot: &'a Snapshot,
     store: &'a dyn Store,
-    jwks: &'a JwksCache,
+    jwks: &'a dyn KeySource,
     now: i64,
     client_id: Option<String>,
     store_error: Option<StoreError>,
@@ -233,8 +232,8 @@ impl Decision<'_> {
         if uris.is_empty() {
             return check(&[]);
         }
-        let cached: Vec<_> = uris.iter().filter_map(|u| self.jwks.cached(u)).collect();
-        let sets: Vec<&CredentialSet> = cached.iter().map(|f| &f.keys).collect();
+        let cached: Vec<_> = uris.iter().filter_map(|u| self.jwks.cached_keys(u)).collect();
+        let sets: Vec<&CredentialSet> = cached.iter().map(|k| k.as_ref()).collect();
         match check(&sets) {
             Err(
                 TokenFault::UnknownKid
@@ -245,9 +244,9 @@ impl Decision<'_> {
                 let refresh = self.refresh();
                 let mut fresh = Vec::with_capacity(uris.len());
                 for uri in uris {
-                    fresh.extend(self.jwks.refetch(uri, refresh).await);
+                    fresh.extend(self.jwks.refetched_keys(uri, refresh).await);
                 }
-                let sets: Vec<&CredentialSet> = fresh.iter().map(|f| &f.keys).collect();
+                let sets: Vec<&CredentialSet> = fresh.iter().map(|k| k.as_ref()).collect();
                 match check(&sets) {
                     // No key found, and a set that might hold it could not be fetched.
                     Err(TokenFault::UnknownKid | TokenFault::NoCredential)
