@@ -5,8 +5,7 @@
 use crate::clock::unix_now;
 use crate::config::{Backend, Snapshot};
 use crate::jwks::JwksCache;
-use crate::metrics::Metrics;
-use crate::store::counted::Counted;
+use crate::metrics::{CountedStore, Metrics};
 use crate::store::{memory::MemoryStore, redis::RedisStore, Store};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +33,7 @@ impl App {
             )?),
         };
         let metrics = Arc::new(Metrics::new());
-        let store = Arc::new(Counted::new(store, metrics.clone()));
+        let store = Arc::new(CountedStore::new(store, metrics.clone()));
         let anchors = crate::roots::load(&snapshot.settings.upstream)?;
         let jwks = JwksCache::new(metrics.clone(), crate::roots::root_store(&anchors)?)?;
         let app = App {

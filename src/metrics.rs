@@ -5,6 +5,9 @@
 
 pub mod labels;
 mod snapshot;
+mod store;
+
+pub use store::CountedStore;
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
