@@ -93,7 +93,7 @@ impl Metrics {
             "Client-authentication requests let through, by the method the client used",
             &["method"],
         );
-        for method in crate::gate::AuthMethod::ALL {
+        for method in crate::request::AuthMethod::ALL {
             client_auth.with_label_values(&[method.name()]);
         }
         let reloads = counter_vec(

@@ -3,7 +3,6 @@
 //! the tokens, then single use; the first failure decides. No Pingora types here, so the whole
 //! decision is testable without a socket.
 
-mod auth_method;
 mod authorize;
 mod client_auth;
 pub mod discovery;
@@ -12,8 +11,6 @@ mod legacy;
 mod outside;
 pub mod report;
 
-pub use auth_method::AuthMethod;
-
 use crate::app::App;
 use crate::config::Snapshot;
 use crate::keys::{CredentialSet, KeySource, Refresh};
@@ -21,7 +18,7 @@ use crate::reject::TokenFault;
 use crate::reject::{Rejection, RequestFault};
 use crate::request::body::{body_kind, BodyKind};
 use crate::request::params::{Origin, Params};
-use crate::request::Endpoint;
+use crate::request::{AuthMethod, Endpoint};
 use crate::rules::Checked;
 use crate::store::{Store, StoreError};
 use bytes::Bytes;

@@ -60,7 +60,7 @@ pub struct Ctx {
     /// Report mode: the refusal this request would have had; it is forwarded as received.
     would_reject: Option<Rejection>,
     /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
-    auth_method: Option<gate::AuthMethod>,
+    auth_method: Option<crate::request::AuthMethod>,
     /// A discovery document request in legacy mode (`legacy.discovery`).
     discovery: bool,
     /// The discovery document being buffered for rewriting.
@@ -447,7 +447,7 @@ impl ProxyHttp for Gateway {
         let latency_us = ctx.started.elapsed().as_micros() as u64;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let metrics = &self.app.metrics;
-        let auth_method = ctx.auth_method.map_or("", gate::AuthMethod::name);
+        let auth_method = ctx.auth_method.map_or("", crate::request::AuthMethod::name);
         if !matches!(ctx.outcome, Some(Err(_))) && !auth_method.is_empty() {
             metrics.client_auth.with_label_values(&[auth_method]).inc();
         }
