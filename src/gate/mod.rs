@@ -11,7 +11,6 @@ mod legacy;
 mod outside;
 pub mod report;
 
-use crate::app::App;
 use crate::config::Snapshot;
 use crate::keys::{CredentialSet, KeySource, Refresh};
 use crate::reject::TokenFault;
@@ -110,12 +109,19 @@ pub fn precheck(
 }
 
 /// Decides an intercepted request whose `precheck` passed and whose body is fully buffered.
-/// `snapshot` is the configuration the request holds from start to finish.
-pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64) -> Verdict {
+/// `snapshot` is the configuration the request holds from start to finish; `store` records
+/// single use (and, in legacy mode, pushed requests); `keys` holds the remote JWK Sets.
+pub async fn decide(
+    store: &dyn Store,
+    keys: &dyn KeySource,
+    snapshot: &Snapshot,
+    req: Incoming<'_>,
+    now: i64,
+) -> Verdict {
     let mut ctx = Decision {
         snapshot,
-        store: app.store.as_ref(),
-        jwks: &app.jwks,
+        store,
+        keys,
         now,
         client_id: None,
         store_error: None,
@@ -142,7 +148,7 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
 struct Decision<'a> {
     snapshot: &'a Snapshot,
     store: &'a dyn Store,
-    jwks: &'a dyn KeySource,
+    keys: &'a dyn KeySource,
     now: i64,
     client_id: Option<String>,
     store_error: Option<StoreError>,
@@ -229,7 +235,7 @@ impl Decision<'_> {
         if uris.is_empty() {
             return check(&[]);
         }
-        let cached: Vec<_> = uris.iter().filter_map(|u| self.jwks.cached_keys(u)).collect();
+        let cached: Vec<_> = uris.iter().filter_map(|u| self.keys.cached_keys(u)).collect();
         let sets: Vec<&CredentialSet> = cached.iter().map(|k| k.as_ref()).collect();
         match check(&sets) {
             Err(
@@ -241,13 +247,13 @@ impl Decision<'_> {
                 let refresh = self.refresh();
                 let mut fresh = Vec::with_capacity(uris.len());
                 for uri in uris {
-                    fresh.extend(self.jwks.refetched_keys(uri, refresh).await);
+                    fresh.extend(self.keys.refetched_keys(uri, refresh).await);
                 }
                 let sets: Vec<&CredentialSet> = fresh.iter().map(|k| k.as_ref()).collect();
                 match check(&sets) {
                     // No key found, and a set that might hold it could not be fetched.
                     Err(TokenFault::UnknownKid | TokenFault::NoCredential)
-                        if uris.iter().any(|u| self.jwks.unavailable(u)) =>
+                        if uris.iter().any(|u| self.keys.unavailable(u)) =>
                     {
                         Err(TokenFault::JwksUnavailable)
                     }
@@ -256,7 +262,7 @@ impl Decision<'_> {
             }
             result => {
                 if result.is_ok() && !cached.is_empty() {
-                    self.jwks.count_hit();
+                    self.keys.count_hit();
                 }
                 result
             }

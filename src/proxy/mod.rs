@@ -230,7 +230,14 @@ impl ProxyHttp for Gateway {
             authorization: header(http::header::AUTHORIZATION),
             body: &body,
         };
-        let decision = gate::decide(&self.app, &ctx.snapshot, incoming, unix_now());
+        let app = &self.app;
+        let decision = gate::decide(
+            app.store.as_ref(),
+            &app.jwks,
+            &ctx.snapshot,
+            incoming,
+            unix_now(),
+        );
         let verdict = crate::logs::with_request_id(ctx.trace.request_id.clone(), decision).await;
         let metrics = &self.app.metrics;
         metrics
