@@ -10,6 +10,7 @@ mod intercept;
 mod outcome;
 mod request_id;
 mod respond;
+mod rewrite;
 mod upstream_failure;
 
 use crate::app::App;
@@ -183,40 +184,7 @@ impl ProxyHttp for Gateway {
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let policy = ctx.snapshot.settings.listen.forwarded_for;
         forwarded::apply(policy, upstream, ctx.trace.peer, https)?;
-        let base = &ctx.snapshot.upstream.base_path;
-        if !base.is_empty() || ctx.forward.query.is_some() {
-            let path = upstream.uri.path();
-            let query = match &ctx.forward.query {
-                Some(q) => (!q.is_empty()).then_some(q.as_str()),
-                None => upstream.uri.query(),
-            };
-            let target = match query {
-                Some(q) => format!("{base}{path}?{q}"),
-                None => format!("{base}{path}"),
-            };
-            let uri = target
-                .parse::<http::Uri>()
-                .or_err(ErrorType::InternalError, "rebuilding the upstream URI")?;
-            upstream.set_uri(uri);
-        }
-        if ctx.forward.as_get {
-            // A GET carries no body: the original one, if any, is dropped below. An explicit
-            // zero length, or Pingora would frame the dropped body as chunked.
-            upstream.set_method(http::Method::GET);
-            upstream.remove_header(&http::header::CONTENT_TYPE);
-            upstream.remove_header(&http::header::TRANSFER_ENCODING);
-            upstream.insert_header(http::header::CONTENT_LENGTH, "0")?;
-        }
-        if let Some(body) = &ctx.forward.body {
-            upstream.remove_header(&http::header::TRANSFER_ENCODING);
-            upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-        }
-        if ctx.forward.drop_authorization {
-            upstream.remove_header(&http::header::AUTHORIZATION);
-        }
-        if let Some(authorization) = &ctx.forward.authorization {
-            upstream.insert_header(http::header::AUTHORIZATION, authorization.as_str())?;
-        }
+        rewrite::head(upstream, &ctx.forward, &ctx.snapshot.upstream.base_path)?;
         if ctx.discovery {
             // A document jargate rewrites must come uncompressed.
             upstream.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
@@ -257,12 +225,7 @@ impl ProxyHttp for Gateway {
         _end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // The buffered body is replayed to the upstream in one piece; swap in the rewrite.
-        if ctx.forward.as_get {
-            *body = None;
-        } else if let Some(rewritten) = ctx.forward.body.take() {
-            *body = Some(rewritten);
-        }
+        rewrite::body(&mut ctx.forward, body);
         Ok(())
     }
 
