@@ -1,7 +1,8 @@
 //! The decision for one intercepted request: from its method, query, headers and buffered body
 //! to "forward (maybe rewritten)" or a `Rejection`. Request shape first, then the client, then
-//! the tokens, then single use; the first failure decides. No Pingora types here, so the whole
-//! decision is testable without a socket.
+//! the tokens, then single use; the first failure decides. No Pingora types and no running
+//! state here: [`decide`] takes a store and a key source, so the whole decision is tested in
+//! process (`tests.rs`: every endpoint × upstream mode × outside-parameter policy).
 
 mod authorize;
 mod client_auth;
@@ -10,6 +11,8 @@ mod facts;
 mod legacy;
 mod outside;
 pub mod report;
+#[cfg(test)]
+mod tests;
 
 use crate::config::Snapshot;
 use crate::keys::{CredentialSet, KeySource, Refresh};
@@ -235,7 +238,10 @@ impl Decision<'_> {
         if uris.is_empty() {
             return check(&[]);
         }
-        let cached: Vec<_> = uris.iter().filter_map(|u| self.keys.cached_keys(u)).collect();
+        let cached: Vec<_> = uris
+            .iter()
+            .filter_map(|u| self.keys.cached_keys(u))
+            .collect();
         let sets: Vec<&CredentialSet> = cached.iter().map(|k| k.as_ref()).collect();
         match check(&sets) {
             Err(

@@ -67,8 +67,14 @@ pub(super) fn precheck(session: &Session, ctx: &mut Ctx, routed: &Routed) -> Res
         .and_then(|v| v.parse::<usize>().ok());
     let (endpoint, has_query) = (routed.endpoint, routed.query.is_some());
     // Report mode forwards before the body is read: Pingora streams it on unchanged.
-    gate::precheck(&ctx.snapshot, endpoint, &req.method, has_query, content_length)
-        .map_err(Stop::Rule)
+    gate::precheck(
+        &ctx.snapshot,
+        endpoint,
+        &req.method,
+        has_query,
+        content_length,
+    )
+    .map_err(Stop::Rule)
 }
 
 /// Answers a refusal; the upstream is never contacted. In report mode (SPEC §5) a rule's
@@ -148,7 +154,13 @@ impl Gateway {
             body,
         };
         let (app, snapshot) = (&self.app, &ctx.snapshot);
-        let decision = gate::decide(app.store.as_ref(), &app.jwks, snapshot, incoming, unix_now());
+        let decision = gate::decide(
+            app.store.as_ref(),
+            &app.jwks,
+            snapshot,
+            incoming,
+            unix_now(),
+        );
         let verdict = crate::logs::with_request_id(ctx.trace.request_id.clone(), decision).await;
         let metrics = &app.metrics;
         metrics
