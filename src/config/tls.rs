@@ -3,6 +3,7 @@
 //! and served from the next handshake on, without a restart. rustls with the `ring` provider.
 //! The resolver that hands it to each handshake lives with the server (`server.rs`).
 
+use super::Snapshot;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use std::path::Path;
@@ -37,4 +38,14 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
         .keys_match()
         .map_err(|e| format!("listen.tls_key does not match listen.tls_cert: {e}"))?;
     Ok(Arc::new(certified))
+}
+
+/// Subject and expiry (Unix seconds) of the TLS certificate `snapshot` serves, if any.
+pub fn leaf(snapshot: &Snapshot) -> Option<(String, i64)> {
+    let der = snapshot.tls.as_ref()?.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some((
+        cert.subject().to_string(),
+        cert.validity().not_after.timestamp(),
+    ))
 }
