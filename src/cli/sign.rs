@@ -3,7 +3,7 @@
 //! sets built here are the ones the demo sends too.
 
 use super::{alg_arg, read_text, EXIT_FAILURE};
-use crate::app::unix_now;
+use crate::clock::unix_now;
 use crate::jose::sign::SigningKey;
 use crate::keys::Alg;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

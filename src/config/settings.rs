@@ -1,6 +1,7 @@
 //! `jargate.toml` as typed structs: every key of SPEC §3 with its default. Unknown keys are
 //! errors (`deny_unknown_fields`), so a typo never silently falls back to a default.
 
+use crate::request::Endpoint;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +147,23 @@ pub struct Paths {
     /// Paths where an upstream's `101 Switching Protocols` is relayed (SPEC §3); elsewhere
     /// it closes the connection, so no tunnel ever bypasses jargate.
     pub upgrade: Vec<String>,
+}
+
+impl Paths {
+    /// Each intercepted path with the endpoint it names, as the router takes them.
+    pub fn intercepted(&self) -> Vec<(String, Endpoint)> {
+        let mut table = vec![
+            (self.authorize.clone(), Endpoint::Authorize),
+            (self.par.clone(), Endpoint::Par),
+            (self.token.clone(), Endpoint::Token),
+        ];
+        table.extend(
+            self.client_auth
+                .iter()
+                .map(|p| (p.clone(), Endpoint::ClientAuth)),
+        );
+        table
+    }
 }
 
 impl Default for Paths {

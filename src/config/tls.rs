@@ -1,10 +1,10 @@
-//! TLS termination (the edge-gateway deployment): the certificate chain and key are read with
-//! the rest of the configuration, so a renewed certificate is served from the next handshake
-//! on, without a restart. rustls with the `ring` provider, like everything else.
+//! The certificate jargate serves when it terminates TLS (`listen.tls_cert`, `listen.tls_key`),
+//! read with the rest of the configuration: a renewed certificate is part of the next snapshot
+//! and served from the next handshake on, without a restart. rustls with the `ring` provider.
+//! The resolver that hands it to each handshake lives with the server (`server.rs`).
 
-use crate::app::App;
+use super::Snapshot;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::path::Path;
 use std::sync::Arc;
@@ -40,25 +40,12 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
     Ok(Arc::new(certified))
 }
 
-/// Serves the certificate of the current snapshot.
-pub struct SnapshotCertificate {
-    app: Arc<App>,
-}
-
-impl std::fmt::Debug for SnapshotCertificate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SnapshotCertificate")
-    }
-}
-
-impl SnapshotCertificate {
-    pub fn new(app: Arc<App>) -> SnapshotCertificate {
-        SnapshotCertificate { app }
-    }
-}
-
-impl ResolvesServerCert for SnapshotCertificate {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.app.snapshot().tls.clone()
-    }
+/// Subject and expiry (Unix seconds) of the TLS certificate `snapshot` serves, if any.
+pub fn leaf(snapshot: &Snapshot) -> Option<(String, i64)> {
+    let der = snapshot.tls.as_ref()?.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some((
+        cert.subject().to_string(),
+        cert.validity().not_after.timestamp(),
+    ))
 }

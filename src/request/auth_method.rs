@@ -2,7 +2,7 @@
 //! so "which clients still send a client_secret?" is one query. The method the client sent,
 //! not the one jargate presents upstream in legacy mode.
 
-use crate::request::Params;
+use super::{basic, Params};
 
 /// RFC 6749 §2.3 / RFC 7523 methods, as Auth0 names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +35,7 @@ impl AuthMethod {
     /// methods is refused before it is forwarded (unless in report mode); the assertion is
     /// named first then, as it is the one jargate checks.
     pub fn of(params: &Params, authorization: Option<&[u8]>) -> AuthMethod {
-        let basic = authorization.is_some_and(|h| {
-            h.get(..6)
-                .is_some_and(|p| p.eq_ignore_ascii_case(b"basic "))
-        });
+        let basic = authorization.is_some_and(basic::is_basic);
         if params.contains("client_assertion") {
             AuthMethod::PrivateKeyJwt
         } else if basic {

@@ -6,8 +6,9 @@
 //! `no_credential`) and keeps `jargate_credentials{source="jwks_uri"}` at the number of keys
 //! the fetched sets hold.
 
-use super::{Alg, Credential, CredentialSet, PublicKey};
+use crate::keys::{Alg, Credential, CredentialSet, KeySource, PublicKey, Refresh};
 use crate::metrics::Metrics;
+use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -27,19 +28,12 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// One fetched set.
 #[derive(Debug)]
 pub struct Fetched {
-    pub keys: CredentialSet,
+    pub keys: Arc<CredentialSet>,
     /// Distinct keys in the set (a key without `alg` yields one credential per algorithm).
     pub key_count: usize,
     pub at: Instant,
     /// How long the set is fresh: `jwks_refresh_secs`, or a shorter `Cache-Control: max-age`.
     pub ttl: Duration,
-}
-
-/// How often to fetch.
-#[derive(Debug, Clone, Copy)]
-pub struct Refresh {
-    pub every: Duration,
-    pub min_interval: Duration,
 }
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
@@ -50,7 +44,7 @@ pub struct JwksCache {
     /// One fetch per URI at a time; requests that need the same set wait for it.
     in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// URIs whose last fetch failed (or that were never fetched successfully, see
-    /// [`JwksCache::unavailable`]).
+    /// [`KeySource::unavailable`]).
     failing: Mutex<HashSet<String>>,
     /// Each `jwks_uri` credential of the serving registry with its use, for the key counts.
     tracked: Mutex<Vec<(String, &'static str)>>,
@@ -84,11 +78,6 @@ impl JwksCache {
         })
     }
 
-    /// Whether the keys of `uri` are unknown: never fetched, or its last fetch failed.
-    pub fn unavailable(&self, uri: &str) -> bool {
-        self.cached(uri).is_none() || lock(&self.failing).contains(uri)
-    }
-
     /// The `jwks_uri` credentials of the serving registry (URI and use), whose keys
     /// `jargate_credentials{source="jwks_uri"}` counts.
     pub fn track(&self, credentials: Vec<(String, &'static str)>) {
@@ -109,11 +98,6 @@ impl JwksCache {
                 .with_label_values(&[use_, "jwks_uri"])
                 .set(n);
         }
-    }
-
-    /// Counts a verification that used cached remote keys.
-    pub fn count_hit(&self) {
-        self.metrics.jwks_cache_hits.inc();
     }
 
     /// The last good set of `uri`, if any.
@@ -228,10 +212,30 @@ impl JwksCache {
         let keys = parse_jwks(&body)?;
         Ok(Fetched {
             key_count: distinct_keys(&keys),
-            keys,
+            keys: Arc::new(keys),
             at: Instant::now(),
             ttl,
         })
+    }
+}
+
+/// What a decision reads: the keys of the sets above.
+#[async_trait]
+impl KeySource for JwksCache {
+    fn cached_keys(&self, uri: &str) -> Option<Arc<CredentialSet>> {
+        self.cached(uri).map(|f| f.keys.clone())
+    }
+
+    async fn refetched_keys(&self, uri: &str, refresh: Refresh) -> Option<Arc<CredentialSet>> {
+        self.refetch(uri, refresh).await.map(|f| f.keys.clone())
+    }
+
+    fn unavailable(&self, uri: &str) -> bool {
+        self.cached(uri).is_none() || lock(&self.failing).contains(uri)
+    }
+
+    fn count_hit(&self) {
+        self.metrics.jwks_cache_hits.inc();
     }
 }
 

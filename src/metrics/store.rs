@@ -1,20 +1,22 @@
-//! A store wrapper that counts every call and its result for `/metrics`.
+//! A store wrapper that counts every call and its result in
+//! `jargate_store_operations_total{op,result}`. Here rather than in `store`, so the store
+//! backends know nothing of the metrics.
 
-use super::{Store, StoreError};
-use crate::metrics::Metrics;
+use super::Metrics;
+use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub struct Counted {
+pub struct CountedStore {
     inner: Arc<dyn Store>,
     metrics: Arc<Metrics>,
 }
 
-impl Counted {
-    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Counted {
-        Counted { inner, metrics }
+impl CountedStore {
+    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> CountedStore {
+        CountedStore { inner, metrics }
     }
 
     fn count<T>(&self, op: &str, result: &Result<T, StoreError>) {
@@ -32,7 +34,7 @@ impl Counted {
 }
 
 #[async_trait]
-impl Store for Counted {
+impl Store for CountedStore {
     async fn insert_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         let result = self.inner.insert_once(key, ttl).await;
         self.count("insert_once", &result);
