@@ -511,6 +511,68 @@ async fn authorize_get_by_value_is_rebuilt_from_the_claims_only() {
     );
 }
 
+/// The claims become upstream parameters under the rules of parsed ones (SPEC §5 "No parser
+/// differential"): a claim name another stack rewrites or reads case-insensitively
+/// (`Client_Id`: ASP.NET would see a second `client_id`), or a NUL in a value, is refused, the
+/// object's `jti` is not spent, and the upstream receives nothing, by value and by PAR.
+#[tokio::test]
+async fn claims_that_would_not_be_read_alike_upstream_are_refused() {
+    let (up, j) = start(LEGACY).await;
+    let cases = [
+        ("Client_Id", json!("app-2"), "case_variant_parameter"),
+        (
+            "redirect_u/ri",
+            json!("https://app.example.com/cb"),
+            "parameter_name",
+        ),
+        ("ext.flag", json!("1"), "parameter_name"),
+        ("Scope", json!("openid admin"), "case_variant_parameter"),
+        ("state", json!("a\u{0}b"), "nul_in_value"),
+    ];
+    let mut jti = Value::Null;
+    for (name, value, rule) in cases {
+        let mut claims = rich_claims("app-1");
+        claims[name] = value;
+        jti = claims["jti"].clone();
+        let jwt = object("app-1", &claims);
+        let resp = get(
+            j.proxy_addr(),
+            &format!("{AUTHORIZE}?client_id=app-1&request={jwt}"),
+        )
+        .await;
+        assert_rejected(&resp, 400, "invalid_request", &up);
+        let pushed = push(&j, &par_body("app-1", &jwt)).await;
+        assert_rejected(&pushed, 400, "invalid_request", &up);
+        // Counted as the answer is logged, just after it is written: wait for it.
+        let since = std::time::Instant::now();
+        loop {
+            let text = scrape_metrics(j.admin_addr()).await;
+            let labels = [("error", "invalid_request"), ("rule", rule)];
+            let refused = counter(&text, "jargate_rejections_total", &labels);
+            if refused >= 2.0 {
+                break;
+            }
+            assert!(
+                since.elapsed() < std::time::Duration::from_secs(3),
+                "{name}: {rule} counted {refused}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // Not spent: an object with the last refused one's jti, without the offending claim, is
+    // forwarded.
+    let mut claims = rich_claims("app-1");
+    claims["jti"] = jti;
+    let jwt = object("app-1", &claims);
+    let resp = get(
+        j.proxy_addr(),
+        &format!("{AUTHORIZE}?client_id=app-1&request={jwt}"),
+    )
+    .await;
+    let rec = forwarded(&resp, &up, 0);
+    assert_authorize_get(&rec, &rich_query("app-1", &claims));
+}
+
 #[tokio::test]
 async fn authorize_post_by_value_becomes_a_get_without_a_body() {
     let (up, j) = start(LEGACY).await;

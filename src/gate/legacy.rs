@@ -5,7 +5,7 @@
 
 use super::Forward;
 use crate::config::{Client, Snapshot, UpstreamAuth};
-use crate::reject::Rejection;
+use crate::reject::{Rejection, RequestFault};
 use crate::request::params::{Origin, Params};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -22,21 +22,32 @@ const CLIENT_AUTH_PARAMS: [&str; 3] =
 
 /// The authorization request carried by a request object, as a query string: every claim but
 /// the JWT ones; strings as they are, numbers and booleans as JSON text, objects and arrays as
-/// compact JSON; `client_id` first.
-pub fn query_from_claims(client_id: &str, claims: &Map<String, Value>) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    query.append_pair("client_id", client_id);
+/// compact JSON; `client_id` first. The claims become parameters under the rules of parsed ones
+/// (SPEC §5 "No parser differential"): a claim name another parser would rewrite (`a.b`,
+/// `Client_Id`), two names equal ignoring case, or a NUL in a value is refused rather than
+/// forwarded.
+pub fn query_from_claims(
+    client_id: &str,
+    claims: &Map<String, Value>,
+) -> Result<String, RequestFault> {
+    let mut params = Params::default();
+    params.add_decoded("client_id".into(), client_id.into())?;
     for (name, value) in claims {
         if name == "client_id" || JWT_CLAIMS.contains(&name.as_str()) {
             continue;
         }
-        match value {
-            Value::String(s) => query.append_pair(name, s),
+        let text = match value {
+            Value::String(s) => s.clone(),
             Value::Null => continue,
-            other => query.append_pair(name, &other.to_string()),
+            other => other.to_string(),
         };
+        params.add_decoded(name.clone(), text)?;
     }
-    query.finish()
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for p in params.iter() {
+        query.append_pair(&p.name, &p.value);
+    }
+    Ok(query.finish())
 }
 
 /// The parameters of a plain (unsigned) pushed request: everything but client authentication.
@@ -160,7 +171,7 @@ mod tests {
             "client_id": "app", "response_type": "code", "max_age": 300, "flag": true,
             "claims": {"id_token": {"email": null}}, "scope": "openid email"
         });
-        let query = query_from_claims("app", claims.as_object().unwrap());
+        let query = query_from_claims("app", claims.as_object().unwrap()).unwrap();
         assert_eq!(
             query,
             "client_id=app&claims=%7B%22id_token%22%3A%7B%22email%22%3Anull%7D%7D&flag=true\

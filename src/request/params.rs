@@ -153,6 +153,18 @@ impl Params {
         }
     }
 
+    /// Adds a pair jargate builds itself (legacy mode: a request object's claims), under the
+    /// same name, value and duplicate rules as a parsed one, so that what is forwarded is what
+    /// every parser reads alike.
+    pub fn add_decoded(&mut self, name: String, value: String) -> Result<(), RequestFault> {
+        self.push(Param {
+            name,
+            value,
+            origin: Origin::Query,
+            raw: 0..0,
+        })
+    }
+
     /// Room for the pairs of `text`, up to the limit, so that neither the list nor the map
     /// grows (and rehashes) while a large form is read.
     fn reserve_for(&mut self, text: &[u8]) {
