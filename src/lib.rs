@@ -8,7 +8,7 @@
 //! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use).
 //! - [`store`]: single-use `jti` and pushed requests.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
-//! - [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
+//! - [`random`]: unguessable bytes from the system. [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
 //! - [`proxy`], [`admin`], [`server`]: the Pingora glue; [`admin_jwks`]: the clients' JWK Sets.
 #![forbid(unsafe_code)]
 
@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
 pub mod proxy;
+pub mod random;
 pub mod reject;
 pub mod reload;
 pub mod request;
