@@ -5,9 +5,7 @@
 //! addresses. keygen → clients.json → check → serve in report mode → sign → curl → the
 //! would_reject line → enforce → refused.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

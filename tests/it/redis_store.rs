@@ -10,9 +10,7 @@
 //! * TTLs in Redis itself, PAR `request_uri` redeemed once across replicas (legacy mode), and
 //!   the client over TLS (`rediss://`) with a password.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jargate::store::redis::RedisStore;
 use jargate::store::{jti_key, Store, StoreError};
 use serde_json::{json, Value};
@@ -678,6 +676,15 @@ async fn the_client_speaks_tls_with_a_password() {
 // A missing redis-server fails, never skips
 // ---------------------------------------------------------------------------------------------
 
+/// The name the test harness gives the test `name` of this module (`redis_store::name`).
+fn test_path(name: &str) -> String {
+    let module = module_path!();
+    let module = module
+        .split_once("::")
+        .map_or(module, |(_crate, path)| path);
+    format!("{module}::{name}")
+}
+
 /// Runs one of this file's Redis tests again in a child process whose `PATH` has no
 /// `redis-server`: it must fail, and its message must name the command that installs it.
 #[test]
@@ -686,7 +693,7 @@ fn a_redis_test_without_redis_server_fails_naming_the_install_command() {
     let output = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "entries_expire_at_their_ttl_and_pushed_requests_are_taken_once",
+            &test_path("entries_expire_at_their_ttl_and_pushed_requests_are_taken_once"),
             "--test-threads=1",
         ])
         .env("PATH", empty.path())

@@ -8,9 +8,7 @@
 //! `Cache-Control: no-store` and that the upstream received nothing; every acceptance checks the
 //! upstream received the path and body byte-for-byte.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "/oauth/token";

@@ -4,9 +4,7 @@
 //! fetches the client's JWK Set for the token's use, or says it cannot, and never prints an
 //! empty client id.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -5,9 +5,7 @@
 //! `use: "sig"`, a short `Cache-Control: max-age`; `jwks_uri` credentials contribute their keys
 //! as last fetched; an unknown client or file is a JSON 404.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

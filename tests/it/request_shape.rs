@@ -10,11 +10,9 @@
 //! `Cache-Control: no-store` and that the upstream received nothing; every acceptance checks the
 //! upstream received the path and body byte-for-byte.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const TOKEN: &str = "/oauth/token";

@@ -5,9 +5,7 @@
 //! a credential with `expires_at`, a `jwks_uri` client). `promtool check rules` (in `.ci/run`)
 //! checks the rules' syntax; this checks that they watch something real.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

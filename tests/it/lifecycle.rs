@@ -3,9 +3,7 @@
 //! then stops accepting, lets the requests in flight finish and exits 0 as soon as idle;
 //! `SIGINT` exits at once under load; `SIGQUIT` hands the sockets to `serve --upgrade`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

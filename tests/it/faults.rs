@@ -9,11 +9,9 @@
 //! * upstream failures are counted in `jargate_upstream_errors_total{endpoint,kind}`, never as
 //!   refusals.
 
-mod common;
-#[path = "faults/upstream.rs"]
 mod upstream;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -642,7 +640,7 @@ async fn huge_inputs_are_refused_at_once_and_never_forwarded() {
 
 #[tokio::test]
 async fn unreachable_redis_answers_503_and_forwards_nothing() {
-    // A frozen or killed Redis, and recovery, are in tests/redis_store.rs; here the store is
+    // A frozen or killed Redis, and recovery, are in tests/it/redis_store.rs; here the store is
     // down from the start.
     let closed = ClosedPort::new();
     let toml = format!(

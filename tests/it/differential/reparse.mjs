@@ -5,7 +5,7 @@
 //
 // Long-running: one JSON line per request on stdin ({"raw": base64}), one JSON line per answer
 // on stdout. Fails at once when the npm packages are missing (`npm ci --prefix
-// tests/differential`), so the differential tests fail instead of skipping.
+// tests/it/differential`), so the differential tests fail instead of skipping.
 
 import { createRequire } from "node:module";
 import { Readable } from "node:stream";

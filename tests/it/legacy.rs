@@ -48,9 +48,7 @@
 //! ([`legacy_config_without_an_upstream_secret_is_refused`]); the secret never appears in
 //! jargate's log ([`upstream_secret_never_appears_in_the_log`]).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 

@@ -29,7 +29,7 @@ impl Reparser {
     }
 
     fn start(name: &'static str, program: &str, script: &str, fix: &str) -> Reparser {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/differential");
         ensure_installed(&dir);
         let mut child = Command::new(program)
             .arg(dir.join(script))
@@ -104,7 +104,7 @@ fn ensure_installed(dir: &Path) {
     );
     assert!(
         dir.join("node_modules").is_dir(),
-        "tests/differential/node_modules is missing: run `cargo xtask setup test`"
+        "tests/it/differential/node_modules is missing: run `cargo xtask setup test`"
     );
 }
 

@@ -47,9 +47,7 @@
 //! `ensure-matching-key-in-authorization-request`, and `/authorize` with only `client_id` +
 //! `request_uri` (`authorize_with_only_client_id_and_request_uri_is_forwarded`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const AUTHORIZE: &str = "/authorize";

@@ -7,10 +7,8 @@
 //! timeout without slowing other clients, `use: enc` keys never verifying, and the separation of
 //! the request-object and client-assertion uses.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;

@@ -4,9 +4,7 @@
 //! realistic Auth0 export under `tests/fixtures/` (several clients carrying every documented
 //! field, credentials by id) loads unchanged and is enforced as Auth0 enforces it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

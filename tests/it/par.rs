@@ -8,9 +8,7 @@
 //! Every refusal checks status, `error`, the §6 error headers and that the upstream received
 //! nothing; every acceptance checks the exact body the upstream received.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const PAR: &str = "/oauth/par";

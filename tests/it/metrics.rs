@@ -4,9 +4,7 @@
 //! build info, process metrics, label sets at 0 from the start, the reload gauge and content
 //! hash, credential and certificate expiry, passthrough answers by status class.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

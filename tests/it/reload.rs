@@ -8,9 +8,7 @@
 //! them. The load test takes the suite's lock exclusively, so the other tests (which measure
 //! sub-second delays) never share the machine with it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::future::Future;
 use std::net::SocketAddr;

@@ -7,15 +7,11 @@
 //! rewrites: each is either refused with its status and error and nothing forwarded, or
 //! forwarded and read identically by every re-parser.
 
-mod common;
-#[path = "differential/models.rs"]
 mod models;
-#[path = "differential/reparsers.rs"]
 mod reparsers;
-#[path = "differential/upstream.rs"]
 mod upstream;
 
-use common::*;
+use crate::common::*;
 use models::View;
 use reparsers::Reparser;
 use serde_json::{json, Value};

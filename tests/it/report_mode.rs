@@ -8,9 +8,7 @@
 //! overrides `enforcement.mode`, except for request-shape failures found before the client is
 //! looked up; a store outage is answered as in enforce mode.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

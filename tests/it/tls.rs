@@ -4,9 +4,7 @@
 //! the CA of `upstream.ca_file` is trusted (the file extends the system roots, or replaces them
 //! with `upstream.ca_only`); without it, that upstream is not.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,9 +3,7 @@
 //! securityContext, an image on a floating tag, several replicas without a PodDisruptionBudget).
 //! Needs python3 with venv (the script installs its validator into `target/` on first use).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 

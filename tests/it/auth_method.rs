@@ -3,9 +3,7 @@
 //! (private_key_jwt, client_secret_post, client_secret_basic, none), and every decision line
 //! carries `auth_method`, so the clients still sending a secret are one query away.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -6,9 +6,7 @@
 //! encoding; everything else (compressed, not JSON, other status, other path, passthrough mode,
 //! `discovery = false`) reaches the client byte for byte.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const OPENID: &str = "/.well-known/openid-configuration";

@@ -1,9 +1,7 @@
 //! Operations (SPEC §8) through the real process: nothing secret in any log line (Pingora's
 //! included), request ids, forwarded headers, the decision line and the JSON log format.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
