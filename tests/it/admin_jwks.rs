@@ -18,13 +18,6 @@ fn served(key: &TestKey, kid: &str, alg: &str) -> Value {
     jwk
 }
 
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .expect("time")
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("format")
-}
-
 async fn fetch(j: &Jargate, path: &str) -> Response {
     get(j.admin_addr(), path).await
 }

@@ -7,8 +7,6 @@ use crate::common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "/oauth/token";
-
 /// `[("private_key_jwt", n), ...]` from the admin listener.
 async fn by_method(j: &Jargate) -> Vec<(&'static str, f64)> {
     let m = scrape_metrics(j.admin_addr()).await;

@@ -3,42 +3,17 @@
 //! name, and its first ✗ line must always be the rule of its verdict (which comes from the
 //! proxy's own rule functions).
 
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use jargate::jose::sign::SigningKey;
 use jargate::keys::{Alg, PublicKey};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::Stdio;
 
-const ISSUER: &str = "https://login.example.com/";
-
-fn jargate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run jargate")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn keygen(dir: &Path, alg: &str) -> Output {
-    jargate(&[
+fn keygen(dir: &Path, alg: &str) -> Ran {
+    run_jargate(&[
         "keygen",
         "--alg",
         alg,
@@ -85,9 +60,9 @@ fn assert_key_dir(dir: &Path, alg: Alg) -> PublicKey {
 
 #[test]
 fn demo_walks_every_verdict() {
-    let out = jargate(&["demo"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(code(&out), 0, "{stdout}\n{}", text(&out.stderr));
+    let out = run_jargate(&["demo"]);
+    let stdout = out.stdout;
+    assert_eq!(out.code, 0, "{stdout}\n{}", out.stderr);
     for row in [
         "token request",
         "POST /oauth/token (client_assertion kept)",
@@ -122,33 +97,29 @@ fn keygen_writes_loadable_ec_and_ed25519_keys_and_never_overwrites() {
     ] {
         let dir = tmp.path().join(name);
         let out = keygen(&dir, alg.name());
-        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        assert_eq!(out.code, 0, "{}", out.stderr);
         let key = assert_key_dir(&dir, alg);
-        assert!(text(&out.stdout).contains(key.thumbprint()));
+        assert!(out.stdout.contains(key.thumbprint()));
     }
     // Refuses to overwrite, names the file, leaves the key alone.
     let dir = tmp.path().join("es256");
     let before = read(&dir.join("private.pem"));
     let out = keygen(&dir, "ES256");
-    assert_eq!(code(&out), 1);
-    assert!(
-        text(&out.stderr).contains("private.pem"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(text(&out.stderr).contains("already exists"));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("private.pem"), "{}", out.stderr);
+    assert!(out.stderr.contains("already exists"));
     assert_eq!(read(&dir.join("private.pem")), before);
     // One existing file is enough to refuse (the others are not written either).
     let partial = tmp.path().join("partial");
     std::fs::create_dir_all(&partial).expect("mkdir");
     std::fs::write(partial.join("jwks.json"), "{}").expect("write");
     let out = keygen(&partial, "EdDSA");
-    assert_eq!(code(&out), 1);
-    assert!(text(&out.stderr).contains("jwks.json"));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("jwks.json"));
     assert!(!partial.join("private.pem").exists());
     // An explicit kid; --bits is for RSA only; none and HS256 are not algorithms.
     let dir = tmp.path().join("kid");
-    let out = jargate(&[
+    let out = run_jargate(&[
         "keygen",
         "--alg",
         "EdDSA",
@@ -157,15 +128,15 @@ fn keygen_writes_loadable_ec_and_ed25519_keys_and_never_overwrites() {
         "--out",
         dir.to_str().expect("utf-8"),
     ]);
-    assert_eq!(code(&out), 0);
+    assert_eq!(out.code, 0);
     let jwk: Value = serde_json::from_str(&read(&dir.join("public.jwk.json"))).expect("json");
     assert_eq!(jwk["kid"], "k-1");
     assert_eq!(
-        code(&jargate(&["keygen", "--alg", "ES256", "--bits", "2048"])),
+        run_jargate(&["keygen", "--alg", "ES256", "--bits", "2048"]).code,
         2
     );
-    assert_eq!(code(&jargate(&["keygen", "--alg", "HS256"])), 2);
-    assert_eq!(code(&jargate(&["keygen", "--alg", "none"])), 2);
+    assert_eq!(run_jargate(&["keygen", "--alg", "HS256"]).code, 2);
+    assert_eq!(run_jargate(&["keygen", "--alg", "none"]).code, 2);
 }
 
 #[test]
@@ -173,13 +144,13 @@ fn keygen_rsa_keys_are_generated_then_accepted_by_ring() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("rsa");
     let out = keygen(&dir, "RS256");
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let key = assert_key_dir(&dir, Alg::RS256);
     assert_eq!(key.rsa_bits(), 2048);
     // The same key serves PS256 too.
     SigningKey::from_pkcs8_pem(&read(&dir.join("private.pem")), Alg::PS256).expect("PS256");
     assert_eq!(
-        code(&jargate(&["keygen", "--alg", "RS256", "--bits", "1024"])),
+        run_jargate(&["keygen", "--alg", "RS256", "--bits", "1024"]).code,
         2
     );
 }
@@ -201,7 +172,7 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, alg) in [("auth", "ES256"), ("jar", "EdDSA")] {
             let out = keygen(&dir.path().join(name), alg);
-            assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+            assert_eq!(out.code, 0, "{}", out.stderr);
         }
         let mut clients = json!({"clients": [{
             "client_id": "app-1",
@@ -241,8 +212,8 @@ impl Fixture {
         self.dir.path().join(name).join("private.pem")
     }
 
-    fn explain(&self, kind: &str, token: &str) -> Output {
-        jargate(&["explain", "--config", &self.config(), "--as", kind, token])
+    fn explain(&self, kind: &str, token: &str) -> Ran {
+        run_jargate(&["explain", "--config", &self.config(), "--as", kind, token])
     }
 }
 
@@ -253,13 +224,12 @@ fn assertion_claims() -> Value {
 }
 
 /// Asserts `explain` refuses with `rule`, as its first ✗ line and in its verdict.
-fn assert_refused(out: &Output, rule: &str) -> String {
-    let stdout = text(&out.stdout);
+fn assert_refused(out: &Ran, rule: &str) -> String {
+    let stdout = &out.stdout;
     assert_eq!(
-        code(out),
-        1,
+        out.code, 1,
         "expected exit 1 for {rule}:\n{stdout}{}",
-        text(&out.stderr)
+        out.stderr
     );
     let first = stdout
         .lines()
@@ -278,7 +248,7 @@ fn assert_refused(out: &Output, rule: &str) -> String {
         !stdout.contains("note: the first"),
         "lines and verdict disagree:\n{stdout}"
     );
-    stdout
+    stdout.clone()
 }
 
 /// Signs arbitrary header and payload bytes (duplicate members included) with `key`.
@@ -292,7 +262,7 @@ fn sign_raw(key: &SigningKey, header: &str, payload: &str) -> String {
 fn sign_output_verifies_through_explain() {
     let f = Fixture::new();
     let auth_key = f.key_path("auth");
-    let out = jargate(&[
+    let out = run_jargate(&[
         "sign",
         "assertion",
         "--key",
@@ -308,13 +278,13 @@ fn sign_output_verifies_through_explain() {
         "--kid",
         f.auth.public_key().thumbprint(),
     ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let token = text(&out.stdout).trim().to_string();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let token = out.stdout.trim().to_string();
     assert_eq!(token.split('.').count(), 3);
     // Kind and client guessed from the claims.
-    let explained = jargate(&["explain", "--config", &f.config(), &token]);
-    let stdout = text(&explained.stdout);
-    assert_eq!(code(&explained), 0, "{stdout}");
+    let explained = run_jargate(&["explain", "--config", &f.config(), &token]);
+    let stdout = explained.stdout;
+    assert_eq!(explained.code, 0, "{stdout}");
     assert!(stdout.contains("verdict: VALID"), "{stdout}");
     assert!(stdout.contains("client assertion (guessed"), "{stdout}");
     assert!(
@@ -325,7 +295,7 @@ fn sign_output_verifies_through_explain() {
     assert!(!stdout.contains('✗'), "{stdout}");
 
     let jar_key = f.key_path("jar");
-    let out = jargate(&[
+    let out = run_jargate(&[
         "sign",
         "request",
         "--key",
@@ -345,10 +315,10 @@ fn sign_output_verifies_through_explain() {
         "--claim",
         "max_age=300",
     ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let token = text(&out.stdout).trim().to_string();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let token = out.stdout.trim().to_string();
     // From standard input, kind guessed from response_type.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jargate"))
+    let mut child = jargate_command()
         .args(["explain", "--config", &f.config(), "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -359,9 +329,9 @@ fn sign_output_verifies_through_explain() {
         let mut stdin = child.stdin.take().expect("stdin");
         writeln!(stdin, "{token}").expect("write token");
     }
-    let explained = child.wait_with_output().expect("explain");
-    let stdout = text(&explained.stdout);
-    assert_eq!(code(&explained), 0, "{stdout}");
+    let explained = Ran::from(child.wait_with_output().expect("explain"));
+    let stdout = explained.stdout;
+    assert_eq!(explained.code, 0, "{stdout}");
     assert!(stdout.contains("request object (guessed"), "{stdout}");
     assert!(
         stdout.contains("\"max_age\": 300"),
@@ -373,7 +343,7 @@ fn sign_output_verifies_through_explain() {
     );
 
     // A key that does not fit the algorithm.
-    let out = jargate(&[
+    let out = run_jargate(&[
         "sign",
         "assertion",
         "--key",
@@ -385,12 +355,8 @@ fn sign_output_verifies_through_explain() {
         "--aud",
         ISSUER,
     ]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        text(&out.stderr).contains("private.pem"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("private.pem"), "{}", out.stderr);
 }
 
 #[test]
@@ -467,7 +433,7 @@ fn explain_names_the_rule_of_each_bad_token() {
         claims["exp"]
     );
     let dup = sign_raw(&f.auth, r#"{"alg":"ES256"}"#, &dup);
-    let out = jargate(&[
+    let out = run_jargate(&[
         "explain",
         "--config",
         &f.config(),
@@ -509,7 +475,7 @@ fn explain_names_the_rule_of_each_bad_token() {
 
     let jwe = "eyJhbGciOiJSU0EtT0FFUCJ9.a2V5.aXY.Y2lwaGVy.dGFn";
     assert_refused(
-        &jargate(&[
+        &run_jargate(&[
             "explain",
             "--config",
             &f.config(),
@@ -529,7 +495,7 @@ fn explain_names_the_rule_of_each_bad_token() {
         ),
         "unknown_client",
     );
-    let out = jargate(&[
+    let out = run_jargate(&[
         "explain",
         "--config",
         &f.config(),
@@ -570,7 +536,7 @@ fn explain_request_object_rules() {
         f.jar.sign(&json!({"typ": typ}), &claims).expect("sign")
     };
     let ok = f.explain("request", &object(json!({}), "oauth-authz-req+jwt"));
-    assert_eq!(code(&ok), 0, "{}", text(&ok.stdout));
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
 
     let stdout = assert_refused(
         &f.explain("request", &object(json!({"response_type": null}), "JWT")),
@@ -615,15 +581,15 @@ fn explain_request_object_rules() {
 fn explain_usage_errors_exit_2() {
     let f = Fixture::new();
     let missing = f.dir.path().join("missing.toml");
-    let out = jargate(&[
+    let out = run_jargate(&[
         "explain",
         "--config",
         missing.to_str().expect("utf-8"),
         "a.b.c",
     ]);
-    assert_eq!(code(&out), 2);
-    assert!(text(&out.stderr).contains("missing.toml"));
-    let out = jargate(&[
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("missing.toml"));
+    let out = run_jargate(&[
         "explain",
         "--config",
         &f.config(),
@@ -631,9 +597,9 @@ fn explain_usage_errors_exit_2() {
         "nonsense",
         "a.b.c",
     ]);
-    assert_eq!(code(&out), 2);
-    let out = jargate(&["explain", "--config", &f.config(), "   "]);
-    assert_eq!(code(&out), 2);
+    assert_eq!(out.code, 2);
+    let out = run_jargate(&["explain", "--config", &f.config(), "   "]);
+    assert_eq!(out.code, 2);
 }
 
 #[test]
@@ -656,9 +622,9 @@ fn check_summarises_a_good_registry_and_warns() {
             .expect("array")
             .push(json!({"credential_type": "jwks_uri", "uri": "https://app.example/jwks.json"}));
     });
-    let out = jargate(&["check", "--config", &f.config()]);
-    let stdout = text(&out.stdout);
-    assert_eq!(code(&out), 0, "{stdout}{}", text(&out.stderr));
+    let out = run_jargate(&["check", "--config", &f.config()]);
+    let stdout = out.stdout;
+    assert_eq!(out.code, 0, "{stdout}{}", out.stderr);
     for expected in [
         "client app-1 (Example)",
         "auth-key",
@@ -683,9 +649,9 @@ fn check_refuses_a_broken_registry_with_the_precise_error() {
         c["clients"][0]["client_authentication_methods"]["private_key_jwt"]["credentials"][0]
             ["alg"] = json!("RS256");
     });
-    let out = jargate(&["check", "--config", &f.config()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(code(&out), 1, "{}{stderr}", text(&out.stdout));
+    let out = run_jargate(&["check", "--config", &f.config()]);
+    let stderr = out.stderr;
+    assert_eq!(out.code, 1, "{}{stderr}", out.stdout);
     assert!(stderr.contains("clients.json"), "{stderr}");
     assert!(stderr.contains("client \"app-1\""), "{stderr}");
     assert!(
@@ -698,13 +664,9 @@ fn check_refuses_a_broken_registry_with_the_precise_error() {
         c["clients"][0]["signed_request_object"]["credentials"][0]["pem_file"] =
             json!("nowhere.pem")
     });
-    let out = jargate(&["check", "--config", &f.config()]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        text(&out.stderr).contains("nowhere.pem"),
-        "{}",
-        text(&out.stderr)
-    );
+    let out = run_jargate(&["check", "--config", &f.config()]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("nowhere.pem"), "{}", out.stderr);
 }
 
 /// `explain` and the proxy's rule functions never disagree: over a few thousand generated
@@ -719,7 +681,7 @@ fn explain_lines_never_disagree_with_the_rule_functions() {
         jargate::config::Snapshot::load(&f.dir.path().join("jargate.toml")).expect("load");
     let stranger = {
         let out = keygen(&f.dir.path().join("stranger"), "ES256");
-        assert_eq!(code(&out), 0);
+        assert_eq!(out.code, 0);
         SigningKey::from_pkcs8_pem(&read(&f.key_path("stranger")), Alg::ES256).expect("key")
     };
     let now = now();
@@ -841,25 +803,29 @@ fn explain_lines_never_disagree_with_the_rule_functions() {
 #[test]
 fn the_example_configurations_pass_check() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let plain = jargate(&["check", "--config", &format!("{root}/config/jargate.toml")]);
-    assert_eq!(code(&plain), 0, "{}", text(&plain.stdout));
+    let plain = run_jargate(&["check", "--config", &format!("{root}/config/jargate.toml")]);
+    assert_eq!(plain.code, 0, "{}", plain.stdout);
     // The legacy example takes the upstream secret from the environment, and says so without it.
     let legacy_config = format!("{root}/config/legacy/jargate.toml");
-    let legacy = Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .args(["check", "--config", &legacy_config])
-        .env("APP1_UPSTREAM_SECRET", "s3cret")
-        .output()
-        .expect("run jargate");
-    assert_eq!(code(&legacy), 0, "{}", text(&legacy.stderr));
+    let legacy = Ran::from(
+        jargate_command()
+            .args(["check", "--config", &legacy_config])
+            .env("APP1_UPSTREAM_SECRET", "s3cret")
+            .output()
+            .expect("run jargate"),
+    );
+    assert_eq!(legacy.code, 0, "{}", legacy.stderr);
     assert!(
-        !text(&legacy.stdout).contains("s3cret"),
+        !legacy.stdout.contains("s3cret"),
         "check printed the secret"
     );
-    let missing = Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .args(["check", "--config", &legacy_config])
-        .env_remove("APP1_UPSTREAM_SECRET")
-        .output()
-        .expect("run jargate");
-    assert_eq!(code(&missing), 1);
-    assert!(text(&missing.stderr).contains("APP1_UPSTREAM_SECRET"));
+    let missing = Ran::from(
+        jargate_command()
+            .args(["check", "--config", &legacy_config])
+            .env_remove("APP1_UPSTREAM_SECRET")
+            .output()
+            .expect("run jargate"),
+    );
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("APP1_UPSTREAM_SECRET"));
 }

@@ -11,8 +11,6 @@
 use crate::common::*;
 use serde_json::{json, Value};
 
-const TOKEN: &str = "/oauth/token";
-
 async fn send_token(j: &Jargate, jwt: &str) -> (Response, String) {
     let body = assertion_form(jwt);
     (post_form(j.proxy_addr(), TOKEN, &body).await, body)
@@ -42,23 +40,34 @@ async fn expect_invalid_client(up: &StubUpstream, j: &Jargate, jwt: &str) {
     assert_rejected(&resp, 401, "invalid_client", up);
 }
 
-fn rsa_a() -> TestKey {
-    TestKey::load("rsa-a")
+/// What the proxy does with a token request in the tables below.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// Forwarded unchanged.
+    Accepted,
+    /// 401 `invalid_client`, nothing forwarded.
+    InvalidClient,
+}
+use Expect::{Accepted, InvalidClient};
+
+async fn expect(up: &StubUpstream, j: &Jargate, jwt: &str, expect: Expect) {
+    match expect {
+        Accepted => expect_accepted(up, j, jwt).await,
+        InvalidClient => expect_invalid_client(up, j, jwt).await,
+    }
 }
 
 /// app-1 claims with `changes` merged in (`null` removes a claim).
 fn app1_claims(changes: Value) -> Value {
-    let mut c = valid_assertion_claims("app-1");
-    if let (Value::Object(base), Value::Object(ch)) = (&mut c, changes) {
-        for (k, v) in ch {
-            if v.is_null() {
-                base.remove(&k);
-            } else {
-                base.insert(k, v);
-            }
-        }
-    }
-    c
+    merged(valid_assertion_claims("app-1"), changes)
+}
+
+/// A valid app-1 assertion with `changes(now)` merged into its claims, sent to a proxy on
+/// `extra_toml` and the default registry.
+async fn app1_claims_case(extra_toml: &str, changes: fn(i64) -> Value, verdict: Expect) {
+    let (up, j) = start_with(extra_toml, default_clients()).await;
+    let jwt = app1_assertion(app1_claims(changes(now())));
+    expect(&up, &j, &jwt, verdict).await;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -77,41 +86,23 @@ async fn rs256_assertion_is_accepted_and_forwarded_unchanged() {
     );
 }
 
-#[tokio::test]
-async fn ps256_assertion_is_accepted() {
+/// A valid assertion of `client` signed by its registered key, with its registered `alg`.
+async fn signed_by_case(key: &str, alg: &str, client: &str) {
     let (up, j) = start_default().await;
-    let key = TestKey::load("rsa-c");
-    let jwt = Jwt::signed(&key, "PS256")
-        .claims(valid_assertion_claims("app-ps"))
-        .build();
-    expect_accepted(&up, &j, &jwt).await;
+    expect_accepted(&up, &j, &assertion_by(key, alg, client)).await;
 }
 
-#[tokio::test]
-async fn es256_assertion_is_accepted() {
-    let (up, j) = start_default().await;
-    let key = TestKey::load("ec-a");
-    let jwt = Jwt::signed(&key, "ES256")
-        .claims(valid_assertion_claims("app-es"))
-        .build();
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn eddsa_assertion_is_accepted() {
-    let (up, j) = start_default().await;
-    let key = TestKey::load("ed-a");
-    let jwt = Jwt::signed(&key, "EdDSA")
-        .claims(valid_assertion_claims("app-ed"))
-        .build();
-    expect_accepted(&up, &j, &jwt).await;
+cases! { signed_by_case;
+    ps256_assertion_is_accepted: "rsa-c", "PS256", "app-ps";
+    es256_assertion_is_accepted: "ec-a", "ES256", "app-es";
+    eddsa_assertion_is_accepted: "ed-a", "EdDSA", "app-ed";
 }
 
 #[tokio::test]
 async fn alg_other_than_the_credentials_alg_is_refused() {
     // rsa-a is registered for RS256; a valid RS384 (and PS256) signature by the same key is not.
     let (up, j) = start_default().await;
-    let key = rsa_a();
+    let key = TestKey::load("rsa-a");
     for alg in ["RS384", "PS256"] {
         let jwt = Jwt::signed(&key, alg)
             .claims(valid_assertion_claims("app-1"))
@@ -129,7 +120,7 @@ async fn credential_from_pem_file_is_accepted() {
         ],
     )]);
     let (up, j) = start_with("", clients).await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims("app-file"))
         .build();
     expect_accepted(&up, &j, &jwt).await;
@@ -144,7 +135,7 @@ async fn credential_from_certificate_pem_is_accepted() {
         ],
     )]);
     let (up, j) = start_with("", clients).await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims("app-cert"))
         .build();
     expect_accepted(&up, &j, &jwt).await;
@@ -174,7 +165,7 @@ async fn rotated_credentials_both_verify() {
         ],
     )]);
     let (up, j) = start_with("", clients).await;
-    let old = Jwt::signed(&rsa_a(), "RS256")
+    let old = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims("app-rot"))
         .build();
     expect_accepted_nth(&up, &j, &old, 0).await;
@@ -201,7 +192,7 @@ async fn expired_credential_is_refused() {
         .build();
     expect_invalid_client(&up, &j, &by_expired).await;
     // Control: the unexpired credential of the same client still works.
-    let by_current = Jwt::signed(&rsa_a(), "RS256")
+    let by_current = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims("app-exp"))
         .build();
     expect_accepted(&up, &j, &by_current).await;
@@ -212,7 +203,7 @@ async fn kid_naming_an_expired_credential_is_refused() {
     // Signed by the current key, but the kid names the expired one: kid must name a CURRENT
     // credential.
     let (up, j) = start_with("", expiring_clients()).await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .header("kid", json!("old-2019"))
         .claims(valid_assertion_claims("app-exp"))
         .build();
@@ -232,7 +223,7 @@ fn kid_clients() -> Value {
 #[tokio::test]
 async fn kid_naming_an_explicit_credential_kid_is_accepted() {
     let (up, j) = start_with("", kid_clients()).await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .header("kid", json!("key-2026"))
         .claims(valid_assertion_claims("app-kid"))
         .build();
@@ -254,7 +245,7 @@ async fn kid_equal_to_the_thumbprint_of_a_kidless_credential_is_accepted() {
 async fn unknown_kid_is_refused() {
     let (up, j) = start_with("", kid_clients()).await;
     // Validly signed by a registered key, but the kid names no credential.
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .header("kid", json!("key-1999"))
         .claims(valid_assertion_claims("app-kid"))
         .build();
@@ -280,7 +271,7 @@ async fn jar_credential_does_not_verify_an_assertion() {
 #[tokio::test]
 async fn assertion_for_an_unknown_client_is_refused() {
     let (up, j) = start_default().await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims("nobody"))
         .build();
     expect_invalid_client(&up, &j, &jwt).await;
@@ -290,7 +281,7 @@ async fn assertion_for_an_unknown_client_is_refused() {
 async fn assertion_naming_another_client_is_refused() {
     // iss = sub = app-ps (rsa-c, PS256), but signed PS256 with app-1's rsa-a.
     let (up, j) = start_default().await;
-    let jwt = Jwt::signed(&rsa_a(), "PS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "PS256")
         .claims(valid_assertion_claims("app-ps"))
         .build();
     expect_invalid_client(&up, &j, &jwt).await;
@@ -359,132 +350,30 @@ async fn jti_single_use_is_per_client() {
 // from every boundary, except where the claims alone decide.
 // ----------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn assertion_without_exp_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"exp": null})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn expired_assertion_is_refused() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(json!({"iat": t - 180, "exp": t - 120})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn exp_eleven_seconds_ago_is_beyond_the_default_skew_and_refused() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(json!({"iat": t - 60, "exp": t - 11})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn exp_a_few_seconds_ago_is_within_the_skew_and_accepted() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(json!({"iat": t - 60, "exp": t - 3})));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn lifetime_over_the_maximum_is_refused() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(json!({"iat": t, "exp": t + 400})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn lifetime_of_exactly_the_maximum_is_accepted() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(json!({"iat": t, "exp": t + 300})));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn lifetime_without_iat_or_nbf_counts_from_now() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"iat": null, "exp": now() + 400})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn assertion_without_iat_is_accepted() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"iat": null, "exp": now() + 60})));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn iat_in_the_future_beyond_the_skew_is_refused() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(json!({"iat": t + 60, "exp": t + 120})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn iat_slightly_in_the_future_within_the_skew_is_accepted() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(json!({"iat": t + 3, "exp": t + 60})));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn nbf_in_the_future_is_refused() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(
-        json!({"iat": t, "nbf": t + 60, "exp": t + 120}),
-    ));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn nbf_older_than_the_max_lifetime_is_refused() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(
-        json!({"iat": t, "nbf": t - 600, "exp": t + 60}),
-    ));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn recent_nbf_is_accepted() {
-    let (up, j) = start_default().await;
-    let t = now();
-    let jwt = app1_assertion(app1_claims(
-        json!({"iat": t - 30, "nbf": t - 30, "exp": t + 60}),
-    ));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn exp_as_a_string_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"exp": (now() + 60).to_string()})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn iat_as_a_string_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"iat": now().to_string()})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn nbf_as_a_string_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"nbf": (now() - 5).to_string()})));
-    expect_invalid_client(&up, &j, &jwt).await;
+cases! { app1_claims_case;
+    assertion_without_exp_is_refused: "", |_| json!({"exp": null}), InvalidClient;
+    expired_assertion_is_refused: "", |t| json!({"iat": t - 180, "exp": t - 120}), InvalidClient;
+    exp_eleven_seconds_ago_is_beyond_the_default_skew_and_refused:
+        "", |t| json!({"iat": t - 60, "exp": t - 11}), InvalidClient;
+    exp_a_few_seconds_ago_is_within_the_skew_and_accepted:
+        "", |t| json!({"iat": t - 60, "exp": t - 3}), Accepted;
+    lifetime_over_the_maximum_is_refused: "", |t| json!({"iat": t, "exp": t + 400}), InvalidClient;
+    lifetime_of_exactly_the_maximum_is_accepted: "", |t| json!({"iat": t, "exp": t + 300}), Accepted;
+    lifetime_without_iat_or_nbf_counts_from_now:
+        "", |t| json!({"iat": null, "exp": t + 400}), InvalidClient;
+    assertion_without_iat_is_accepted: "", |t| json!({"iat": null, "exp": t + 60}), Accepted;
+    iat_in_the_future_beyond_the_skew_is_refused:
+        "", |t| json!({"iat": t + 60, "exp": t + 120}), InvalidClient;
+    iat_slightly_in_the_future_within_the_skew_is_accepted:
+        "", |t| json!({"iat": t + 3, "exp": t + 60}), Accepted;
+    nbf_in_the_future_is_refused:
+        "", |t| json!({"iat": t, "nbf": t + 60, "exp": t + 120}), InvalidClient;
+    nbf_older_than_the_max_lifetime_is_refused:
+        "", |t| json!({"iat": t, "nbf": t - 600, "exp": t + 60}), InvalidClient;
+    recent_nbf_is_accepted: "", |t| json!({"iat": t - 30, "nbf": t - 30, "exp": t + 60}), Accepted;
+    exp_as_a_string_is_refused: "", |t| json!({"exp": (t + 60).to_string()}), InvalidClient;
+    iat_as_a_string_is_refused: "", |t| json!({"iat": t.to_string()}), InvalidClient;
+    nbf_as_a_string_is_refused: "", |t| json!({"nbf": (t - 5).to_string()}), InvalidClient;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -492,88 +381,26 @@ async fn nbf_as_a_string_is_refused() {
 // ----------------------------------------------------------------------------------------------
 
 const ALIAS: &str = "https://auth.example.org/";
+const WITH_ALIAS: &str = "[issuer]\naliases = [\"https://auth.example.org/\"]\n";
+const STRICT: &str = "[issuer]\nstrict_audience = true\n";
+const STRICT_WITH_ALIAS: &str =
+    "[issuer]\nstrict_audience = true\naliases = [\"https://auth.example.org/\"]\n";
 
-#[tokio::test]
-async fn aud_string_equal_to_the_issuer_is_accepted() {
-    let (up, j) = start_default().await;
-    let claims = app1_claims(json!({"aud": ISSUER}));
-    assert!(claims["aud"].is_string());
-    expect_accepted(&up, &j, &app1_assertion(claims)).await;
-}
-
-#[tokio::test]
-async fn aud_array_containing_the_issuer_is_accepted() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(
-        json!({"aud": ["https://other.example.net/", ISSUER]}),
-    ));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn aud_equal_to_a_configured_alias_is_accepted() {
-    let (up, j) = start_with(
-        &format!("[issuer]\naliases = [\"{ALIAS}\"]\n"),
-        default_clients(),
-    )
-    .await;
-    let jwt = app1_assertion(app1_claims(json!({"aud": ALIAS})));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn aud_alias_without_configuration_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"aud": ALIAS})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn wrong_aud_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"aud": "https://evil.example.com/"})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn aud_array_without_the_issuer_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(
-        json!({"aud": ["https://evil.example.com/", "https://login.example.com"]}),
-    ));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn missing_aud_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"aud": null})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn strict_audience_refuses_an_array_even_holding_only_the_issuer() {
-    let (up, j) = start_with("[issuer]\nstrict_audience = true\n", default_clients()).await;
-    let jwt = app1_assertion(app1_claims(json!({"aud": [ISSUER]})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn strict_audience_accepts_the_issuer_string() {
-    let (up, j) = start_with("[issuer]\nstrict_audience = true\n", default_clients()).await;
-    let jwt = app1_assertion(app1_claims(json!({"aud": ISSUER})));
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn strict_audience_refuses_an_alias() {
-    let (up, j) = start_with(
-        &format!("[issuer]\nstrict_audience = true\naliases = [\"{ALIAS}\"]\n"),
-        default_clients(),
-    )
-    .await;
-    let jwt = app1_assertion(app1_claims(json!({"aud": ALIAS})));
-    expect_invalid_client(&up, &j, &jwt).await;
+cases! { app1_claims_case;
+    aud_string_equal_to_the_issuer_is_accepted: "", |_| json!({"aud": ISSUER}), Accepted;
+    aud_array_containing_the_issuer_is_accepted:
+        "", |_| json!({"aud": ["https://other.example.net/", ISSUER]}), Accepted;
+    aud_equal_to_a_configured_alias_is_accepted: WITH_ALIAS, |_| json!({"aud": ALIAS}), Accepted;
+    aud_alias_without_configuration_is_refused: "", |_| json!({"aud": ALIAS}), InvalidClient;
+    wrong_aud_is_refused: "", |_| json!({"aud": "https://evil.example.com/"}), InvalidClient;
+    aud_array_without_the_issuer_is_refused:
+        "", |_| json!({"aud": ["https://evil.example.com/", "https://login.example.com"]}),
+        InvalidClient;
+    missing_aud_is_refused: "", |_| json!({"aud": null}), InvalidClient;
+    strict_audience_refuses_an_array_even_holding_only_the_issuer:
+        STRICT, |_| json!({"aud": [ISSUER]}), InvalidClient;
+    strict_audience_accepts_the_issuer_string: STRICT, |_| json!({"aud": ISSUER}), Accepted;
+    strict_audience_refuses_an_alias: STRICT_WITH_ALIAS, |_| json!({"aud": ALIAS}), InvalidClient;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -607,7 +434,7 @@ async fn alg_none_with_a_signature_part_is_refused() {
 async fn hs256_signed_with_the_registered_public_key_is_refused() {
     let (up, j) = start_default().await;
     // The classic RS→HS confusion: the public key PEM text as an HMAC secret.
-    let pem = rsa_a().pub_pem().to_owned();
+    let pem = TestKey::load("rsa-a").pub_pem().to_owned();
     for secret in [pem.as_str(), pem.trim_end()] {
         let jwt = Jwt::hmac(secret.as_bytes(), "HS256")
             .claims(valid_assertion_claims("app-1"))
@@ -639,7 +466,7 @@ async fn tampered_payload_is_refused() {
 #[tokio::test]
 async fn crit_header_is_refused() {
     let (up, j) = start_default().await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .header("crit", json!(["exp"]))
         .header("exp", json!(now() + 60))
         .claims(valid_assertion_claims("app-1"))
@@ -674,7 +501,7 @@ async fn embedded_jwk_header_with_its_thumbprint_as_kid_is_refused() {
 #[tokio::test]
 async fn jku_header_is_ignored_and_the_registered_key_verifies() {
     let (up, j) = start_default().await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .header("jku", json!("http://127.0.0.1:9/attacker-jwks.json"))
         .claims(valid_assertion_claims("app-1"))
         .build();
@@ -684,7 +511,7 @@ async fn jku_header_is_ignored_and_the_registered_key_verifies() {
 #[tokio::test]
 async fn header_that_is_not_a_json_object_is_refused() {
     let (up, j) = start_default().await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .raw_header(r#"["alg","RS256"]"#)
         .claims(valid_assertion_claims("app-1"))
         .build();
@@ -711,7 +538,7 @@ fn app1_assertion_of_len(key: &TestKey, len: usize) -> String {
 #[tokio::test]
 async fn assertion_of_exactly_max_assertion_bytes_is_accepted() {
     let (up, j) = start_default().await;
-    let jwt = app1_assertion_of_len(&rsa_a(), 2048);
+    let jwt = app1_assertion_of_len(&TestKey::load("rsa-a"), 2048);
     assert_eq!(jwt.len(), 2048);
     expect_accepted(&up, &j, &jwt).await;
 }
@@ -719,7 +546,7 @@ async fn assertion_of_exactly_max_assertion_bytes_is_accepted() {
 #[tokio::test]
 async fn assertion_one_byte_over_max_assertion_bytes_is_refused() {
     let (up, j) = start_default().await;
-    let jwt = app1_assertion_of_len(&rsa_a(), 2049);
+    let jwt = app1_assertion_of_len(&TestKey::load("rsa-a"), 2049);
     assert_eq!(jwt.len(), 2049);
     expect_invalid_client(&up, &j, &jwt).await;
 }
@@ -744,7 +571,7 @@ async fn two_part_token_is_refused() {
 async fn base64_padding_is_refused() {
     let (up, j) = start_default().await;
     // The signature covers the padded text, so only the "no padding" rule can refuse it.
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims("app-1"))
         .padded()
         .build();
@@ -756,7 +583,7 @@ async fn base64_padding_is_refused() {
 #[tokio::test]
 async fn standard_alphabet_base64_is_refused() {
     let (up, j) = start_default().await;
-    let key = rsa_a();
+    let key = TestKey::load("rsa-a");
     // Find a payload whose base64url form has '-' or '_', then send it in the standard
     // alphabet ('+' '/'), signed as sent.
     let mut found = None;
@@ -782,7 +609,9 @@ async fn invalid_base64_character_is_refused() {
     let (up, j) = start_default().await;
     let payload = b64url(valid_assertion_claims("app-1").to_string().as_bytes());
     let bad = format!("{}!{}", &payload[..8], &payload[8..]);
-    let jwt = Jwt::signed(&rsa_a(), "RS256").encoded_payload(&bad).build();
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
+        .encoded_payload(&bad)
+        .build();
     expect_invalid_client_for(&up, &j, "app-1", &jwt.replace('!', "%21")).await;
 }
 
@@ -800,7 +629,9 @@ async fn duplicate_sub_member_in_claims_is_refused() {
         random_jti(),
         t + 60
     );
-    let jwt = Jwt::signed(&rsa_a(), "RS256").raw_claims(&raw).build();
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
+        .raw_claims(&raw)
+        .build();
     expect_invalid_client(&up, &j, &jwt).await;
 }
 
@@ -813,22 +644,16 @@ async fn duplicate_sub_with_a_second_value_is_refused() {
         random_jti(),
         t + 60
     );
-    let jwt = Jwt::signed(&rsa_a(), "RS256").raw_claims(&raw).build();
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
+        .raw_claims(&raw)
+        .build();
     expect_invalid_client(&up, &j, &jwt).await;
 }
 
-#[tokio::test]
-async fn iss_different_from_sub_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"iss": "app-es"})));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn missing_sub_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"sub": null})));
-    expect_invalid_client(&up, &j, &jwt).await;
+cases! { app1_claims_case;
+    iss_different_from_sub_is_refused: "", |_| json!({"iss": "app-es"}), InvalidClient;
+    missing_sub_is_refused: "", |_| json!({"sub": null}), InvalidClient;
+    missing_jti_is_refused: "", |_| json!({"jti": null}), InvalidClient;
 }
 
 fn long_id(len: usize) -> String {
@@ -843,7 +668,7 @@ async fn client_id_of_64_chars_as_iss_and_sub_is_accepted() {
         vec![pem_credential("rsa-a", "RS256")],
     )]);
     let (up, j) = start_with("", clients).await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims(&id))
         .build();
     expect_accepted(&up, &j, &jwt).await;
@@ -858,7 +683,7 @@ async fn iss_and_sub_over_64_chars_are_refused() {
         vec![pem_credential("rsa-a", "RS256")],
     )]);
     let (up, j) = start_with("", clients).await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .claims(valid_assertion_claims(&id))
         .build();
     expect_invalid_client(&up, &j, &jwt).await;
@@ -879,13 +704,6 @@ async fn jti_over_64_chars_is_refused() {
     let jti = format!("{}{}x", random_jti(), random_jti());
     assert_eq!(jti.len(), 65);
     let jwt = app1_assertion(app1_claims(json!({ "jti": jti })));
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn missing_jti_is_refused() {
-    let (up, j) = start_default().await;
-    let jwt = app1_assertion(app1_claims(json!({"jti": null})));
     expect_invalid_client(&up, &j, &jwt).await;
 }
 
@@ -920,37 +738,21 @@ async fn client_id_form_field_equal_to_the_assertion_is_accepted() {
 // Explicit types
 // ----------------------------------------------------------------------------------------------
 
-async fn typed(typ: &str) -> (StubUpstream, Jargate, String) {
+/// A valid app-1 assertion typed `typ`.
+async fn typed_case(typ: &str, verdict: Expect) {
     let (up, j) = start_default().await;
-    let jwt = Jwt::signed(&rsa_a(), "RS256")
+    let jwt = Jwt::signed(&TestKey::load("rsa-a"), "RS256")
         .header("typ", json!(typ))
         .claims(valid_assertion_claims("app-1"))
         .build();
-    (up, j, jwt)
+    expect(&up, &j, &jwt, verdict).await;
 }
 
-#[tokio::test]
-async fn typ_oauth_authz_req_jwt_on_an_assertion_is_refused() {
-    let (up, j, jwt) = typed("oauth-authz-req+jwt").await;
-    expect_invalid_client(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn typ_client_authentication_jwt_is_accepted() {
-    let (up, j, jwt) = typed("client-authentication+jwt").await;
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn typ_jwt_in_any_case_is_accepted() {
-    let (up, j, jwt) = typed("jwt").await;
-    expect_accepted(&up, &j, &jwt).await;
-}
-
-#[tokio::test]
-async fn other_typ_is_refused() {
-    let (up, j, jwt) = typed("at+jwt").await;
-    expect_invalid_client(&up, &j, &jwt).await;
+cases! { typed_case;
+    typ_oauth_authz_req_jwt_on_an_assertion_is_refused: "oauth-authz-req+jwt", InvalidClient;
+    typ_client_authentication_jwt_is_accepted: "client-authentication+jwt", Accepted;
+    typ_jwt_in_any_case_is_accepted: "jwt", Accepted;
+    other_typ_is_refused: "at+jwt", InvalidClient;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -959,7 +761,7 @@ async fn other_typ_is_refused() {
 
 fn par_body(jwt: &str) -> String {
     format!(
-        "response_type=code&client_id=app-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb\
+        "response_type=code&client_id=app-1&redirect_uri={REDIRECT_FORM}\
          &scope=openid%20profile&state=af0ifjsldkj&client_assertion_type={ASSERTION_TYPE_FORM}\
          &client_assertion={jwt}"
     )
@@ -969,15 +771,15 @@ fn par_body(jwt: &str) -> String {
 async fn par_with_a_valid_assertion_is_forwarded_unchanged() {
     let (up, j) = start_default().await;
     let body = par_body(&app1_assertion(valid_assertion_claims("app-1")));
-    let resp = post_form(j.proxy_addr(), "/oauth/par", &body).await;
-    assert_forwarded(&resp, &up, "POST", "/oauth/par", body.as_bytes());
+    let resp = post_form(j.proxy_addr(), PAR, &body).await;
+    assert_forwarded(&resp, &up, "POST", PAR, body.as_bytes());
 }
 
 #[tokio::test]
 async fn par_with_a_tampered_assertion_is_refused() {
     let (up, j) = start_default().await;
     let jwt = tamper_signature(&app1_assertion(valid_assertion_claims("app-1")));
-    let resp = post_form(j.proxy_addr(), "/oauth/par", &par_body(&jwt)).await;
+    let resp = post_form(j.proxy_addr(), PAR, &par_body(&jwt)).await;
     assert_rejected(&resp, 401, "invalid_client", &up);
 }
 
@@ -992,8 +794,8 @@ fn revoke_body(jwt: &str) -> String {
 async fn revoke_with_a_valid_assertion_is_forwarded_unchanged() {
     let (up, j) = start_default().await;
     let body = revoke_body(&app1_assertion(valid_assertion_claims("app-1")));
-    let resp = post_form(j.proxy_addr(), "/oauth/revoke", &body).await;
-    assert_forwarded(&resp, &up, "POST", "/oauth/revoke", body.as_bytes());
+    let resp = post_form(j.proxy_addr(), REVOKE, &body).await;
+    assert_forwarded(&resp, &up, "POST", REVOKE, body.as_bytes());
 }
 
 #[tokio::test]
@@ -1001,6 +803,6 @@ async fn revoke_with_an_expired_assertion_is_refused() {
     let (up, j) = start_default().await;
     let t = now();
     let jwt = app1_assertion(app1_claims(json!({"iat": t - 200, "exp": t - 100})));
-    let resp = post_form(j.proxy_addr(), "/oauth/revoke", &revoke_body(&jwt)).await;
+    let resp = post_form(j.proxy_addr(), REVOKE, &revoke_body(&jwt)).await;
     assert_rejected(&resp, 401, "invalid_client", &up);
 }

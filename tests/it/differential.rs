@@ -19,8 +19,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use upstream::RawUpstream;
 
-const TOKEN: &str = "/oauth/token";
-const PAR: &str = "/oauth/par";
 /// The authority of the absolute-form targets below.
 const HOST: (&str, &str) = ("Host", "as.example");
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
@@ -121,10 +119,6 @@ fn token_params(assertion: &str) -> Vec<(&'static str, String)> {
         ("client_assertion_type", ASSERTION_TYPE.into()),
         ("client_assertion", assertion.into()),
     ]
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    format!("Basic {}", b64std(format!("{id}:{secret}").as_bytes()))
 }
 
 fn clients() -> Value {

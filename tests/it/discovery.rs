@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 
 const OPENID: &str = "/.well-known/openid-configuration";
 const OAUTH: &str = "/.well-known/oauth-authorization-server";
-const LEGACY: &str = "[upstream]\nmode = \"legacy\"\n";
 const ALGS: [&str; 9] = [
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];

@@ -12,31 +12,11 @@
 mod upstream;
 
 use crate::common::*;
-use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use upstream::{contains, Fault, FaultyUpstream, PARTIAL_BODY};
-
-const REDIRECT: &str = "https://app.example.com/cb";
-
-/// A valid `app-1` request object (JAR key rsa-b, PS256).
-fn request_object() -> String {
-    let t = now();
-    Jwt::signed(&TestKey::load("rsa-b"), "PS256")
-        .claims(json!({
-            "iss": "app-1", "aud": ISSUER, "client_id": "app-1", "response_type": "code",
-            "redirect_uri": REDIRECT, "scope": "openid", "jti": random_jti(),
-            "iat": t, "nbf": t, "exp": t + 300,
-        }))
-        .build()
-}
-
-/// A valid `app-1` client assertion.
-fn assertion() -> String {
-    app1_assertion(valid_assertion_claims("app-1"))
-}
 
 /// One valid request on an intercepted endpoint: its name, raw bytes, and the signed token
 /// whose arrival at the upstream the test counts.
@@ -51,7 +31,7 @@ fn signed_requests(addr: SocketAddr) -> Vec<Signed> {
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let post = |path: &str, body: String| build_request(addr, "POST", path, &form, body.as_bytes());
     let mut out = Vec::new();
-    let object = request_object();
+    let object = app1_object();
     out.push(Signed {
         name: "GET /authorize",
         raw: build_request(
@@ -63,13 +43,16 @@ fn signed_requests(addr: SocketAddr) -> Vec<Signed> {
         ),
         token: object,
     });
-    let object = request_object();
+    let object = app1_object();
     out.push(Signed {
         name: "POST /authorize",
         raw: post("/authorize", format!("client_id=app-1&request={object}")),
         token: object,
     });
-    let (object, a) = (request_object(), assertion());
+    let (object, a) = (
+        app1_object(),
+        app1_assertion(valid_assertion_claims("app-1")),
+    );
     out.push(Signed {
         name: "POST /oauth/par",
         raw: post(
@@ -81,13 +64,13 @@ fn signed_requests(addr: SocketAddr) -> Vec<Signed> {
         ),
         token: a,
     });
-    let a = assertion();
+    let a = app1_assertion(valid_assertion_claims("app-1"));
     out.push(Signed {
         name: "POST /oauth/token",
-        raw: post("/oauth/token", assertion_form(&a)),
+        raw: post(TOKEN, assertion_form(&a)),
         token: a,
     });
-    let a = assertion();
+    let a = app1_assertion(valid_assertion_claims("app-1"));
     out.push(Signed {
         name: "POST /oauth/revoke",
         raw: post(
@@ -174,12 +157,12 @@ async fn expect_cut_after_partial_answer(fault: Fault) {
     let token = build_request(
         addr,
         "POST",
-        "/oauth/token",
+        TOKEN,
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Connection", "keep-alive"),
         ],
-        assertion_form(&assertion()).as_bytes(),
+        assertion_form(&app1_assertion(valid_assertion_claims("app-1"))).as_bytes(),
     );
     let passthrough = build_request(
         addr,
@@ -279,9 +262,9 @@ fn token_request(addr: SocketAddr) -> Vec<u8> {
     build_request(
         addr,
         "POST",
-        "/oauth/token",
+        TOKEN,
         &[("Content-Type", "application/x-www-form-urlencoded")],
-        assertion_form(&assertion()).as_bytes(),
+        assertion_form(&app1_assertion(valid_assertion_claims("app-1"))).as_bytes(),
     )
 }
 
@@ -530,7 +513,12 @@ async fn slowloris_connections_do_not_disturb_normal_clients() {
     }
     for i in 0..20 {
         let started = Instant::now();
-        let resp = post_form(addr, "/oauth/token", &assertion_form(&assertion())).await;
+        let resp = post_form(
+            addr,
+            TOKEN,
+            &assertion_form(&app1_assertion(valid_assertion_claims("app-1"))),
+        )
+        .await;
         assert_eq!(resp.status, 200, "request {i}: {}", resp.text());
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -592,7 +580,7 @@ async fn huge_inputs_are_refused_at_once_and_never_forwarded() {
     let head = build_request(
         addr,
         "POST",
-        "/oauth/token",
+        TOKEN,
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Content-Length", "104857600"),
@@ -605,7 +593,7 @@ async fn huge_inputs_are_refused_at_once_and_never_forwarded() {
     let mut raw = build_request(
         addr,
         "POST",
-        "/oauth/token",
+        TOKEN,
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Transfer-Encoding", "chunked"),
@@ -651,8 +639,8 @@ async fn unreachable_redis_answers_503_and_forwards_nothing() {
     for _ in 0..3 {
         let resp = post_form(
             j.proxy_addr(),
-            "/oauth/token",
-            &assertion_form(&assertion()),
+            TOKEN,
+            &assertion_form(&app1_assertion(valid_assertion_claims("app-1"))),
         )
         .await;
         assert_rejected(&resp, 503, "temporarily_unavailable", &up);

@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::AbortHandle;
 
-const TOKEN: &str = "/oauth/token";
-
 // ----------------------------------------------------------------------------------------------
 // The JWKS server
 // ----------------------------------------------------------------------------------------------
@@ -134,14 +132,6 @@ impl Drop for JwksServer {
 // Helpers
 // ----------------------------------------------------------------------------------------------
 
-fn ec_a() -> TestKey {
-    TestKey::load("ec-a")
-}
-
-fn ec_b() -> TestKey {
-    TestKey::load("ec-b")
-}
-
 /// The public JWK of `key` for signatures, with `kid` and `alg` ES256.
 fn sig_jwk(key: &TestKey, kid: &str) -> Value {
     let mut jwk = key.jwk();
@@ -190,12 +180,8 @@ fn assertion(key: &TestKey, kid: Option<&str>, client_id: &str) -> String {
     }
 }
 
-async fn send_token(j: &Jargate, jwt: &str) -> Response {
-    post_form(j.proxy_addr(), TOKEN, &assertion_form(jwt)).await
-}
-
 async fn expect_accepted(j: &Jargate, key: &TestKey, kid: Option<&str>, client_id: &str) {
-    let resp = send_token(j, &assertion(key, kid, client_id)).await;
+    let resp = post_token(j.proxy_addr(), &assertion(key, kid, client_id)).await;
     assert_eq!(
         resp.status,
         200,
@@ -206,7 +192,7 @@ async fn expect_accepted(j: &Jargate, key: &TestKey, kid: Option<&str>, client_i
 }
 
 async fn expect_refused(j: &Jargate, key: &TestKey, kid: Option<&str>, client_id: &str) {
-    let resp = send_token(j, &assertion(key, kid, client_id)).await;
+    let resp = post_token(j.proxy_addr(), &assertion(key, kid, client_id)).await;
     assert_error(&resp, 401, "invalid_client");
 }
 
@@ -237,15 +223,15 @@ async fn await_first_fetch(j: &Jargate, server: &JwksServer) {
 
 #[tokio::test]
 async fn jwks_key_is_fetched_in_the_background_at_start_and_verifies() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (up, j) = start_with("", clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
     assert_eq!(server.hits(), 1, "one fetch at start, before any request");
 
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
     // Without a kid the key is found by alg and key type.
-    expect_accepted(&j, &ec_a(), None, "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), None, "app-remote").await;
     assert_eq!(up.count(), 3);
     assert_eq!(server.hits(), 1, "verifications are served from the cache");
     let text = scrape_metrics(j.admin_addr()).await;
@@ -259,23 +245,23 @@ async fn jwks_key_is_fetched_in_the_background_at_start_and_verifies() {
         1.0
     );
     // Another key, right kid: refused.
-    expect_refused(&j, &ec_b(), Some("k1"), "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-b"), Some("k1"), "app-remote").await;
 }
 
 #[tokio::test]
 async fn new_kid_is_followed_at_once_through_the_unknown_kid_refetch() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
 
     // The client rotates: its set now holds k2 only. Once min_refetch has elapsed, the first
     // token naming k2 refetches and is accepted.
-    server.set(&jwk_set(vec![sig_jwk(&ec_b(), "k2")]));
+    server.set(&jwk_set(vec![sig_jwk(&TestKey::load("ec-b"), "k2")]));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let hits = server.hits();
     let sent = Instant::now();
-    expect_accepted(&j, &ec_b(), Some("k2"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-b"), Some("k2"), "app-remote").await;
     println!(
         "new kid accepted in {} ms (refetch included)",
         sent.elapsed().as_millis()
@@ -283,15 +269,15 @@ async fn new_kid_is_followed_at_once_through_the_unknown_kid_refetch() {
     assert_eq!(server.hits(), hits + 1, "exactly one refetch");
     // The set was replaced: k1 is gone.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    expect_refused(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
 }
 
 #[tokio::test]
 async fn background_refresh_follows_the_set_without_any_request() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (_up, j) = start_with(&clients_toml(1, 1), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
-    server.set(&jwk_set(vec![sig_jwk(&ec_b(), "k2")]));
+    server.set(&jwk_set(vec![sig_jwk(&TestKey::load("ec-b"), "k2")]));
     let hits = server.hits();
     // jwks_refresh_secs = 1: refetched in the background within about two seconds.
     let since = Instant::now();
@@ -303,7 +289,7 @@ async fn background_refresh_follows_the_set_without_any_request() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let hits = server.hits();
-    expect_accepted(&j, &ec_b(), Some("k2"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-b"), Some("k2"), "app-remote").await;
     assert!(
         server.hits() <= hits + 1,
         "k2 came from the background refresh, not a burst of refetches"
@@ -312,7 +298,7 @@ async fn background_refresh_follows_the_set_without_any_request() {
 
 #[tokio::test]
 async fn shorter_cache_control_max_age_shortens_the_refresh() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     server.set_cache_control("public, max-age=1");
     // jwks_refresh_secs = 300, but the set says it is fresh for 1 s only.
     let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
@@ -334,14 +320,18 @@ async fn shorter_cache_control_max_age_shortens_the_refresh() {
 
 #[tokio::test]
 async fn jwks_client_added_by_a_reload_is_accepted_within_one_second() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (_up, j) = start_with(&clients_toml(300, 30), default_clients()).await;
-    expect_refused(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
     let path = j.dir().join("clients.json");
     std::fs::write(&path, clients_with_remote(&server.uri()).to_string()).expect("write");
     let written = Instant::now();
     loop {
-        let resp = send_token(&j, &assertion(&ec_a(), Some("k1"), "app-remote")).await;
+        let resp = post_token(
+            j.proxy_addr(),
+            &assertion(&TestKey::load("ec-a"), Some("k1"), "app-remote"),
+        )
+        .await;
         if resp.status == 200 {
             break;
         }
@@ -360,53 +350,48 @@ async fn jwks_client_added_by_a_reload_is_accepted_within_one_second() {
     );
 }
 
+/// `n` concurrent assertions of `app-remote`, each signed by ec-b under a kid no set holds:
+/// every one refused `invalid_client`.
+async fn random_kid_burst(j: &Jargate, n: usize) {
+    let key = TestKey::load("ec-b");
+    let proxy = j.proxy_addr();
+    let burst: Vec<_> = (0..n)
+        .map(|_| {
+            let jwt = assertion(&key, Some(&random_jti()), "app-remote");
+            tokio::spawn(async move { post_token(proxy, &jwt).await })
+        })
+        .collect();
+    for task in burst {
+        assert_error(&task.await.expect("burst request"), 401, "invalid_client");
+    }
+}
+
 #[tokio::test]
 async fn refetch_rate_limit_holds_under_a_burst_of_random_kids() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (up, j) = start_with(&clients_toml(300, 30), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
     let hits = server.hits();
 
-    let key = Arc::new(ec_b());
-    let proxy = j.proxy_addr();
-    let burst: Vec<_> = (0..50)
-        .map(|_| {
-            let jwt = assertion(&key, Some(&random_jti()), "app-remote");
-            tokio::spawn(async move { post_form(proxy, TOKEN, &assertion_form(&jwt)).await })
-        })
-        .collect();
-    for task in burst {
-        let resp = task.await.expect("burst request");
-        assert_error(&resp, 401, "invalid_client");
-    }
+    random_kid_burst(&j, 50).await;
     let extra = server.hits() - hits;
     println!("burst of 50 random kids: {extra} extra fetch(es)");
     assert!(extra <= 1, "{extra} extra fetches for one burst");
     assert_eq!(up.count(), 0);
     assert!(fetches(&j, "rate_limited").await >= 49.0);
     // The cached set is intact.
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
 }
 
 #[tokio::test]
 async fn once_min_refetch_elapsed_a_burst_gets_exactly_one_refetch() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (_up, j) = start_with(&clients_toml(300, 2), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let hits = server.hits();
 
-    let key = Arc::new(ec_b());
-    let proxy = j.proxy_addr();
-    let burst: Vec<_> = (0..50)
-        .map(|_| {
-            let jwt = assertion(&key, Some(&random_jti()), "app-remote");
-            tokio::spawn(async move { post_form(proxy, TOKEN, &assertion_form(&jwt)).await })
-        })
-        .collect();
-    for task in burst {
-        assert_error(&task.await.expect("burst request"), 401, "invalid_client");
-    }
+    random_kid_burst(&j, 50).await;
     assert_eq!(server.hits() - hits, 1, "one refetch for the whole burst");
 }
 
@@ -416,10 +401,10 @@ async fn once_min_refetch_elapsed_a_burst_gets_exactly_one_refetch() {
 
 #[tokio::test]
 async fn server_down_last_good_keys_still_verify() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (_up, j) = start_with(&clients_toml(1, 1), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
 
     server.stop();
     // The background refresh (every second here) now fails.
@@ -431,48 +416,48 @@ async fn server_down_last_good_keys_still_verify() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
     // An unknown kid makes a refetch, which fails; the cached key still verifies afterwards.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    expect_refused(&j, &ec_b(), Some("k2"), "app-remote").await;
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-b"), Some("k2"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
 }
 
 #[tokio::test]
 async fn oversize_jwks_is_refused_and_the_earlier_keys_are_kept() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
 
     // A valid set holding k2, padded past 64 KiB.
-    let mut big = jwk_set(vec![sig_jwk(&ec_b(), "k2")]);
+    let mut big = jwk_set(vec![sig_jwk(&TestKey::load("ec-b"), "k2")]);
     big["padding"] = json!("x".repeat(65 * 1024));
     let big = big.to_string().into_bytes();
     assert!(big.len() > 64 * 1024);
     server.set_raw(big);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (hits, failed) = (server.hits(), fetches(&j, "failed").await);
-    expect_refused(&j, &ec_b(), Some("k2"), "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-b"), Some("k2"), "app-remote").await;
     assert_eq!(server.hits(), hits + 1, "the oversize set was fetched");
     assert_eq!(fetches(&j, "failed").await, failed + 1.0, "and refused");
-    expect_accepted(&j, &ec_a(), Some("k1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-a"), Some("k1"), "app-remote").await;
 
     // The same set without the padding is taken: the size alone was the reason.
-    server.set(&jwk_set(vec![sig_jwk(&ec_b(), "k2")]));
+    server.set(&jwk_set(vec![sig_jwk(&TestKey::load("ec-b"), "k2")]));
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    expect_accepted(&j, &ec_b(), Some("k2"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-b"), Some("k2"), "app-remote").await;
 }
 
 #[tokio::test]
 async fn slow_jwks_is_bounded_by_the_fetch_timeout_and_slows_no_one_else() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (_up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
 
     server.set_delay(Duration::from_secs(10));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let proxy = j.proxy_addr();
-    let jwt = assertion(&ec_b(), Some("k2"), "app-remote");
+    let jwt = assertion(&TestKey::load("ec-b"), Some("k2"), "app-remote");
     let slow = tokio::spawn(async move {
         let sent = Instant::now();
         let resp = try_send_raw(
@@ -494,7 +479,10 @@ async fn slow_jwks_is_bounded_by_the_fetch_timeout_and_slows_no_one_else() {
     let mut samples = Vec::new();
     tokio::time::sleep(Duration::from_millis(100)).await;
     while !slow.is_finished() {
-        for (key, kid, client) in [(ec_a(), None, "app-es"), (ec_a(), Some("k1"), "app-remote")] {
+        for (key, kid, client) in [
+            (TestKey::load("ec-a"), None, "app-es"),
+            (TestKey::load("ec-a"), Some("k1"), "app-remote"),
+        ] {
             let sent = Instant::now();
             expect_accepted(&j, &key, kid, client).await;
             samples.push((client, sent.elapsed()));
@@ -539,18 +527,19 @@ async fn slow_jwks_is_bounded_by_the_fetch_timeout_and_slows_no_one_else() {
 
 #[tokio::test]
 async fn encryption_key_in_the_set_never_verifies() {
-    let mut enc = ec_a().jwk();
+    let mut enc = TestKey::load("ec-a").jwk();
     enc["kid"] = json!("enc1");
     enc["alg"] = json!("ES256");
     enc["use"] = json!("enc");
-    let server = JwksServer::start(&jwk_set(vec![enc, sig_jwk(&ec_b(), "sig1")])).await;
+    let server =
+        JwksServer::start(&jwk_set(vec![enc, sig_jwk(&TestKey::load("ec-b"), "sig1")])).await;
     let (up, j) = start_with(&clients_toml(300, 30), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
 
-    expect_refused(&j, &ec_a(), Some("enc1"), "app-remote").await;
-    expect_refused(&j, &ec_a(), None, "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-a"), Some("enc1"), "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-a"), None, "app-remote").await;
     assert_eq!(up.count(), 0);
-    expect_accepted(&j, &ec_b(), Some("sig1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-b"), Some("sig1"), "app-remote").await;
 }
 
 /// Claims of a valid request object of `client_id`.
@@ -580,8 +569,8 @@ fn object(key: &TestKey, kid: &str, client_id: &str) -> String {
 
 #[tokio::test]
 async fn remote_keys_serve_only_the_use_they_are_registered_for() {
-    let jar = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "jar1")])).await;
-    let auth = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_b(), "auth1")])).await;
+    let jar = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "jar1")])).await;
+    let auth = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-b"), "auth1")])).await;
     let mut client = pkjwt_client("app-remote", vec![jwks_credential(&auth.uri())]);
     client["signed_request_object"] = json!({"credentials": [jwks_credential(&jar.uri())]});
     let (up, j) = start_with(&clients_toml(300, 30), registry(vec![client])).await;
@@ -594,19 +583,19 @@ async fn remote_keys_serve_only_the_use_they_are_registered_for() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    expect_accepted(&j, &ec_b(), Some("auth1"), "app-remote").await;
-    expect_refused(&j, &ec_a(), Some("jar1"), "app-remote").await;
+    expect_accepted(&j, &TestKey::load("ec-b"), Some("auth1"), "app-remote").await;
+    expect_refused(&j, &TestKey::load("ec-a"), Some("jar1"), "app-remote").await;
 
     let params = format!(
         "client_id=app-remote&request={}",
-        object(&ec_a(), "jar1", "app-remote")
+        object(&TestKey::load("ec-a"), "jar1", "app-remote")
     );
     let resp = get(j.proxy_addr(), &format!("/authorize?{params}")).await;
     assert_forwarded_nth(&resp, &up, 1, "GET", &format!("/authorize?{params}"), b"");
 
     let params = format!(
         "client_id=app-remote&request={}",
-        object(&ec_b(), "auth1", "app-remote")
+        object(&TestKey::load("ec-b"), "auth1", "app-remote")
     );
     let resp = get(j.proxy_addr(), &format!("/authorize?{params}")).await;
     assert_error(&resp, 400, "invalid_request_object");
@@ -617,7 +606,7 @@ async fn remote_keys_serve_only_the_use_they_are_registered_for() {
 /// kept when the server goes away, so an alert on its age fires while fetches fail.
 #[tokio::test]
 async fn the_last_successful_fetch_time_is_exported_per_uri_and_kept_when_fetches_fail() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let before = now();
     let (_up, j) = start_with(&clients_toml(1, 1), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
@@ -652,23 +641,6 @@ async fn the_last_successful_fetch_time_is_exported_per_uri_and_kept_when_fetche
 // An unreachable JWK Set is its own rule; key counts count keys
 // ----------------------------------------------------------------------------------------------
 
-/// The metrics once `n` refusals are counted (they are counted as the response is logged).
-async fn scrape_after_refusals(j: &Jargate, n: f64) -> String {
-    let since = Instant::now();
-    loop {
-        let text = scrape_metrics(j.admin_addr()).await;
-        let refused: f64 = text
-            .lines()
-            .filter(|l| l.starts_with("jargate_rejections_total{"))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum();
-        if refused >= n || since.elapsed() > Duration::from_secs(3) {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn rejections(text: &str, error: &str, rule: &str) -> f64 {
     counter(
         text,
@@ -685,7 +657,11 @@ async fn an_unreachable_jwks_uri_refuses_as_jwks_unavailable_for_both_uses() {
     client["signed_request_object"] = json!({"credentials": [jwks_credential(&uri)]});
     let (up, j) = start_with(&clients_toml(300, 1), registry(vec![client])).await;
 
-    let resp = send_token(&j, &assertion(&ec_a(), Some("k1"), "app-remote")).await;
+    let resp = post_token(
+        j.proxy_addr(),
+        &assertion(&TestKey::load("ec-a"), Some("k1"), "app-remote"),
+    )
+    .await;
     assert_rejected(&resp, 401, "invalid_client", &up);
     assert!(
         resp.json()["error_description"]
@@ -696,12 +672,15 @@ async fn an_unreachable_jwks_uri_refuses_as_jwks_unavailable_for_both_uses() {
     );
     let params = format!(
         "client_id=app-remote&request={}",
-        object(&ec_a(), "jar1", "app-remote")
+        object(&TestKey::load("ec-a"), "jar1", "app-remote")
     );
     let resp = get(j.proxy_addr(), &format!("/authorize?{params}")).await;
     assert_rejected(&resp, 400, "invalid_request_object", &up);
 
-    let text = scrape_after_refusals(&j, 2.0).await;
+    let text = scrape_until(j.admin_addr(), "the refusals", |t| {
+        total(t, "jargate_rejections_total") >= 2.0
+    })
+    .await;
     assert_eq!(rejections(&text, "invalid_client", "jwks_unavailable"), 1.0);
     assert_eq!(
         rejections(&text, "invalid_request_object", "jwks_unavailable"),
@@ -712,12 +691,19 @@ async fn an_unreachable_jwks_uri_refuses_as_jwks_unavailable_for_both_uses() {
 
 #[tokio::test]
 async fn a_key_missing_from_a_reachable_set_is_still_unknown_kid() {
-    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&ec_a(), "k1")])).await;
+    let server = JwksServer::start(&jwk_set(vec![sig_jwk(&TestKey::load("ec-a"), "k1")])).await;
     let (up, j) = start_with(&clients_toml(300, 1), clients_with_remote(&server.uri())).await;
     await_first_fetch(&j, &server).await;
-    let resp = send_token(&j, &assertion(&ec_b(), Some("k2"), "app-remote")).await;
+    let resp = post_token(
+        j.proxy_addr(),
+        &assertion(&TestKey::load("ec-b"), Some("k2"), "app-remote"),
+    )
+    .await;
     assert_rejected(&resp, 401, "invalid_client", &up);
-    let text = scrape_after_refusals(&j, 1.0).await;
+    let text = scrape_until(j.admin_addr(), "the refusals", |t| {
+        total(t, "jargate_rejections_total") >= 1.0
+    })
+    .await;
     assert_eq!(rejections(&text, "invalid_client", "jwks_unavailable"), 0.0);
     assert_eq!(
         rejections(&text, "invalid_client", "unknown_kid"),
@@ -732,8 +718,8 @@ async fn jwks_uri_credentials_are_counted_by_the_keys_their_sets_hold() {
     let mut rsa = TestKey::load("rsa-a").jwk();
     rsa["kid"] = json!("r1");
     let server = JwksServer::start(&jwk_set(vec![
-        sig_jwk(&ec_a(), "k1"),
-        sig_jwk(&ec_b(), "k2"),
+        sig_jwk(&TestKey::load("ec-a"), "k1"),
+        sig_jwk(&TestKey::load("ec-b"), "k2"),
         rsa,
     ]))
     .await;

@@ -52,12 +52,6 @@ use crate::common::*;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
-const AUTHORIZE: &str = "/authorize";
-const PAR: &str = "/oauth/par";
-const TOKEN: &str = "/oauth/token";
-const REVOKE: &str = "/oauth/revoke";
-const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
-
 /// `app-1`'s upstream secret: every character that needs form encoding.
 const SECRET: &str = "s3cr+t/=:&%";
 /// [`SECRET`] form-encoded, written out by hand (checked against [`form`] too).
@@ -68,7 +62,6 @@ const ODD_ID_FORM: &str = "svc%3A1+x";
 const APP2_SECRET: &str = "app-2 upstream secret";
 const POST_UPSTREAM_SECRET: &str = "app-post upstream secret";
 
-const LEGACY: &str = "[upstream]\nmode = \"legacy\"\n";
 const LEGACY_BASIC: &str = "[upstream]\nmode = \"legacy\"\nclient_auth = \"basic\"\n";
 
 /// The `claims` request parameter of OIDC, keys already sorted so its compact JSON text is the
@@ -105,27 +98,11 @@ async fn start(extra_toml: &str) -> (StubUpstream, Jargate) {
 // Independent encoding helpers
 // ---------------------------------------------------------------------------------------------
 
-/// The `application/x-www-form-urlencoded` byte serializer (WHATWG URL §5.2): ASCII
-/// alphanumerics and `*-._` as they are, space as `+`, every other byte as `%XX`.
-fn form(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// `name=value&…`, each name and value form-encoded.
 fn form_pairs(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(n, v)| format!("{}={}", form(n), form(v)))
+        .map(|(n, v)| format!("{}={}", form_encode(n), form_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -161,29 +138,24 @@ fn decode_pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `Basic base64(form(id) ":" form(secret))` (RFC 6749 §2.3.1).
-fn basic(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        b64std(format!("{}:{}", form(id), form(secret)).as_bytes())
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tokens
 // ---------------------------------------------------------------------------------------------
 
+/// The assertion key and alg of `client` in [`clients`], then its JAR key and alg.
+fn keys(client: &str) -> [(&'static str, &'static str); 2] {
+    match client {
+        "app-2" => [("rsa-c", "PS256"), ("ec-a", "ES256")],
+        ODD_ID => [("ed-a", "EdDSA"), ("rsa-b", "PS256")],
+        "app-post" => [("ec-b", "ES256"), ("rsa-b", "PS256")],
+        _ => [("rsa-a", "RS256"), ("rsa-b", "PS256")],
+    }
+}
+
 /// A valid client assertion of `client` (aud = the issuer, fresh jti).
 fn assertion(client: &str) -> String {
-    let (key, alg) = match client {
-        "app-2" => ("rsa-c", "PS256"),
-        ODD_ID => ("ed-a", "EdDSA"),
-        "app-post" => ("ec-b", "ES256"),
-        _ => ("rsa-a", "RS256"),
-    };
-    Jwt::signed(&TestKey::load(key), alg)
-        .claims(valid_assertion_claims(client))
-        .build()
+    let [(key, alg), _] = keys(client);
+    assertion_by(key, alg, client)
 }
 
 /// `client_assertion_type=…&client_assertion=<a fresh assertion of client>`.
@@ -256,45 +228,13 @@ fn rich_query(client: &str, claims: &Value) -> String {
 
 /// A request object of `client` signed with its JAR key.
 fn object(client: &str, claims: &Value) -> String {
-    let (key, alg) = match client {
-        "app-2" => ("ec-a", "ES256"),
-        _ => ("rsa-b", "PS256"),
-    };
-    Jwt::signed(&TestKey::load(key), alg)
-        .header("typ", json!("oauth-authz-req+jwt"))
-        .claims(claims.clone())
-        .build()
+    let [_, (key, alg)] = keys(client);
+    object_by(key, alg, claims.clone())
 }
 
 // ---------------------------------------------------------------------------------------------
 // What the upstream received
 // ---------------------------------------------------------------------------------------------
-
-/// The stub's answer came back and the upstream has received exactly `nth + 1` requests;
-/// returns the `nth` (0-based).
-fn forwarded(resp: &Response, upstream: &StubUpstream, nth: usize) -> Recorded {
-    assert_eq!(
-        resp.status,
-        200,
-        "expected the request to be forwarded, got {} {:?} body {}",
-        resp.status,
-        resp.headers,
-        resp.text()
-    );
-    assert_eq!(
-        resp.json(),
-        serde_json::from_str::<Value>(STUB_RESPONSE).expect("stub json"),
-        "the upstream's answer must be relayed"
-    );
-    let reqs = upstream.requests();
-    assert_eq!(
-        reqs.len(),
-        nth + 1,
-        "upstream must have received exactly {} request(s), got {reqs:#?}",
-        nth + 1
-    );
-    reqs[nth].clone()
-}
 
 /// Method, path and query, body byte for byte, Content-Length = body length (absent or `0`
 /// for an empty body), no Transfer-Encoding, and exactly this `Authorization` header (or none).
@@ -421,8 +361,8 @@ fn assert_pushed(resp: &Response, ttl: u64) -> String {
     assert_eq!(body["expires_in"], json!(ttl), "expires_in in {body}");
     let uri = body["request_uri"].as_str().expect("request_uri string");
     let random = uri
-        .strip_prefix(URN_PREFIX)
-        .unwrap_or_else(|| panic!("request_uri {uri:?} must start with {URN_PREFIX}"));
+        .strip_prefix(PAR_URN)
+        .unwrap_or_else(|| panic!("request_uri {uri:?} must start with {PAR_URN}"));
     assert_eq!(random.len(), 22, "22 base64url characters: {uri}");
     assert!(
         random
@@ -437,7 +377,7 @@ fn assert_pushed(resp: &Response, ttl: u64) -> String {
 fn par_body(client: &str, jwt: &str) -> String {
     format!(
         "client_id={}&{}&request={jwt}",
-        form(client),
+        form_encode(client),
         assertion_params(client)
     )
 }
@@ -450,8 +390,8 @@ async fn push(j: &Jargate, body: &str) -> Response {
 fn redeem_target(client: &str, uri: &str, extra: &str) -> String {
     format!(
         "{AUTHORIZE}?client_id={}&request_uri={}{extra}",
-        form(client),
-        form(uri)
+        form_encode(client),
+        form_encode(uri)
     )
 }
 
@@ -461,7 +401,7 @@ fn redeem_target(client: &str, uri: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn authorize_get_by_value_is_rebuilt_from_the_claims_only() {
-    assert_eq!(form(SECRET), SECRET_FORM, "the test's own encoder");
+    assert_eq!(form_encode(SECRET), SECRET_FORM, "the test's own encoder");
     let (up, j) = start(LEGACY).await;
     let claims = rich_claims("app-1");
     let jwt = object("app-1", &claims);
@@ -471,7 +411,7 @@ async fn authorize_get_by_value_is_rebuilt_from_the_claims_only() {
         &format!("{AUTHORIZE}?client_id=app-1&request={jwt}&state=evil&prompt=none"),
     )
     .await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     let expected = rich_query("app-1", &claims);
     assert_authorize_get(&rec, &expected);
     assert!(!rec.path_and_query.contains("evil"));
@@ -502,7 +442,7 @@ async fn authorize_get_by_value_is_rebuilt_from_the_claims_only() {
         ),
     )
     .await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_authorize_get(
         &rec,
         "client_id=app-2&nonce=abc&response_type=code&scope=openid",
@@ -518,7 +458,7 @@ async fn authorize_post_by_value_becomes_a_get_without_a_body() {
         object("app-1", &claims)
     );
     let resp = post_form(j.proxy_addr(), AUTHORIZE, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
     assert!(rec.body.is_empty(), "no body upstream");
 
@@ -532,7 +472,7 @@ async fn authorize_post_by_value_becomes_a_get_without_a_body() {
         format!("request={}&scope=admin", object("app-1", &claims)).as_bytes(),
     )
     .await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
 }
 
@@ -555,7 +495,7 @@ async fn par_is_answered_by_jargate_and_redeemed_once() {
 
     // Redeemed once: the translated claims, outside parameters ignored.
     let resp = get(j.proxy_addr(), &redeem_target("app-1", &uri, "&state=evil")).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
 
     // Again: used.
@@ -574,11 +514,11 @@ async fn par_is_answered_by_jargate_and_redeemed_once() {
         &format!("{AUTHORIZE}?request_uri={uri}&client_id=app-1"),
     )
     .await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
 
     // Unknown, well-formed URN.
-    let unknown = format!("{URN_PREFIX}AAAAAAAAAAAAAAAAAAAAAA");
+    let unknown = format!("{PAR_URN}AAAAAAAAAAAAAAAAAAAAAA");
     let resp = get(j.proxy_addr(), &redeem_target("app-1", &unknown, "")).await;
     assert_error(&resp, 400, "invalid_request_uri");
     assert_eq!(up.count(), 2);
@@ -605,7 +545,7 @@ async fn par_request_uris_are_random_and_bound_to_their_client() {
     );
     assert_ne!(a, b, "every push gets its own request_uri");
     for uri in [&a, &b] {
-        let bits = b64url_decode(&uri[URN_PREFIX.len()..]);
+        let bits = b64url_decode(&uri[PAR_URN.len()..]);
         assert!(bits.len() * 8 >= 128, "at least 128 random bits in {uri}");
     }
 
@@ -618,7 +558,7 @@ async fn par_request_uris_are_random_and_bound_to_their_client() {
     // Without client_id: a malformed request.
     let resp = get(
         j.proxy_addr(),
-        &format!("{AUTHORIZE}?request_uri={}", form(&a)),
+        &format!("{AUTHORIZE}?request_uri={}", form_encode(&a)),
     )
     .await;
     assert_error(&resp, 400, "invalid_request");
@@ -646,7 +586,7 @@ async fn par_request_uris_are_random_and_bound_to_their_client() {
         30,
     );
     let resp = get(j.proxy_addr(), &redeem_target("app-2", &uri, "")).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_authorize_get(
         &rec,
         &form_pairs(&[
@@ -693,9 +633,12 @@ async fn par_redeemed_by_a_post_authorize_becomes_a_get() {
         &push(&j, &par_body("app-1", &object("app-1", &claims))).await,
         30,
     );
-    let body = format!("client_id=app-1&request_uri={}&nonce=other", form(&uri));
+    let body = format!(
+        "client_id=app-1&request_uri={}&nonce=other",
+        form_encode(&uri)
+    );
     let resp = post_form(j.proxy_addr(), AUTHORIZE, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
 }
 
@@ -712,7 +655,7 @@ async fn par_without_a_request_object_stores_the_pushed_parameters() {
     let uri = assert_pushed(&push(&j, &body).await, 30);
     assert_eq!(up.count(), 0);
     let resp = get(j.proxy_addr(), &redeem_target("app-1", &uri, "")).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_authorize_get(
         &rec,
         "client_id=app-1&response_type=code&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb\
@@ -735,7 +678,7 @@ async fn par_without_a_request_object_keeps_the_pushed_values() {
     );
     let uri = assert_pushed(&push(&j, &body).await, 30);
     let resp = get(j.proxy_addr(), &redeem_target(ODD_ID, &uri, "")).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_eq!(rec.method, "GET");
     assert!(rec.body.is_empty(), "no body upstream");
     assert_content_length(&rec);
@@ -797,7 +740,7 @@ async fn par_with_request_uri_in_the_body_is_invalid_request() {
     let body = format!(
         "client_id=app-1&{}&request_uri={}",
         assertion_params("app-1"),
-        form(&format!("{URN_PREFIX}AAAAAAAAAAAAAAAAAAAAAA"))
+        form_encode(&format!("{PAR_URN}AAAAAAAAAAAAAAAAAAAAAA"))
     );
     let resp = push(&j, &body).await;
     assert_rejected(&resp, 400, "invalid_request", &up);
@@ -842,7 +785,7 @@ async fn token_post_replaces_the_assertion_with_the_secret() {
                 &redirect_uri=https%3a%2f%2fapp.example.com%2Fcb%3Fa%3D1&client_id=app-1";
     let body = format!("{kept}&{}", assertion_params("app-1"));
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     let want = format!("{kept}&client_secret={SECRET_FORM}");
     assert_post(&rec, TOKEN, &want, None);
     assert_eq!(
@@ -861,7 +804,7 @@ async fn token_post_replaces_the_assertion_with_the_secret() {
          &client_assertion={assertion_a}&refresh_token=rt%2F1+x&client_id=app-1"
     );
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_post(
         &rec,
         TOKEN,
@@ -878,7 +821,7 @@ async fn token_post_appends_client_id_when_the_request_has_none() {
         assertion_params("app-1")
     );
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_post(
         &rec,
         TOKEN,
@@ -892,7 +835,7 @@ async fn token_post_appends_client_id_when_the_request_has_none() {
     // A client id that needs encoding is appended form-encoded.
     let body = format!("grant_type=client_credentials&{}", assertion_params(ODD_ID));
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_post(
         &rec,
         TOKEN,
@@ -907,7 +850,7 @@ async fn token_post_appends_client_id_when_the_request_has_none() {
         assertion_params(ODD_ID)
     );
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 2);
+    let rec = relayed_nth(&resp, &up, 2);
     assert_post(
         &rec,
         TOKEN,
@@ -924,22 +867,22 @@ async fn client_auth_path_post_replaces_the_assertion() {
         assertion_params("app-2")
     );
     let resp = post_form(j.proxy_addr(), REVOKE, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_post(
         &rec,
         REVOKE,
         &format!(
             "token=rt-123&token_type_hint=refresh_token&client_id=app-2&client_secret={}",
-            form(APP2_SECRET)
+            form_encode(APP2_SECRET)
         ),
         None,
     );
-    assert_eq!(form(APP2_SECRET), "app-2+upstream+secret");
+    assert_eq!(form_encode(APP2_SECRET), "app-2+upstream+secret");
 
     // Without client_id.
     let body = format!("{}&token=at-9", assertion_params("app-1"));
     let resp = post_form(j.proxy_addr(), REVOKE, &body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_post(
         &rec,
         REVOKE,
@@ -964,7 +907,7 @@ async fn token_post_chunked_upload_gets_a_content_length() {
         &chunked(body.as_bytes(), 100),
     )
     .await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_post(
         &rec,
         TOKEN,
@@ -986,7 +929,7 @@ async fn token_post_json_body_carries_client_id_and_secret() {
     })
     .to_string();
     let resp = post_json(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_json_forward(
         &rec,
         TOKEN,
@@ -1007,7 +950,7 @@ async fn token_post_json_body_carries_client_id_and_secret() {
     })
     .to_string();
     let resp = post_json(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_json_forward(
         &rec,
         TOKEN,
@@ -1052,7 +995,7 @@ async fn token_basic_sets_the_authorization_header_and_drops_client_id() {
         assertion_params("app-1")
     );
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     let auth = basic("app-1", SECRET);
     assert_post(
         &rec,
@@ -1069,7 +1012,7 @@ async fn token_basic_sets_the_authorization_header_and_drops_client_id() {
         assertion_params("app-1")
     );
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_post(&rec, TOKEN, "grant_type=client_credentials", Some(&auth));
 }
 
@@ -1086,7 +1029,7 @@ async fn client_auth_path_basic_form_encodes_id_and_secret() {
         assertion_params(ODD_ID)
     );
     let resp = post_form(j.proxy_addr(), REVOKE, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_post(
         &rec,
         REVOKE,
@@ -1096,7 +1039,7 @@ async fn client_auth_path_basic_form_encodes_id_and_secret() {
 
     let body = format!("token=x&{}", assertion_params("app-2"));
     let resp = post_form(j.proxy_addr(), REVOKE, &body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_post(&rec, REVOKE, "token=x", Some(&basic("app-2", APP2_SECRET)));
 }
 
@@ -1112,7 +1055,7 @@ async fn token_basic_json_body_drops_client_id_and_assertion() {
     })
     .to_string();
     let resp = post_json(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_json_forward(
         &rec,
         TOKEN,
@@ -1130,18 +1073,18 @@ async fn client_with_its_own_secret_is_forwarded_untouched() {
     let (up, j) = start(LEGACY).await;
     let body = "grant_type=client_credentials&client_id=app-post&client_secret=own%2Bsecret%20x";
     let resp = post_form(j.proxy_addr(), TOKEN, body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_post(&rec, TOKEN, body, None);
 
     let body = "client_secret=own&token=abc&client_id=app-post";
     let resp = post_form(j.proxy_addr(), REVOKE, body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_post(&rec, REVOKE, body, None);
 
     let body =
         r#"{"client_id":"app-post","client_secret":"own","grant_type":"client_credentials"}"#;
     let resp = post_json(j.proxy_addr(), TOKEN, body).await;
-    let rec = forwarded(&resp, &up, 2);
+    let rec = relayed_nth(&resp, &up, 2);
     assert_upstream(&rec, "POST", TOKEN, body.as_bytes(), None);
     assert!(!rec.body_str().contains(POST_UPSTREAM_SECRET));
 }
@@ -1152,13 +1095,13 @@ async fn client_with_its_own_basic_header_is_forwarded_untouched() {
     let own = format!("Basic {}", b64std(b"app-post:own%20secret"));
     let body = "grant_type=client_credentials&scope=a";
     let resp = post_form_with(j.proxy_addr(), TOKEN, &[("Authorization", &own)], body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_post(&rec, TOKEN, body, Some(&own));
 
     // client_secret_post by the same client in basic mode: untouched too.
     let body = "grant_type=client_credentials&client_id=app-post&client_secret=own";
     let resp = post_form(j.proxy_addr(), TOKEN, body).await;
-    let rec = forwarded(&resp, &up, 1);
+    let rec = relayed_nth(&resp, &up, 1);
     assert_post(&rec, TOKEN, body, None);
 }
 
@@ -1174,7 +1117,7 @@ async fn replayed_assertion_at_token_is_refused_in_legacy_mode() {
         assertion_params("app-1")
     );
     let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
-    let rec = forwarded(&resp, &up, 0);
+    let rec = relayed_nth(&resp, &up, 0);
     assert_post(
         &rec,
         TOKEN,
@@ -1233,7 +1176,7 @@ async fn tampered_or_replayed_request_object_is_refused_in_legacy_mode() {
     assert_rejected(&resp, 400, "invalid_request_object", &up);
 
     let target = format!("{AUTHORIZE}?client_id=app-1&request={jwt}");
-    let rec = forwarded(&get(j.proxy_addr(), &target).await, &up, 0);
+    let rec = relayed_nth(&get(j.proxy_addr(), &target).await, &up, 0);
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
     let resp = get(j.proxy_addr(), &target).await;
     assert_error(&resp, 400, "invalid_request_object");
@@ -1248,44 +1191,21 @@ async fn tampered_or_replayed_request_object_is_refused_in_legacy_mode() {
 // Configuration and logs
 // ---------------------------------------------------------------------------------------------
 
-/// Writes a legacy `jargate.toml` and a `clients.json` of `clients` into `dir`.
-fn write_legacy_config(dir: &std::path::Path, clients: &Value) -> std::path::PathBuf {
-    let config = dir.join("jargate.toml");
-    std::fs::write(
-        &config,
-        "[listen]\nproxy = \"127.0.0.1:0\"\nadmin = \"\"\n\n\
-         [upstream]\nurl = \"http://127.0.0.1:3000\"\nmode = \"legacy\"\n\n\
-         [clients]\nfile = \"clients.json\"\n",
-    )
-    .expect("write config");
-    std::fs::write(
-        dir.join("clients.json"),
-        serde_json::to_string_pretty(clients).expect("json"),
-    )
-    .expect("write clients");
-    config
-}
-
-fn check(config: &std::path::Path) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .arg("check")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run jargate check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// `jargate check` on a legacy configuration and `clients`.
+fn check(clients: &Value) -> Ran {
+    let config = "[upstream]\nurl = \"http://127.0.0.1:3000\"\nmode = \"legacy\"\n\n\
+                  [clients]\nfile = \"clients.json\"\n";
+    ConfigDir::with_files(config, &clients.to_string()).check()
 }
 
 #[tokio::test]
 async fn legacy_config_without_an_upstream_secret_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let mut with_secrets = clients();
-    let config = write_legacy_config(dir.path(), &with_secrets);
-    let (code, stdout, stderr) = check(&config);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = check(&with_secrets);
     assert_eq!(
         code, 0,
         "a legacy registry with secrets passes: {stdout}{stderr}"
@@ -1302,8 +1222,11 @@ async fn legacy_config_without_an_upstream_secret_is_refused() {
         .as_object_mut()
         .unwrap()
         .remove("upstream_client_secret");
-    let config = write_legacy_config(dir.path(), &with_secrets);
-    let (code, stdout, stderr) = check(&config);
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = check(&with_secrets);
     assert_eq!(
         code, 1,
         "a client without a secret: exit 1\n{stdout}{stderr}"
@@ -1338,7 +1261,7 @@ async fn upstream_secret_never_appears_in_the_log() {
             "grant_type=client_credentials&client_id=app-1&{}",
             assertion_params("app-1")
         );
-        let rec = forwarded(&post_form(j.proxy_addr(), TOKEN, &body).await, &up, 0);
+        let rec = relayed_nth(&post_form(j.proxy_addr(), TOKEN, &body).await, &up, 0);
         if n == 0 {
             assert!(rec.body_str().ends_with(SECRET_FORM));
         } else {
@@ -1350,7 +1273,7 @@ async fn upstream_secret_never_appears_in_the_log() {
             "client_assertion": assertion("app-1"),
         })
         .to_string();
-        forwarded(&post_json(j.proxy_addr(), TOKEN, &json_body).await, &up, 1);
+        relayed_nth(&post_json(j.proxy_addr(), TOKEN, &json_body).await, &up, 1);
         let uri = assert_pushed(
             &push(
                 &j,
@@ -1359,7 +1282,7 @@ async fn upstream_secret_never_appears_in_the_log() {
             .await,
             30,
         );
-        forwarded(
+        relayed_nth(
             &get(j.proxy_addr(), &redeem_target("app-1", &uri, "")).await,
             &up,
             2,

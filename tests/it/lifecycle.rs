@@ -42,7 +42,7 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
     let proxy = jargate.proxy_addr();
     let in_flight = tokio::spawn(async move { get(proxy, "/userinfo").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    signal(&jargate, "TERM");
+    signal(jargate.pid(), "TERM");
     // New connections are no longer accepted...
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -55,18 +55,6 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
 
     let exit = wait_exit(&mut jargate, Duration::from_secs(15)).await;
     assert_eq!(exit.code(), Some(0), "{exit:?}");
-}
-
-fn signal(jargate: &Jargate, name: &str) {
-    signal_pid(jargate.pid(), name);
-}
-
-fn signal_pid(pid: u32, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -{name} {pid}");
 }
 
 /// Waits for the process to exit; panics after `limit`.
@@ -95,7 +83,7 @@ async fn sigterm_fails_readiness_at_once_serves_with_connection_close_and_exits_
     assert_eq!(before.status, 200);
 
     let sent = Instant::now();
-    signal(&jargate, "TERM");
+    signal(jargate.pid(), "TERM");
     tokio::time::sleep(Duration::from_millis(150)).await;
     let ready = get(admin, "/readyz").await;
     assert_eq!(ready.status, 503, "{}", ready.text());
@@ -209,7 +197,7 @@ async fn keep_alive_clients_sending_through_sigterm_lose_no_request() {
         .map(|_| tokio::spawn(keep_alive_client(proxy, stop, reconnect_until.clone())))
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    signal(&jargate, "TERM");
+    signal(jargate.pid(), "TERM");
     // The clients stop opening connections a little before the drain ends; the connections
     // they have keep sending until their answer says `Connection: close`.
     *reconnect_until.lock().expect("lock") = Some(Instant::now() + Duration::from_millis(1800));
@@ -254,7 +242,7 @@ async fn sigint_under_load_exits_at_once() {
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = Instant::now();
-    signal(&jargate, "INT");
+    signal(jargate.pid(), "INT");
     let exit = wait_exit(&mut jargate, Duration::from_secs(3)).await;
     assert!(
         sent.elapsed() < Duration::from_secs(3),
@@ -335,7 +323,7 @@ async fn graceful_upgrade_hands_the_sockets_over_without_refusing_a_connection()
     );
     // The new process waits for the sockets on `sock`.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    signal(&old, "QUIT");
+    signal(old.pid(), "QUIT");
     // The old process keeps accepting 5 s (Pingora's close timeout), then exits once idle.
     let exit = wait_exit(&mut old, Duration::from_secs(15)).await;
     assert_eq!(exit.code(), Some(0), "{exit:?}");

@@ -7,43 +7,21 @@
 use crate::common::*;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-const TOKEN: &str = "/oauth/token";
-
-fn app_es_assertion() -> String {
-    Jwt::signed(&TestKey::load("ec-a"), "ES256")
-        .claims(valid_assertion_claims("app-es"))
-        .build()
-}
-
-/// Scrapes until `jargate_requests_total` adds up to `expected` (the counters are updated once
-/// the answer is sent, so a scrape right after the last answer may be early).
-async fn scrape_after(admin: std::net::SocketAddr, expected: f64) -> String {
-    let since = Instant::now();
-    loop {
-        let text = scrape_metrics(admin).await;
-        let total: f64 = text
-            .lines()
-            .filter(|l| l.starts_with("jargate_requests_total{"))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum();
-        if total >= expected || since.elapsed() > Duration::from_secs(2) {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test]
 async fn metrics_count_a_known_sequence_of_decisions() {
     let (up, j) = start_default().await;
     let (proxy, admin) = (j.proxy_addr(), j.admin_addr());
 
-    let first = app_es_assertion();
+    let first = assertion_by("ec-a", "ES256", "app-es");
     let resp = post_form(proxy, TOKEN, &assertion_form(&first)).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let resp = post_form(proxy, TOKEN, &assertion_form(&app_es_assertion())).await;
+    let resp = post_form(
+        proxy,
+        TOKEN,
+        &assertion_form(&assertion_by("ec-a", "ES256", "app-es")),
+    )
+    .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let resp = post_form(proxy, TOKEN, &assertion_form(&first)).await;
     assert_error(&resp, 401, "invalid_client");
@@ -51,15 +29,23 @@ async fn metrics_count_a_known_sequence_of_decisions() {
     let resp = post_form(
         proxy,
         TOKEN,
-        &assertion_form(&tamper_signature(&app_es_assertion())),
+        &assertion_form(&tamper_signature(&assertion_by("ec-a", "ES256", "app-es"))),
     )
     .await;
     assert_error(&resp, 401, "invalid_client");
-    let resp = post_form(proxy, "/oauth//token", &assertion_form(&app_es_assertion())).await;
+    let resp = post_form(
+        proxy,
+        "/oauth//token",
+        &assertion_form(&assertion_by("ec-a", "ES256", "app-es")),
+    )
+    .await;
     assert_error(&resp, 400, "invalid_request");
     assert_eq!(up.count(), 2);
 
-    let text = scrape_after(admin, 5.0).await;
+    let text = scrape_until(admin, "the decisions", |t| {
+        total(t, "jargate_requests_total") >= 5.0
+    })
+    .await;
     let value = |name: &str, labels: &[(&str, &str)]| {
         metric(&text, name, labels)
             .unwrap_or_else(|| panic!("no sample {name}{labels:?} in:\n{text}"))
@@ -244,22 +230,6 @@ fn config_hash(text: &str) -> String {
     hash.to_owned()
 }
 
-/// Scrapes until `check` holds (at most 3 s); returns the last scrape.
-async fn scrape_until(admin: SocketAddr, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let since = Instant::now();
-    loop {
-        let text = scrape_metrics(admin).await;
-        if check(&text) {
-            return text;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(3),
-            "{what} not seen within 3 s:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_fresh_process_exports_build_info_process_metrics_and_known_labels_at_zero() {
     let (_up, j) = start_default().await;
@@ -377,13 +347,6 @@ async fn a_refused_version_zeroes_the_reload_gauge_and_a_new_version_changes_the
         1.0
     );
     assert_ne!(config_hash(&text), first);
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .expect("timestamp")
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("format")
 }
 
 #[tokio::test]
@@ -507,7 +470,12 @@ async fn passthrough_answers_are_counted_by_status_class_apart_from_decisions() 
         assert_eq!(get(proxy, path).await.status, status, "{path}");
     }
     // An intercepted request is a decision, not passthrough.
-    let resp = post_form(proxy, TOKEN, &assertion_form(&app_es_assertion())).await;
+    let resp = post_form(
+        proxy,
+        TOKEN,
+        &assertion_form(&assertion_by("ec-a", "ES256", "app-es")),
+    )
+    .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
 
     let sum = |t: &str, name: &str| samples(t, name).iter().map(|(_, v)| v).sum::<f64>();

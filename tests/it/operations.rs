@@ -3,23 +3,7 @@
 
 use crate::common::*;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::time::Duration;
-
-const REDIRECT: &str = "https://app.example.com/cb";
-
-/// A valid by-value request object of `app-1` (JAR key rsa-b, PS256).
-fn app1_request_object() -> String {
-    let t = now();
-    Jwt::signed(&TestKey::load("rsa-b"), "PS256")
-        .header("typ", json!("oauth-authz-req+jwt"))
-        .claims(json!({
-            "iss": "app-1", "aud": ISSUER, "client_id": "app-1", "response_type": "code",
-            "redirect_uri": REDIRECT, "scope": "openid", "jti": random_jti(),
-            "iat": t, "nbf": t, "exp": t + 300,
-        }))
-        .build()
-}
 
 /// The stderr lines of a JSON-format process, each parsed (panics on a line that is not one
 /// flat JSON object).
@@ -56,7 +40,7 @@ async fn secrets_never_logged_with_upstream_down(format: &str) {
     .await
     .expect("start");
     let proxy = jargate.proxy_addr();
-    let object = app1_request_object();
+    let object = app1_object();
     let assertion = app1_assertion(valid_assertion_claims("app-1"));
     let access_token = format!("at-{}", random_jti());
     let password = format!("pw-{}", random_jti());
@@ -96,11 +80,11 @@ async fn secrets_never_logged_with_upstream_down(format: &str) {
     )
     .await;
     assert_eq!(passthrough.status, 502, "{}", passthrough.text());
-    let token = post_form(proxy, "/oauth/token", &assertion_form(&assertion)).await;
+    let token = post_form(proxy, TOKEN, &assertion_form(&assertion)).await;
     assert_eq!(token.status, 502, "{}", token.text());
     let secret_post = post_form(
         proxy,
-        "/oauth/token",
+        TOKEN,
         &format!("grant_type=client_credentials&client_id=app-post&client_secret={body_secret}"),
     )
     .await;
@@ -195,14 +179,14 @@ async fn refusals_and_upstream_failures_carry_the_request_id_and_it_is_logged() 
     let refused = request(
         proxy,
         "GET",
-        "/oauth/token",
+        TOKEN,
         &[("X-Request-Id", "refused-1"), ("traceparent", TRACEPARENT)],
         b"",
     )
     .await;
     assert_rejected(&refused, 405, "invalid_request", &upstream);
     assert_eq!(refused.header("x-request-id"), Some("refused-1"));
-    let generated = post_form(proxy, "/oauth/token", "grant_type=client_credentials").await;
+    let generated = post_form(proxy, TOKEN, "grant_type=client_credentials").await;
     assert_eq!(generated.status, 401);
     let id = generated.header("x-request-id").expect("x-request-id");
     assert!(is_generated_id(id), "{id}");
@@ -340,7 +324,7 @@ async fn json_log_lines_are_flat_and_the_decision_line_has_its_fields() {
     expired["exp"] = json!(t - 600);
     let resp = post_form_with(
         proxy,
-        "/oauth/token",
+        TOKEN,
         &[
             ("X-Request-Id", "json-expired"),
             ("traceparent", TRACEPARENT),
@@ -355,7 +339,7 @@ async fn json_log_lines_are_flat_and_the_decision_line_has_its_fields() {
         .build();
     let resp = post_form_with(
         proxy,
-        "/oauth/token",
+        TOKEN,
         &[("X-Request-Id", "json-kid")],
         &assertion_form(&unknown_kid),
     )
@@ -363,7 +347,7 @@ async fn json_log_lines_are_flat_and_the_decision_line_has_its_fields() {
     assert_rejected(&resp, 401, "invalid_client", &upstream);
     let ok = post_form(
         proxy,
-        "/oauth/token",
+        TOKEN,
         &assertion_form(&app1_assertion(valid_assertion_claims("app-1"))),
     )
     .await;
@@ -481,7 +465,7 @@ async fn a_disabled_admin_listener_is_logged_as_disabled() {
     let config = format!(
         "[listen]\nproxy = \"127.0.0.1:{}\"\nadmin = \"\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
          [issuer]\nidentifier = \"{ISSUER}\"\n[clients]\nfile = \"clients.json\"\n",
-        free_loopback_port()
+        free_ports::<1>()[0]
     );
     let stderr = run_until(&config, &["--log-format", "json"], "jargate serving").await;
     let serving = lines_with_message(&stderr, "jargate serving");
@@ -510,12 +494,7 @@ async fn a_fatal_start_up_error_is_one_json_line() {
 #[tokio::test]
 async fn a_stderr_nobody_reads_never_blocks_requests() {
     let upstream = StubUpstream::start().await;
-    let proxy: SocketAddr = format!("127.0.0.1:{}", free_loopback_port())
-        .parse()
-        .expect("addr");
-    let admin: SocketAddr = format!("127.0.0.1:{}", free_loopback_port())
-        .parse()
-        .expect("addr");
+    let [proxy, admin] = free_addrs();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = format!(
         "[listen]\nproxy = \"{proxy}\"\nadmin = \"{admin}\"\naccess_log = true\n\
@@ -581,7 +560,7 @@ async fn a_store_failure_line_names_its_request() {
     let (upstream, jargate) = start_with(&config, default_clients()).await;
     let resp = post_form_with(
         jargate.proxy_addr(),
-        "/oauth/token",
+        TOKEN,
         &[("X-Request-Id", "store-down-1")],
         &assertion_form(&app1_assertion(valid_assertion_claims("app-1"))),
     )

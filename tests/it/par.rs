@@ -11,12 +11,6 @@
 use crate::common::*;
 use serde_json::{json, Value};
 
-const PAR: &str = "/oauth/par";
-const REDIRECT: &str = "https://app.example.com/cb";
-const REDIRECT_FORM: &str = "https%3A%2F%2Fapp.example.com%2Fcb";
-const PAR_URI_FORM: &str =
-    "urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A6esc_11ACC5bwc014ltc14eY22c";
-
 /// The registry of this file:
 /// * `app-1`: assertion key rsa-a (RS256); JAR key rsa-b (PS256).
 /// * `jar-req`: assertion key rsa-c (PS256); JAR key ec-a (ES256);
@@ -34,62 +28,28 @@ async fn start(extra_toml: &str) -> (StubUpstream, Jargate) {
     start_with(extra_toml, clients()).await
 }
 
+/// The assertion key and alg of `client` in [`clients`], then its JAR key and alg.
+fn keys(client: &str) -> [(&'static str, &'static str); 2] {
+    match client {
+        "jar-req" => [("rsa-c", "PS256"), ("ec-a", "ES256")],
+        _ => [("rsa-a", "RS256"), ("rsa-b", "PS256")],
+    }
+}
+
 /// A valid client assertion of `client` (aud = the issuer, fresh jti).
 fn assertion(client: &str) -> String {
     assertion_with(client, valid_assertion_claims(client))
 }
 
 fn assertion_with(client: &str, claims: Value) -> String {
-    let (key, alg) = match client {
-        "jar-req" => ("rsa-c", "PS256"),
-        _ => ("rsa-a", "RS256"),
-    };
+    let [(key, alg), _] = keys(client);
     Jwt::signed(&TestKey::load(key), alg).claims(claims).build()
 }
 
-/// Claims of a valid request object of `client` with `changes` merged in (`null` removes).
-fn object_claims(client: &str, changes: Value) -> Value {
-    let t = now();
-    let mut c = json!({
-        "iss": client,
-        "aud": ISSUER,
-        "client_id": client,
-        "response_type": "code",
-        "redirect_uri": REDIRECT,
-        "scope": "openid email",
-        "state": "af0ifjsldkj",
-        "nonce": "n-0S6_WzA2Mj",
-        "jti": random_jti(),
-        "iat": t,
-        "nbf": t,
-        "exp": t + 300,
-    });
-    if let (Value::Object(base), Value::Object(ch)) = (&mut c, changes) {
-        for (k, v) in ch {
-            if v.is_null() {
-                base.remove(&k);
-            } else {
-                base.insert(k, v);
-            }
-        }
-    }
-    c
-}
-
-/// A request object signed with `client`'s JAR key.
-fn object(client: &str, claims: Value) -> String {
-    let (key, alg) = match client {
-        "jar-req" => ("ec-a", "ES256"),
-        _ => ("rsa-b", "PS256"),
-    };
-    Jwt::signed(&TestKey::load(key), alg)
-        .header("typ", json!("oauth-authz-req+jwt"))
-        .claims(claims)
-        .build()
-}
-
+/// A valid request object of `client` with `changes`, signed with its JAR key.
 fn object_with(client: &str, changes: Value) -> String {
-    object(client, object_claims(client, changes))
+    let [_, (key, alg)] = keys(client);
+    object_by(key, alg, object_claims(client, changes))
 }
 
 /// `client_id`, `request` and the client-authentication parameters.
@@ -105,14 +65,10 @@ fn valid_body(client: &str, changes: Value) -> String {
     par_body(client, &object_with(client, changes), &assertion(client))
 }
 
-async fn push(j: &Jargate, body: &str) -> Response {
-    post_form(j.proxy_addr(), PAR, body).await
-}
-
 /// `body` must reach the upstream as exactly `expected`, as its `nth` request.
 async fn expect_pushed_as(up: &StubUpstream, j: &Jargate, body: &str, expected: &str) {
     let nth = up.count();
-    let resp = push(j, body).await;
+    let resp = post_form(j.proxy_addr(), PAR, body).await;
     let fwd = assert_forwarded_nth(&resp, up, nth, "POST", PAR, expected.as_bytes());
     assert_eq!(
         fwd.header("content-length"),
@@ -126,7 +82,7 @@ async fn expect_pushed(up: &StubUpstream, j: &Jargate, body: &str) {
 }
 
 async fn expect_refused(up: &StubUpstream, j: &Jargate, body: &str, status: u16, error: &str) {
-    let resp = push(j, body).await;
+    let resp = post_form(j.proxy_addr(), PAR, body).await;
     assert_rejected(&resp, status, error, up);
 }
 
@@ -311,7 +267,7 @@ async fn replayed_assertion_is_invalid_client() {
     // The same push again, then the same assertion with a fresh request object.
     let fresh = par_body("app-1", &object_with("app-1", json!({})), &client_assertion);
     for replay in [body, fresh] {
-        let resp = push(&j, &replay).await;
+        let resp = post_form(j.proxy_addr(), PAR, &replay).await;
         assert_error(&resp, 401, "invalid_client");
     }
     assert_eq!(up.count(), 1, "replays must not reach the upstream");
@@ -326,7 +282,12 @@ async fn replayed_request_object_is_invalid_request_object() {
     let (up, j) = start("").await;
     let jwt = object_with("app-1", json!({}));
     expect_pushed(&up, &j, &par_body("app-1", &jwt, &assertion("app-1"))).await;
-    let resp = push(&j, &par_body("app-1", &jwt, &assertion("app-1"))).await;
+    let resp = post_form(
+        j.proxy_addr(),
+        PAR,
+        &par_body("app-1", &jwt, &assertion("app-1")),
+    )
+    .await;
     assert_error(&resp, 400, "invalid_request_object");
     assert_eq!(resp.json()["error_description"], "jti already used");
     assert_eq!(up.count(), 1, "the replay must not reach the upstream");

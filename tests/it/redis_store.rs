@@ -14,140 +14,13 @@ use crate::common::*;
 use jargate::store::redis::RedisStore;
 use jargate::store::{jti_key, Store, StoreError};
 use serde_json::{json, Value};
-use std::net::TcpListener as StdTcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const TOKEN: &str = "/oauth/token";
 
 // ---------------------------------------------------------------------------------------------
 // A private redis-server
 // ---------------------------------------------------------------------------------------------
-
-/// `redis-server` on a loopback port, without persistence; killed on drop.
-struct RedisServer {
-    port: u16,
-    /// Extra arguments (TLS, password), kept for restarts.
-    args: Vec<String>,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    let l = StdTcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-impl RedisServer {
-    async fn start() -> RedisServer {
-        RedisServer::start_with(Vec::new()).await
-    }
-
-    /// `args` may contain `{port}`, replaced by the chosen port.
-    async fn start_with(args: Vec<String>) -> RedisServer {
-        for _ in 0..3 {
-            let mut server = RedisServer::stopped(free_port(), args.clone());
-            if server.spawn().await {
-                return server;
-            }
-        }
-        panic!("redis-server did not start");
-    }
-
-    /// A server that will listen on `port` once [`RedisServer::restart`] is called.
-    fn stopped(port: u16, args: Vec<String>) -> RedisServer {
-        RedisServer {
-            port,
-            args,
-            dir: tempfile::tempdir().expect("tempdir"),
-            child: None,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Starts the process and waits until it accepts connections; false if it exited.
-    async fn spawn(&mut self) -> bool {
-        let tls = self.args.iter().any(|a| a == "--tls-port");
-        let mut cmd = Command::new(require_program("redis-server"));
-        if !tls {
-            cmd.arg("--port").arg(self.port.to_string());
-        }
-        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args(
-                self.args
-                    .iter()
-                    .map(|a| a.replace("{port}", &self.port.to_string())),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn redis-server: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Ok(Some(_)) = child.try_wait() {
-                return false;
-            }
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                self.child = Some(child);
-                return true;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server not listening within 5 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts again on the same port (empty: nothing is persisted).
-    async fn restart(&mut self) {
-        assert!(
-            self.spawn().await,
-            "redis-server did not restart on port {}",
-            self.port
-        );
-    }
-
-    async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
-            .expect("redis url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to redis")
-    }
-
-    async fn pttl(&self, key: &str) -> i64 {
-        redis::cmd("PTTL")
-            .arg(key)
-            .query_async(&mut self.conn().await)
-            .await
-            .expect("PTTL")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -382,7 +255,7 @@ async fn redis_down_rejects_or_allows_as_configured_and_service_resumes_when_it_
 
 #[tokio::test]
 async fn jargate_starts_without_redis_and_serves_once_it_comes_up() {
-    let mut redis = RedisServer::stopped(free_port(), Vec::new());
+    let mut redis = RedisServer::stopped(free_ports::<1>()[0], Vec::new());
     let upstream = StubUpstream::start().await;
     let j = Jargate::start(
         upstream.addr(),
@@ -652,7 +525,7 @@ async fn the_client_speaks_tls_with_a_password() {
         )
         .expect("tls client")
     };
-    let url = format!("rediss://:pw@127.0.0.1:{}/0", redis.port);
+    let url = format!("rediss://:pw@127.0.0.1:{}/0", redis.port());
     let store = RedisStore::with_client(client(&url), Duration::from_secs(2)).expect("store");
     assert_eq!(store.ping().await, Ok(()));
     assert_eq!(
@@ -664,7 +537,7 @@ async fn the_client_speaks_tls_with_a_password() {
         Ok(false)
     );
 
-    let wrong = format!("rediss://:nope@127.0.0.1:{}/0", redis.port);
+    let wrong = format!("rediss://:nope@127.0.0.1:{}/0", redis.port());
     let store = RedisStore::with_client(client(&wrong), Duration::from_secs(2)).expect("store");
     assert!(matches!(
         store.insert_once("jti:tls2", Duration::from_secs(5)).await,

@@ -7,9 +7,6 @@
 use crate::common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-const TOKEN: &str = "/oauth/token";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,57 +15,30 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `jargate check` on a config of `extra_toml` and a `clients.json` of exactly `clients`.
-struct Checked {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn check(extra_toml: &str, clients: &str) -> Checked {
-    check_config(
-        &format!(
-            "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[issuer]\nidentifier = \"{ISSUER}\"\n\n\
-             [clients]\nfile = \"clients.json\"\n{extra_toml}"
-        ),
-        clients,
-    )
+/// `jargate check` on the base configuration ([`ConfigDir::new`]) with `extra_toml`, and exactly
+/// `clients` as `clients.json`.
+fn check(extra_toml: &str, clients: &str) -> Ran {
+    ConfigDir::with_text(extra_toml, clients).check()
 }
 
 /// `jargate check` on exactly this `jargate.toml` and `clients.json`.
-fn check_config(config: &str, clients: &str) -> Checked {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("jargate.toml"), config).expect("write config");
-    std::fs::write(dir.path().join("clients.json"), clients).expect("write clients");
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .args(["check", "--config"])
-        .arg(dir.path().join("jargate.toml"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run jargate check");
-    Checked {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+fn check_config(config: &str, clients: &str) -> Ran {
+    ConfigDir::with_files(config, clients).check()
 }
 
-fn check_json(extra_toml: &str, clients: &Value) -> Checked {
-    check(
-        extra_toml,
-        &serde_json::to_string_pretty(clients).expect("json"),
-    )
+fn check_json(extra_toml: &str, clients: &Value) -> Ran {
+    ConfigDir::new(extra_toml, clients).check()
 }
 
 /// The check failed with every one of `expected` in its error.
-fn assert_refused(c: &Checked, expected: &[&str]) {
+fn assert_refused(c: &Ran, expected: &[&str]) {
     assert_eq!(c.code, 1, "check should fail:\n{}{}", c.stdout, c.stderr);
     for e in expected {
         assert!(c.stderr.contains(e), "error lacks {e:?}:\n{}", c.stderr);
     }
 }
 
-fn assert_loads(c: &Checked) {
+fn assert_loads(c: &Ran) {
     assert_eq!(c.code, 0, "check should pass:\n{}{}", c.stdout, c.stderr);
 }
 

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::RwLock;
 
-const TOKEN: &str = "/oauth/token";
 /// SPEC §7: a valid change takes effect within 1 s of the write.
 const RELOAD_LIMIT: Duration = Duration::from_secs(1);
 /// SPEC §7: 2 s for a ConfigMap swap.
@@ -34,20 +33,14 @@ static MACHINE: RwLock<()> = RwLock::const_new(());
 // Helpers
 // ----------------------------------------------------------------------------------------------
 
-/// A fresh, valid client assertion of `client_id` signed by `key` (ES256, no kid).
-fn assertion(key: &TestKey, client_id: &str) -> String {
-    Jwt::signed(key, "ES256")
-        .claims(valid_assertion_claims(client_id))
-        .build()
-}
-
-async fn send_token(proxy: SocketAddr, jwt: &str) -> Response {
-    post_form(proxy, TOKEN, &assertion_form(jwt)).await
+/// A fresh, valid client assertion of `client_id` signed by `tests/keys/<key>` (ES256, no kid).
+fn assertion(key: &str, client_id: &str) -> String {
+    assertion_by(key, "ES256", client_id)
 }
 
 /// A fresh assertion of `client_id` signed by `key` gets 200 (forwarded) or 401.
-async fn token_status(proxy: SocketAddr, key: &TestKey, client_id: &str) -> u16 {
-    let resp = send_token(proxy, &assertion(key, client_id)).await;
+async fn token_status(proxy: SocketAddr, key: &str, client_id: &str) -> u16 {
+    let resp = post_token(proxy, &assertion(key, client_id)).await;
     match resp.status {
         200 => {}
         401 => assert_error(&resp, 401, "invalid_client"),
@@ -56,21 +49,21 @@ async fn token_status(proxy: SocketAddr, key: &TestKey, client_id: &str) -> u16 
     resp.status
 }
 
-async fn expect_accepted(proxy: SocketAddr, key: &TestKey, client_id: &str) {
+async fn expect_accepted(proxy: SocketAddr, key: &str, client_id: &str) {
     assert_eq!(
         token_status(proxy, key, client_id).await,
         200,
         "{client_id} signed by {} must be accepted",
-        key.name
+        key
     );
 }
 
-async fn expect_refused(proxy: SocketAddr, key: &TestKey, client_id: &str) {
+async fn expect_refused(proxy: SocketAddr, key: &str, client_id: &str) {
     assert_eq!(
         token_status(proxy, key, client_id).await,
         401,
         "{client_id} signed by {} must be refused",
-        key.name
+        key
     );
 }
 
@@ -97,7 +90,7 @@ async fn await_status(
     proxy: SocketAddr,
     since: Instant,
     limit: Duration,
-    key: &TestKey,
+    key: &str,
     client_id: &str,
     status: u16,
     what: &str,
@@ -165,21 +158,6 @@ fn pem_file_credential(path: &str) -> Value {
     json!({"credential_type": "public_key", "pem_file": path, "alg": "ES256"})
 }
 
-fn ec_a() -> TestKey {
-    TestKey::load("ec-a")
-}
-
-fn ec_b() -> TestKey {
-    TestKey::load("ec-b")
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .expect("timestamp")
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("format")
-}
-
 // ----------------------------------------------------------------------------------------------
 // Registry changes picked up by the file watcher
 // ----------------------------------------------------------------------------------------------
@@ -189,7 +167,7 @@ async fn client_added_while_running_is_accepted_within_one_second() {
     let _shared = MACHINE.read().await;
     let (up, j) = start_default().await;
     let proxy = j.proxy_addr();
-    expect_refused(proxy, &ec_b(), "app-new").await;
+    expect_refused(proxy, "ec-b", "app-new").await;
     assert_eq!(up.count(), 0);
 
     write_json(
@@ -201,7 +179,7 @@ async fn client_added_while_running_is_accepted_within_one_second() {
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         200,
         "client added",
@@ -209,7 +187,7 @@ async fn client_added_while_running_is_accepted_within_one_second() {
     .await;
     assert!(delay <= RELOAD_LIMIT);
     // The clients that were there keep working on the new version.
-    expect_accepted(proxy, &ec_a(), "app-es").await;
+    expect_accepted(proxy, "ec-a", "app-es").await;
     assert!(reloads(j.admin_addr(), "ok").await >= 1.0);
 }
 
@@ -222,8 +200,8 @@ async fn rotated_credential_old_key_refused_new_key_accepted_within_one_second()
     )]);
     let (_up, j) = start_with("", clients).await;
     let proxy = j.proxy_addr();
-    expect_accepted(proxy, &ec_a(), "app-rot").await;
-    expect_refused(proxy, &ec_b(), "app-rot").await;
+    expect_accepted(proxy, "ec-a", "app-rot").await;
+    expect_refused(proxy, "ec-b", "app-rot").await;
 
     // Replace the pem: ec-a out, ec-b in.
     let rotated = registry(vec![pkjwt_client(
@@ -236,13 +214,13 @@ async fn rotated_credential_old_key_refused_new_key_accepted_within_one_second()
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-rot",
         200,
         "new key",
     )
     .await;
-    expect_refused(proxy, &ec_a(), "app-rot").await;
+    expect_refused(proxy, "ec-a", "app-rot").await;
     let delay = written.elapsed();
     println!(
         "rotation complete (new accepted, old refused) after {} ms",
@@ -268,7 +246,7 @@ async fn credential_expires_by_the_clock_without_any_reload() {
         now() < expires_at,
         "jargate took too long to start; the credential expired before the first request"
     );
-    expect_accepted(proxy, &ec_a(), "app-exp").await;
+    expect_accepted(proxy, "ec-a", "app-exp").await;
     let reloads_before = reloads(j.admin_addr(), "ok").await;
 
     // Sleep until the second the credential expires (at most 3 s), plus a margin.
@@ -277,8 +255,8 @@ async fn credential_expires_by_the_clock_without_any_reload() {
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(50)).await;
-    expect_refused(proxy, &ec_a(), "app-exp").await;
-    expect_accepted(proxy, &ec_b(), "app-exp").await;
+    expect_refused(proxy, "ec-a", "app-exp").await;
+    expect_accepted(proxy, "ec-b", "app-exp").await;
     assert_eq!(
         reloads(j.admin_addr(), "ok").await,
         reloads_before,
@@ -301,9 +279,9 @@ async fn broken_registry_is_refused_and_the_last_good_one_keeps_serving() {
     assert_eq!(failed, failed_before + 1.0, "one refused version");
     // The old version keeps serving: its clients in, the half-written one not.
     for _ in 0..3 {
-        expect_accepted(proxy, &ec_a(), "app-es").await;
+        expect_accepted(proxy, "ec-a", "app-es").await;
     }
-    expect_refused(proxy, &ec_b(), "app-new").await;
+    expect_refused(proxy, "ec-b", "app-new").await;
     assert_eq!(
         reloads(admin, "ok").await,
         ok_before,
@@ -322,14 +300,14 @@ async fn broken_registry_is_refused_and_the_last_good_one_keeps_serving() {
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         200,
         "fixed registry",
     )
     .await;
     assert!(reloads(admin, "ok").await > ok_before);
-    expect_accepted(proxy, &ec_a(), "app-es").await;
+    expect_accepted(proxy, "ec-a", "app-es").await;
 }
 
 #[tokio::test]
@@ -337,13 +315,13 @@ async fn editor_style_write_then_rename_is_picked_up() {
     let _shared = MACHINE.read().await;
     let (_up, j) = start_default().await;
     let proxy = j.proxy_addr();
-    expect_refused(proxy, &ec_b(), "app-new").await;
+    expect_refused(proxy, "ec-b", "app-new").await;
 
     let tmp = j.dir().join("clients.json.tmp");
     write_json(&tmp, &clients_plus(vec![app_new()]));
     // Writing the temporary file alone changes nothing.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    expect_refused(proxy, &ec_b(), "app-new").await;
+    expect_refused(proxy, "ec-b", "app-new").await;
 
     std::fs::rename(&tmp, j.dir().join("clients.json")).expect("rename into place");
     let renamed = Instant::now();
@@ -351,13 +329,13 @@ async fn editor_style_write_then_rename_is_picked_up() {
         proxy,
         renamed,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         200,
         "renamed into place",
     )
     .await;
-    expect_accepted(proxy, &ec_a(), "app-es").await;
+    expect_accepted(proxy, "ec-a", "app-es").await;
 }
 
 #[tokio::test]
@@ -371,7 +349,7 @@ async fn deleted_registry_keeps_the_old_version_until_it_is_recreated() {
     std::fs::remove_file(&path).expect("delete registry");
     await_reloads(admin, "failed", failed_before, RELOAD_LIMIT).await;
     for _ in 0..3 {
-        expect_accepted(proxy, &ec_a(), "app-es").await;
+        expect_accepted(proxy, "ec-a", "app-es").await;
     }
 
     write_json(&path, &clients_plus(vec![app_new()]));
@@ -380,13 +358,13 @@ async fn deleted_registry_keeps_the_old_version_until_it_is_recreated() {
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         200,
         "re-created registry",
     )
     .await;
-    expect_accepted(proxy, &ec_a(), "app-es").await;
+    expect_accepted(proxy, "ec-a", "app-es").await;
 
     // The watch survived the delete: a further change is still seen.
     write_json(&path, &default_clients());
@@ -395,7 +373,7 @@ async fn deleted_registry_keeps_the_old_version_until_it_is_recreated() {
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         401,
         "client removed again",
@@ -414,13 +392,13 @@ async fn changed_pem_file_is_picked_up() {
     let (_up, j) = start_default().await;
     let proxy = j.proxy_addr();
     let key_path = j.dir().join("keys").join("app-file.pem");
-    std::fs::write(&key_path, ec_a().pub_pem()).expect("write key file");
+    std::fs::write(&key_path, TestKey::load("ec-a").pub_pem()).expect("write key file");
     write_json(&j.dir().join("clients.json"), &clients);
     await_status(
         proxy,
         Instant::now(),
         RELOAD_LIMIT,
-        &ec_a(),
+        "ec-a",
         "app-file",
         200,
         "pem_file client",
@@ -428,19 +406,19 @@ async fn changed_pem_file_is_picked_up() {
     .await;
 
     // Only the key file changes: the watcher follows registered key files too.
-    std::fs::write(&key_path, ec_b().pub_pem()).expect("rewrite key file");
+    std::fs::write(&key_path, TestKey::load("ec-b").pub_pem()).expect("rewrite key file");
     let written = Instant::now();
     await_status(
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-file",
         200,
         "pem_file rewritten",
     )
     .await;
-    expect_refused(proxy, &ec_a(), "app-file").await;
+    expect_refused(proxy, "ec-a", "app-file").await;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -464,14 +442,16 @@ async fn config_file_change_is_picked_up_within_one_second() {
     let aliased = || {
         let mut claims = valid_assertion_claims("app-es");
         claims["aud"] = json!(ALIAS);
-        Jwt::signed(&ec_a(), "ES256").claims(claims).build()
+        Jwt::signed(&TestKey::load("ec-a"), "ES256")
+            .claims(claims)
+            .build()
     };
-    assert_error(&send_token(proxy, &aliased()).await, 401, "invalid_client");
+    assert_error(&post_token(proxy, &aliased()).await, 401, "invalid_client");
 
     edit_config(&j, &format!("[issuer]\naliases = [\"{ALIAS}\"]\n"));
     let written = Instant::now();
     let delay = within(written, RELOAD_LIMIT, || async {
-        send_token(proxy, &aliased()).await.status == 200
+        post_token(proxy, &aliased()).await.status == 200
     })
     .await
     .expect("the new issuer alias must be accepted within 1 s");
@@ -491,7 +471,7 @@ async fn switching_the_clients_file_watches_the_new_one() {
         proxy,
         Instant::now(),
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         200,
         "clients.file switched",
@@ -504,7 +484,7 @@ async fn switching_the_clients_file_watches_the_new_one() {
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         401,
         "new registry file edited",
@@ -516,7 +496,7 @@ async fn switching_the_clients_file_watches_the_new_one() {
         &clients_plus(vec![app_new()]),
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    expect_refused(proxy, &ec_b(), "app-new").await;
+    expect_refused(proxy, "ec-b", "app-new").await;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -538,12 +518,7 @@ impl MountedJargate {
     /// `<dir>/jargate.toml`.
     async fn start(upstream: SocketAddr, first: &str, clients: &Value) -> MountedJargate {
         let dir = tempfile::tempdir().expect("tempdir");
-        let proxy: SocketAddr = format!("127.0.0.1:{}", free_loopback_port())
-            .parse()
-            .expect("addr");
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_loopback_port())
-            .parse()
-            .expect("addr");
+        let [proxy, admin] = free_addrs();
         let config = format!(
             "[listen]\nproxy = \"{proxy}\"\nadmin = \"{admin}\"\n\n\
              [upstream]\nurl = \"http://{upstream}\"\n\n\
@@ -634,8 +609,8 @@ async fn configmap_symlink_swap_takes_effect_within_two_seconds() {
     let _shared = MACHINE.read().await;
     let upstream = StubUpstream::start().await;
     let j = MountedJargate::start(upstream.addr(), "..2026_a", &default_clients()).await;
-    expect_accepted(j.proxy, &ec_a(), "app-es").await;
-    expect_refused(j.proxy, &ec_b(), "app-new").await;
+    expect_accepted(j.proxy, "ec-a", "app-es").await;
+    expect_refused(j.proxy, "ec-b", "app-new").await;
 
     j.swap("..2026_a", "..2026_b", &clients_plus(vec![app_new()]));
     let swapped = Instant::now();
@@ -643,13 +618,13 @@ async fn configmap_symlink_swap_takes_effect_within_two_seconds() {
         j.proxy,
         swapped,
         CONFIGMAP_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         200,
         "first ConfigMap swap",
     )
     .await;
-    expect_accepted(j.proxy, &ec_a(), "app-es").await;
+    expect_accepted(j.proxy, "ec-a", "app-es").await;
 
     // The watch follows the new target: a second swap is seen too.
     j.swap("..2026_b", "..2026_c", &default_clients());
@@ -658,28 +633,19 @@ async fn configmap_symlink_swap_takes_effect_within_two_seconds() {
         j.proxy,
         swapped,
         CONFIGMAP_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         401,
         "second ConfigMap swap",
     )
     .await;
-    expect_accepted(j.proxy, &ec_a(), "app-es").await;
+    expect_accepted(j.proxy, "ec-a", "app-es").await;
     assert!(reloads(j.admin, "ok").await >= 2.0);
 }
 
 // ----------------------------------------------------------------------------------------------
 // SIGHUP
 // ----------------------------------------------------------------------------------------------
-
-fn hangup(pid: u32) {
-    let status = Command::new("kill")
-        .arg("-HUP")
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -HUP {pid} failed");
-}
 
 #[tokio::test]
 async fn sighup_reloads_without_any_file_change_and_the_process_lives_on() {
@@ -688,7 +654,7 @@ async fn sighup_reloads_without_any_file_change_and_the_process_lives_on() {
     let admin = j.admin_addr();
     let before = reloads(admin, "ok").await;
     for n in 1..=2 {
-        hangup(j.pid());
+        signal(j.pid(), "HUP");
         let sent = Instant::now();
         let now_ok = await_reloads(admin, "ok", before + f64::from(n - 1), RELOAD_LIMIT).await;
         println!(
@@ -704,7 +670,7 @@ async fn sighup_reloads_without_any_file_change_and_the_process_lives_on() {
         "the cause must be logged:\n{}",
         j.stderr()
     );
-    expect_accepted(j.proxy_addr(), &ec_a(), "app-es").await;
+    expect_accepted(j.proxy_addr(), "ec-a", "app-es").await;
     let health = get(admin, "/healthz").await;
     assert_eq!(health.status, 200);
 }
@@ -717,10 +683,10 @@ async fn sighup_with_a_broken_registry_keeps_the_last_good_one() {
     // Break the registry, let the watcher refuse it, then ask again with SIGHUP.
     std::fs::write(j.dir().join("clients.json"), "{\"clients\": [").expect("write");
     let failed = await_reloads(admin, "failed", 0.0, RELOAD_LIMIT).await;
-    hangup(j.pid());
+    signal(j.pid(), "HUP");
     await_reloads(admin, "failed", failed, RELOAD_LIMIT).await;
     assert!(j.exit_status().is_none(), "jargate must survive SIGHUP");
-    expect_accepted(j.proxy_addr(), &ec_a(), "app-es").await;
+    expect_accepted(j.proxy_addr(), "ec-a", "app-es").await;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -746,12 +712,14 @@ async fn reload_storm_under_load_fails_no_valid_request() {
     // Pre-signed assertions (fresh jti each, valid for 60 s): signing stays off the clock.
     let total = (LOAD_RATE * LOAD_SECS) as usize;
     let signing = Instant::now();
-    let key = ec_a();
-    let bodies: Arc<Vec<String>> = Arc::new(
-        (0..total)
-            .map(|_| assertion_form(&assertion(&key, "app-es")))
-            .collect(),
-    );
+    let key = TestKey::load("ec-a");
+    let signed = || {
+        Jwt::signed(&key, "ES256")
+            .claims(valid_assertion_claims("app-es"))
+            .build()
+    };
+    let bodies: Arc<Vec<String>> =
+        Arc::new((0..total).map(|_| assertion_form(&signed())).collect());
     println!(
         "load: pre-signed {total} ES256 assertions in {} ms",
         signing.elapsed().as_millis()
@@ -835,7 +803,7 @@ async fn reload_storm_under_load_fails_no_valid_request() {
         proxy,
         last,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-new",
         200,
         "last rewrite",
@@ -909,15 +877,19 @@ async fn key_file_written_after_the_registry(keys_dir_watched: bool) {
         ));
     write_json(&j.dir().join("clients.json"), &clients);
     await_reloads(admin, "failed", 0.0, RELOAD_LIMIT).await;
-    expect_accepted(proxy, &ec_a(), "app-es").await;
+    expect_accepted(proxy, "ec-a", "app-es").await;
 
-    std::fs::write(j.dir().join("keys").join("later.pem"), ec_b().pub_pem()).expect("write key");
+    std::fs::write(
+        j.dir().join("keys").join("later.pem"),
+        TestKey::load("ec-b").pub_pem(),
+    )
+    .expect("write key");
     let written = Instant::now();
     await_status(
         proxy,
         written,
         RELOAD_LIMIT,
-        &ec_b(),
+        "ec-b",
         "app-later",
         200,
         "key file written after the registry",
@@ -942,7 +914,7 @@ async fn request_in_flight_finishes_on_the_version_it_started_with() {
     let _shared = MACHINE.read().await;
     let (up, j) = start_with("", clients_plus(vec![app_new()])).await;
     let (proxy, admin) = (j.proxy_addr(), j.admin_addr());
-    let body = assertion_form(&assertion(&ec_b(), "app-new"));
+    let body = assertion_form(&assertion("ec-b", "app-new"));
     let head = format!(
         "POST {TOKEN} HTTP/1.1\r\nHost: {proxy}\r\n\
          Content-Type: application/x-www-form-urlencoded\r\n\
@@ -963,7 +935,7 @@ async fn request_in_flight_finishes_on_the_version_it_started_with() {
     let ok = reloads(admin, "ok").await;
     write_json(&j.dir().join("clients.json"), &default_clients());
     await_reloads(admin, "ok", ok, RELOAD_LIMIT).await;
-    expect_refused(proxy, &ec_b(), "app-new").await;
+    expect_refused(proxy, "ec-b", "app-new").await;
 
     stream
         .write_all(rest.as_bytes())

@@ -12,11 +12,7 @@ use crate::common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "/oauth/token";
-const PAR: &str = "/oauth/par";
-const REVOKE: &str = "/oauth/revoke";
 const SECRET: &str = "upstream-secret";
-const LEGACY: &str = "[upstream]\nmode = \"legacy\"\n";
 const GLOBAL_REPORT: &str = "[enforcement]\nmode = \"report\"\n";
 const MODES: [(&str, &str); 2] = [("passthrough", ""), ("legacy", LEGACY)];
 
@@ -38,26 +34,13 @@ fn clients() -> Value {
     registry(all)
 }
 
+/// A valid assertion of `client`, signed by its key in [`clients`].
 fn assertion(client: &str) -> String {
-    let (key, alg) = match client {
-        "app-2" => ("rsa-c", "PS256"),
-        "app-enf" => ("ec-a", "ES256"),
-        _ => ("rsa-a", "RS256"),
-    };
-    Jwt::signed(&TestKey::load(key), alg)
-        .claims(valid_assertion_claims(client))
-        .build()
-}
-
-fn request_object(client: &str) -> String {
-    let t = now();
-    Jwt::signed(&TestKey::load("rsa-b"), "PS256")
-        .claims(json!({
-            "iss": client, "aud": ISSUER, "client_id": client, "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb", "scope": "openid",
-            "jti": random_jti(), "iat": t, "exp": t + 300,
-        }))
-        .build()
+    match client {
+        "app-2" => assertion_by("rsa-c", "PS256", client),
+        "app-enf" => assertion_by("ec-a", "ES256", client),
+        _ => assertion_by("rsa-a", "RS256", client),
+    }
 }
 
 /// Polls the proxy's stderr for the decision line of a `would_reject` for `rule` (decisions are
@@ -130,7 +113,7 @@ async fn token_request_that_would_be_refused_is_forwarded_as_received() {
 async fn par_request_that_would_be_refused_is_forwarded_as_received() {
     for (mode, toml) in MODES {
         let (up, j) = start_with(toml, clients()).await;
-        let object = tamper_signature(&request_object("app-1"));
+        let object = tamper_signature(&app1_object());
         let body = format!(
             "client_id=app-1&client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={}&request={object}",
             assertion("app-1")
@@ -157,7 +140,7 @@ async fn authorize_request_that_would_be_refused_is_forwarded_as_received() {
         let (up, j) = start_with(toml, clients()).await;
         let target = format!(
             "/authorize?client_id=app-1&request={}&state=xyz",
-            tamper_signature(&request_object("app-1"))
+            tamper_signature(&app1_object())
         );
         let resp = get(j.proxy_addr(), &target).await;
         // The query is neither stripped nor rebuilt from the object's claims (legacy).
@@ -211,12 +194,15 @@ async fn valid_requests_in_report_mode_are_handled_as_in_enforce_mode() {
     let body = format!(
         "client_id=app-1&client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={}&request={}",
         assertion("app-1"),
-        request_object("app-1")
+        app1_object()
     );
     let resp = post_form(j.proxy_addr(), PAR, &body).await;
     assert_eq!(resp.status, 201, "{}", resp.text());
     assert_eq!(up.count(), 1);
-    let m = scrape_metrics(j.admin_addr()).await;
+    let m = scrape_until(j.admin_addr(), "both decisions", |t| {
+        total(t, "jargate_requests_total") >= 2.0
+    })
+    .await;
     assert_eq!(
         counter(
             &m,
@@ -350,30 +336,13 @@ fn check(extra: &str, clients: &Value) -> (bool, String) {
     cli_with(&["check"], &[], extra, clients)
 }
 
-/// `jargate <args> --config <dir>/jargate.toml` (+ `tail`), the dir holding `jargate.toml`
-/// (+ `extra`) and `clients`.
+/// `jargate <args> --config <jargate.toml> <tail>` on a [`ConfigDir`] of `extra` and `clients`:
+/// whether it succeeded, and its output.
 fn cli_with(args: &[&str], tail: &[&str], extra: &str, clients: &Value) -> (bool, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    std::fs::create_dir_all(&keys).expect("keys dir");
-    let config = format!(
-        "[upstream]\nurl = \"http://127.0.0.1:1\"\n[clients]\nfile = \"clients.json\"\n{extra}"
-    );
-    std::fs::write(dir.path().join("jargate.toml"), config).expect("config");
-    std::fs::write(dir.path().join("clients.json"), clients.to_string()).expect("clients");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .args(args)
-        .arg("--config")
-        .arg(dir.path().join("jargate.toml"))
-        .args(tail)
-        .output()
-        .expect("run check");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let dir = ConfigDir::new(extra, clients);
+    let config = dir.config();
+    let ran = run_jargate(&[args, &["--config", &config], tail].concat());
+    (ran.code == 0, ran.output())
 }
 
 #[test]
@@ -464,10 +433,10 @@ async fn a_valid_token_in_a_refused_request_is_still_recorded() {
             "client_id=app-1&client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={assertion}&request={object}"
         )
     };
-    let first = body(&tamper_signature(&request_object("app-1")));
+    let first = body(&tamper_signature(&app1_object()));
     let resp = post_form(j.proxy_addr(), PAR, &first).await;
     assert_forwarded(&resp, &up, "POST", PAR, first.as_bytes());
-    let second = body(&request_object("app-1"));
+    let second = body(&app1_object());
     let resp = post_form(j.proxy_addr(), PAR, &second).await;
     assert_forwarded_nth(&resp, &up, 1, "POST", PAR, second.as_bytes());
     assert_reported_nth(&j, "par", "app-1", "invalid_client", "jti_replayed", 2.0).await;

@@ -50,13 +50,6 @@
 use crate::common::*;
 use serde_json::{json, Value};
 
-const AUTHORIZE: &str = "/authorize";
-const REDIRECT: &str = "https://app.example.com/cb";
-const REDIRECT_FORM: &str = "https%3A%2F%2Fapp.example.com%2Fcb";
-const PAR_URI: &str = "urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c";
-const PAR_URI_FORM: &str =
-    "urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A6esc_11ACC5bwc014ltc14eY22c";
-
 /// The registry of this file:
 /// * `app-1`: assertion key rsa-a (RS256); JAR key rsa-b (PS256).
 /// * `jar-es`: assertion key ec-b (ES256); JAR key ec-a (ES256): same alg for both uses.
@@ -99,56 +92,19 @@ async fn start(extra_toml: &str) -> (StubUpstream, Jargate) {
 }
 
 /// The registered JAR key and alg of `client`.
-fn jar_key(client: &str) -> (TestKey, &'static str) {
+fn jar_key(client: &str) -> (&'static str, &'static str) {
     match client {
-        "jar-es" => (TestKey::load("ec-a"), "ES256"),
-        "jar-ed" => (TestKey::load("ed-a"), "EdDSA"),
-        "jar-req" => (TestKey::load("rsa-c"), "PS256"),
-        _ => (TestKey::load("rsa-b"), "PS256"),
+        "jar-es" => ("ec-a", "ES256"),
+        "jar-ed" => ("ed-a", "EdDSA"),
+        "jar-req" => ("rsa-c", "PS256"),
+        _ => ("rsa-b", "PS256"),
     }
 }
 
-/// Claims of a valid request object of `client` with `changes` merged in (`null` removes).
-fn claims(client: &str, changes: Value) -> Value {
-    let t = now();
-    let mut c = json!({
-        "iss": client,
-        "aud": ISSUER,
-        "client_id": client,
-        "response_type": "code",
-        "redirect_uri": REDIRECT,
-        "scope": "openid email",
-        "state": "af0ifjsldkj",
-        "nonce": "n-0S6_WzA2Mj",
-        "jti": random_jti(),
-        "iat": t,
-        "nbf": t,
-        "exp": t + 300,
-    });
-    if let (Value::Object(base), Value::Object(ch)) = (&mut c, changes) {
-        for (k, v) in ch {
-            if v.is_null() {
-                base.remove(&k);
-            } else {
-                base.insert(k, v);
-            }
-        }
-    }
-    c
-}
-
-/// A request object of `client`, signed with its JAR key, typed `oauth-authz-req+jwt`.
-fn object(client: &str, claims: Value) -> String {
-    let (key, alg) = jar_key(client);
-    Jwt::signed(&key, alg)
-        .header("typ", json!("oauth-authz-req+jwt"))
-        .claims(claims)
-        .build()
-}
-
-/// A valid request object of `client` with `changes`.
+/// A valid request object of `client` with `changes`, signed with its JAR key.
 fn object_with(client: &str, changes: Value) -> String {
-    object(client, claims(client, changes))
+    let (key, alg) = jar_key(client);
+    object_by(key, alg, object_claims(client, changes))
 }
 
 /// `client_id=<client>&request=<jwt>`.
@@ -222,6 +178,26 @@ async fn expect_object_accepted(extra_toml: &str, client: &str, make: impl Fn() 
     expect_post_forwarded_as(&up, &j, &params, &params).await;
 }
 
+/// What becomes of a by-value request object in the tables below.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// Forwarded unchanged, at GET and at POST.
+    Accepted,
+    /// 400 `invalid_request_object` at GET and at POST, nothing forwarded.
+    Refused,
+}
+use Expect::{Accepted, Refused};
+
+/// A by-value request object of `client` (signed with its JAR key) with `changes(now)` merged
+/// into valid claims, on a proxy with `extra_toml`.
+async fn claims_case(extra_toml: &str, client: &str, changes: fn(i64) -> Value, verdict: Expect) {
+    let make = || object_with(client, changes(now()));
+    match verdict {
+        Accepted => expect_object_accepted(extra_toml, client, make).await,
+        Refused => expect_object_refused(extra_toml, client, &make()).await,
+    }
+}
+
 // ----------------------------------------------------------------------------------------------
 // Accepted objects: algorithms, GET and POST
 // ----------------------------------------------------------------------------------------------
@@ -245,27 +221,12 @@ async fn ps256_object_in_a_post_form_is_forwarded_unchanged() {
     );
 }
 
-#[tokio::test]
-async fn es256_object_is_accepted() {
-    expect_object_accepted("", "jar-es", || object_with("jar-es", json!({}))).await;
-}
-
-#[tokio::test]
-async fn eddsa_object_is_accepted() {
-    expect_object_accepted("", "jar-ed", || object_with("jar-ed", json!({}))).await;
-}
-
-#[tokio::test]
-async fn object_without_iss_is_accepted() {
-    expect_object_accepted("", "app-1", || object_with("app-1", json!({"iss": null}))).await;
-}
-
-#[tokio::test]
-async fn object_with_another_sub_is_accepted() {
-    expect_object_accepted("", "app-1", || {
-        object_with("app-1", json!({"sub": "user-248289761001"}))
-    })
-    .await;
+cases! { claims_case;
+    es256_object_is_accepted: "", "jar-es", |_| json!({}), Accepted;
+    eddsa_object_is_accepted: "", "jar-ed", |_| json!({}), Accepted;
+    object_without_iss_is_accepted: "", "app-1", |_| json!({"iss": null}), Accepted;
+    object_with_another_sub_is_accepted:
+        "", "app-1", |_| json!({"sub": "user-248289761001"}), Accepted;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -305,18 +266,6 @@ async fn client_id_parameter_differing_from_the_claim_is_refused() {
 }
 
 #[tokio::test]
-async fn object_without_client_id_claim_is_refused() {
-    let jwt = object_with("app-1", json!({"client_id": null}));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_with_iss_other_than_the_client_is_refused() {
-    let jwt = object_with("app-1", json!({"iss": "jar-es"}));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
 async fn request_with_request_uri_is_invalid_request() {
     let (up, j) = start("").await;
     let params = format!(
@@ -326,29 +275,16 @@ async fn request_with_request_uri_is_invalid_request() {
     expect_refused(&up, &j, &params, 400, "invalid_request").await;
 }
 
-#[tokio::test]
-async fn object_containing_request_is_refused() {
-    let inner = object_with("app-1", json!({}));
-    let jwt = object_with("app-1", json!({ "request": inner }));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_containing_request_uri_is_refused() {
-    let jwt = object_with("app-1", json!({ "request_uri": PAR_URI }));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_without_response_type_is_refused() {
-    let jwt = object_with("app-1", json!({"response_type": null}));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_with_sub_equal_to_the_client_id_is_refused() {
-    let jwt = object_with("app-1", json!({"sub": "app-1"}));
-    expect_object_refused("", "app-1", &jwt).await;
+cases! { claims_case;
+    object_without_client_id_claim_is_refused: "", "app-1", |_| json!({"client_id": null}), Refused;
+    object_with_iss_other_than_the_client_is_refused:
+        "", "app-1", |_| json!({"iss": "jar-es"}), Refused;
+    object_containing_request_is_refused:
+        "", "app-1", |_| json!({"request": object_with("app-1", json!({}))}), Refused;
+    object_containing_request_uri_is_refused: "", "app-1", |_| json!({"request_uri": PAR_URI}), Refused;
+    object_without_response_type_is_refused:
+        "", "app-1", |_| json!({"response_type": null}), Refused;
+    object_with_sub_equal_to_the_client_id_is_refused: "", "app-1", |_| json!({"sub": "app-1"}), Refused;
 }
 
 #[tokio::test]
@@ -392,8 +328,8 @@ async fn repeated_parameter_is_decided_before_anything_else() {
 async fn unknown_client_with_a_request_object_is_invalid_request() {
     let (up, j) = start("").await;
     let (key, alg) = jar_key("app-1");
-    let jwt = Jwt::signed(&key, alg)
-        .claims(claims("nobody", json!({})))
+    let jwt = Jwt::signed(&TestKey::load(key), alg)
+        .claims(object_claims("nobody", json!({})))
         .build();
     expect_refused(&up, &j, &by_value("nobody", &jwt), 400, "invalid_request").await;
 }
@@ -453,7 +389,7 @@ async fn object_signed_with_the_clients_private_key_jwt_key_is_refused() {
     let key = TestKey::load("ec-b");
     let jwt = Jwt::signed(&key, "ES256")
         .header("typ", json!("oauth-authz-req+jwt"))
-        .claims(claims("jar-es", json!({})))
+        .claims(object_claims("jar-es", json!({})))
         .build();
     expect_object_refused("", "jar-es", &jwt).await;
     // Likewise app-1's assertion key rsa-a, with the alg of its JAR credential or of its assertion
@@ -461,7 +397,7 @@ async fn object_signed_with_the_clients_private_key_jwt_key_is_refused() {
     let key = TestKey::load("rsa-a");
     for alg in ["PS256", "RS256"] {
         let jwt = Jwt::signed(&key, alg)
-            .claims(claims("app-1", json!({})))
+            .claims(object_claims("app-1", json!({})))
             .build();
         expect_object_refused("", "app-1", &jwt).await;
     }
@@ -473,7 +409,7 @@ async fn object_signed_by_another_clients_jar_key_is_refused() {
     // JAR key (rsa-c, PS256 like app-1's own).
     let jwt = Jwt::signed(&TestKey::load("rsa-c"), "PS256")
         .header("typ", json!("oauth-authz-req+jwt"))
-        .claims(claims("app-1", json!({})))
+        .claims(object_claims("app-1", json!({})))
         .build();
     expect_object_refused("", "app-1", &jwt).await;
 }
@@ -482,10 +418,11 @@ async fn object_signed_by_another_clients_jar_key_is_refused() {
 async fn object_of_exactly_max_request_object_bytes_is_accepted_and_one_byte_more_refused() {
     // Some lengths are unreachable in base64url; take the first limit where both are reachable.
     let (key, alg) = jar_key("app-1");
+    let key = TestKey::load(key);
     let sized = |len: usize| {
         Jwt::signed(&key, alg)
             .header("typ", json!("oauth-authz-req+jwt"))
-            .claims(claims("app-1", json!({})))
+            .claims(object_claims("app-1", json!({})))
             .build_with_len("x_pad", len)
     };
     let (limit, at, over) = (1500..1510)
@@ -509,31 +446,28 @@ async fn object_of_exactly_max_request_object_bytes_is_accepted_and_one_byte_mor
 
 fn typed(typ: Option<&str>) -> String {
     let (key, alg) = jar_key("app-1");
-    let jwt = Jwt::signed(&key, alg).claims(claims("app-1", json!({})));
+    let key = TestKey::load(key);
+    let jwt = Jwt::signed(&key, alg).claims(object_claims("app-1", json!({})));
     match typ {
         Some(t) => jwt.header("typ", json!(t)).build(),
         None => jwt.build(),
     }
 }
 
-#[tokio::test]
-async fn typ_oauth_authz_req_jwt_is_accepted() {
-    expect_object_accepted("", "app-1", || typed(Some("oauth-authz-req+jwt"))).await;
+/// An `app-1` object typed `typ` (or untyped), on a proxy with `extra_toml`.
+async fn typed_case(extra_toml: &str, typ: Option<&str>, verdict: Expect) {
+    match verdict {
+        Accepted => expect_object_accepted(extra_toml, "app-1", || typed(typ)).await,
+        Refused => expect_object_refused(extra_toml, "app-1", &typed(typ)).await,
+    }
 }
 
-#[tokio::test]
-async fn typ_jwt_is_accepted() {
-    expect_object_accepted("", "app-1", || typed(Some("JWT"))).await;
-}
-
-#[tokio::test]
-async fn missing_typ_is_accepted_by_default() {
-    expect_object_accepted("", "app-1", || typed(None)).await;
-}
-
-#[tokio::test]
-async fn typ_client_authentication_jwt_is_refused() {
-    expect_object_refused("", "app-1", &typed(Some("client-authentication+jwt"))).await;
+cases! { typed_case;
+    typ_oauth_authz_req_jwt_is_accepted: "", Some("oauth-authz-req+jwt"), Accepted;
+    typ_jwt_is_accepted: "", Some("JWT"), Accepted;
+    missing_typ_is_accepted_by_default: "", None, Accepted;
+    typ_client_authentication_jwt_is_refused: "", Some("client-authentication+jwt"), Refused;
+    require_typ_accepts_oauth_authz_req_jwt: REQUIRE_TYP, Some("oauth-authz-req+jwt"), Accepted;
 }
 
 const REQUIRE_TYP: &str = "[jar]\nrequire_typ = true\n";
@@ -553,99 +487,41 @@ async fn require_typ_refuses_a_missing_typ_and_plain_jwt() {
     }
 }
 
-#[tokio::test]
-async fn require_typ_accepts_oauth_authz_req_jwt() {
-    expect_object_accepted(REQUIRE_TYP, "app-1", || typed(Some("oauth-authz-req+jwt"))).await;
-}
-
 const REQUIRE_NBF: &str = "[jar]\nrequire_nbf = true\n";
+const NO_REQUIRE_EXP: &str = "[jar]\nrequire_exp = false\n";
 
-#[tokio::test]
-async fn require_nbf_refuses_an_object_without_nbf() {
-    let jwt = object_with("app-1", json!({"nbf": null}));
-    expect_object_refused(REQUIRE_NBF, "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn require_nbf_accepts_an_object_with_nbf() {
-    expect_object_accepted(REQUIRE_NBF, "app-1", || object_with("app-1", json!({}))).await;
-}
-
-#[tokio::test]
-async fn require_exp_false_accepts_an_object_without_exp() {
-    expect_object_accepted("[jar]\nrequire_exp = false\n", "app-1", || {
-        object_with("app-1", json!({"exp": null}))
-    })
-    .await;
+cases! { claims_case;
+    require_nbf_refuses_an_object_without_nbf: REQUIRE_NBF, "app-1", |_| json!({"nbf": null}), Refused;
+    require_nbf_accepts_an_object_with_nbf: REQUIRE_NBF, "app-1", |_| json!({}), Accepted;
+    require_exp_false_accepts_an_object_without_exp:
+        NO_REQUIRE_EXP, "app-1", |_| json!({"exp": null}), Accepted;
 }
 
 // ----------------------------------------------------------------------------------------------
 // OIDF conformance-suite cases
 // ----------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn object_without_exp_is_refused() {
-    let jwt = object_with("app-1", json!({"exp": null}));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn expired_object_is_refused() {
-    let t = now();
-    let jwt = object_with(
-        "app-1",
-        json!({"iat": t - 3900, "nbf": t - 3900, "exp": t - 3600}),
-    );
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_with_exp_70_minutes_after_nbf_is_refused() {
-    let t = now();
-    let jwt = object_with("app-1", json!({"iat": t, "nbf": t, "exp": t + 70 * 60}));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_with_nbf_70_minutes_old_is_refused() {
+cases! { claims_case;
+    object_without_exp_is_refused: "", "app-1", |_| json!({"exp": null}), Refused;
+    expired_object_is_refused:
+        "", "app-1", |t| json!({"iat": t - 3900, "nbf": t - 3900, "exp": t - 3600}), Refused;
+    object_with_exp_70_minutes_after_nbf_is_refused:
+        "", "app-1", |t| json!({"iat": t, "nbf": t, "exp": t + 70 * 60}), Refused;
     // iat = now keeps the lifetime (exp − max(iat, nbf)) short: only the nbf age rule applies.
-    let t = now();
-    let jwt = object_with(
-        "app-1",
-        json!({"iat": t, "nbf": t - 70 * 60, "exp": t + 300}),
-    );
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_with_nbf_8_seconds_in_the_future_is_accepted() {
-    expect_object_accepted("", "app-1", || {
-        let t = now();
-        object_with("app-1", json!({"iat": t, "nbf": t + 8, "exp": t + 300}))
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn object_with_a_bad_aud_is_refused() {
-    let jwt = object_with("app-1", json!({"aud": "https://other.example/"}));
-    expect_object_refused("", "app-1", &jwt).await;
-}
-
-#[tokio::test]
-async fn object_with_multiple_aud_including_the_issuer_is_accepted() {
-    expect_object_accepted("", "app-1", || {
-        object_with(
-            "app-1",
-            json!({"aud": [ISSUER, "https://other.example/", "invalid"]}),
-        )
-    })
-    .await;
+    object_with_nbf_70_minutes_old_is_refused:
+        "", "app-1", |t| json!({"iat": t, "nbf": t - 70 * 60, "exp": t + 300}), Refused;
+    object_with_nbf_8_seconds_in_the_future_is_accepted:
+        "", "app-1", |t| json!({"iat": t, "nbf": t + 8, "exp": t + 300}), Accepted;
+    object_with_a_bad_aud_is_refused: "", "app-1", |_| json!({"aud": "https://other.example/"}), Refused;
+    object_with_multiple_aud_including_the_issuer_is_accepted:
+        "", "app-1", |_| json!({"aud": [ISSUER, "https://other.example/", "invalid"]}), Accepted;
 }
 
 #[tokio::test]
 async fn alg_none_object_is_refused() {
-    let jwt = Jwt::unsigned().claims(claims("app-1", json!({}))).build();
+    let jwt = Jwt::unsigned()
+        .claims(object_claims("app-1", json!({})))
+        .build();
     expect_object_refused("", "app-1", &jwt).await;
 }
 
@@ -659,9 +535,9 @@ async fn object_with_an_invalid_signature_is_refused() {
 async fn rs256_object_where_the_credential_says_ps256_is_refused() {
     // Same RSA key (rsa-b) as app-1's PS256 JAR credential, other padding.
     let (key, _) = jar_key("app-1");
-    let jwt = Jwt::signed(&key, "RS256")
+    let jwt = Jwt::signed(&TestKey::load(key), "RS256")
         .header("typ", json!("oauth-authz-req+jwt"))
-        .claims(claims("app-1", json!({})))
+        .claims(object_claims("app-1", json!({})))
         .build();
     expect_object_refused("", "app-1", &jwt).await;
 }

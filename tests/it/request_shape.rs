@@ -15,14 +15,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::json;
 
-const TOKEN: &str = "/oauth/token";
-
 fn valid_form() -> String {
     assertion_form(&app1_assertion(valid_assertion_claims("app-1")))
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", b64std(format!("{user}:{password}").as_bytes()))
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -245,52 +239,27 @@ async fn json_body_that_is_not_an_object_of_strings_is_refused() {
     assert_rejected(&resp, 400, "invalid_request", &up);
 }
 
-#[tokio::test]
-async fn form_with_utf8_charset_parameter_is_accepted() {
+/// A valid token request sent with `Content-Type: <content_type>`: forwarded unchanged, or
+/// refused `invalid_request` with nothing forwarded.
+async fn content_type_case(content_type: &str, forwarded: bool) {
     let (up, j) = start_default().await;
     let body = valid_form();
-    let resp = post_with_type(
-        j.proxy_addr(),
-        TOKEN,
-        "application/x-www-form-urlencoded;charset=UTF-8",
-        &body,
-    )
-    .await;
-    assert_forwarded(&resp, &up, "POST", TOKEN, body.as_bytes());
+    let resp = post_with_type(j.proxy_addr(), TOKEN, content_type, &body).await;
+    if forwarded {
+        assert_forwarded(&resp, &up, "POST", TOKEN, body.as_bytes());
+    } else {
+        assert_rejected(&resp, 400, "invalid_request", &up);
+    }
 }
 
-#[tokio::test]
-async fn media_type_is_matched_case_insensitively() {
-    let (up, j) = start_default().await;
-    let body = valid_form();
-    let resp = post_with_type(
-        j.proxy_addr(),
-        TOKEN,
-        "Application/X-WWW-Form-URLEncoded; charset=utf-8",
-        &body,
-    )
-    .await;
-    assert_forwarded(&resp, &up, "POST", TOKEN, body.as_bytes());
-}
-
-#[tokio::test]
-async fn form_with_iso_8859_1_charset_is_refused() {
-    let (up, j) = start_default().await;
-    let resp = post_with_type(
-        j.proxy_addr(),
-        TOKEN,
-        "application/x-www-form-urlencoded; charset=ISO-8859-1",
-        &valid_form(),
-    )
-    .await;
-    assert_rejected(&resp, 400, "invalid_request", &up);
-}
-
-#[tokio::test]
-async fn other_content_type_is_refused() {
-    let (up, j) = start_default().await;
-    let resp = post_with_type(j.proxy_addr(), TOKEN, "text/plain", &valid_form()).await;
-    assert_rejected(&resp, 400, "invalid_request", &up);
+cases! { content_type_case;
+    form_with_utf8_charset_parameter_is_accepted:
+        "application/x-www-form-urlencoded;charset=UTF-8", true;
+    media_type_is_matched_case_insensitively:
+        "Application/X-WWW-Form-URLEncoded; charset=utf-8", true;
+    form_with_iso_8859_1_charset_is_refused:
+        "application/x-www-form-urlencoded; charset=ISO-8859-1", false;
+    other_content_type_is_refused: "text/plain", false;
 }
 
 #[tokio::test]
@@ -379,44 +348,15 @@ async fn ambiguous_path_is_refused(path: &str) {
     assert_rejected(&resp, 400, "invalid_request", &up);
 }
 
-#[tokio::test]
-async fn repeated_slash_in_token_path_is_refused() {
-    ambiguous_path_is_refused("/oauth//token").await;
-}
-
-#[tokio::test]
-async fn uppercase_token_path_is_refused() {
-    ambiguous_path_is_refused("/OAUTH/token").await;
-}
-
-#[tokio::test]
-async fn percent_encoded_token_path_is_refused() {
-    ambiguous_path_is_refused("/oauth/%74oken").await;
-}
-
-#[tokio::test]
-async fn trailing_slash_on_token_path_is_refused() {
-    ambiguous_path_is_refused("/oauth/token/").await;
-}
-
-#[tokio::test]
-async fn dot_segment_in_token_path_is_refused() {
-    ambiguous_path_is_refused("/oauth/./token").await;
-}
-
-#[tokio::test]
-async fn parent_segment_in_token_path_is_refused() {
-    ambiguous_path_is_refused("/oauth/x/../token").await;
-}
-
-#[tokio::test]
-async fn semicolon_parameter_on_token_path_is_refused() {
-    ambiguous_path_is_refused("/oauth/token;x=1").await;
-}
-
-#[tokio::test]
-async fn percent_encoded_revoke_path_is_refused() {
-    ambiguous_path_is_refused("/oauth/rev%6Fke").await;
+cases! { ambiguous_path_is_refused;
+    repeated_slash_in_token_path_is_refused: "/oauth//token";
+    uppercase_token_path_is_refused: "/OAUTH/token";
+    percent_encoded_token_path_is_refused: "/oauth/%74oken";
+    trailing_slash_on_token_path_is_refused: "/oauth/token/";
+    dot_segment_in_token_path_is_refused: "/oauth/./token";
+    parent_segment_in_token_path_is_refused: "/oauth/x/../token";
+    semicolon_parameter_on_token_path_is_refused: "/oauth/token;x=1";
+    percent_encoded_revoke_path_is_refused: "/oauth/rev%6Fke";
 }
 
 #[tokio::test]
@@ -455,7 +395,7 @@ async fn put_on_token_endpoint_is_405() {
 #[tokio::test]
 async fn get_on_a_client_auth_path_is_405() {
     let (up, j) = start_default().await;
-    let resp = get(j.proxy_addr(), "/oauth/revoke").await;
+    let resp = get(j.proxy_addr(), REVOKE).await;
     assert_rejected(&resp, 405, "invalid_request", &up);
 }
 

@@ -30,15 +30,10 @@ async fn the_readme_walkthrough_runs_as_written() {
         assert!(script.contains(address), "the walk-through names {address}");
     }
     let upstream = StubUpstream::start().await;
+    let [proxy, admin] = free_addrs();
     let script = script
-        .replace(
-            "127.0.0.1:8080",
-            &format!("127.0.0.1:{}", free_loopback_port()),
-        )
-        .replace(
-            "127.0.0.1:9901",
-            &format!("127.0.0.1:{}", free_loopback_port()),
-        )
+        .replace("127.0.0.1:8080", &proxy.to_string())
+        .replace("127.0.0.1:9901", &admin.to_string())
         .replace("127.0.0.1:3000", &upstream.addr().to_string());
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_jargate"))
         .parent()
