@@ -358,7 +358,8 @@ cases! { app1_claims_case;
     exp_a_few_seconds_ago_is_within_the_skew_and_accepted:
         "", |t| json!({"iat": t - 60, "exp": t - 3}), Accepted;
     lifetime_over_the_maximum_is_refused: "", |t| json!({"iat": t, "exp": t + 400}), InvalidClient;
-    lifetime_of_exactly_the_maximum_is_accepted: "", |t| json!({"iat": t, "exp": t + 300}), Accepted;
+    lifetime_of_exactly_the_maximum_is_accepted:
+        "", |t| json!({"iat": t, "exp": t + 300}), Accepted;
     lifetime_without_iat_or_nbf_counts_from_now:
         "", |t| json!({"iat": null, "exp": t + 400}), InvalidClient;
     assertion_without_iat_is_accepted: "", |t| json!({"iat": null, "exp": t + 60}), Accepted;

@@ -281,10 +281,12 @@ cases! { claims_case;
         "", "app-1", |_| json!({"iss": "jar-es"}), Refused;
     object_containing_request_is_refused:
         "", "app-1", |_| json!({"request": object_with("app-1", json!({}))}), Refused;
-    object_containing_request_uri_is_refused: "", "app-1", |_| json!({"request_uri": PAR_URI}), Refused;
+    object_containing_request_uri_is_refused:
+        "", "app-1", |_| json!({"request_uri": PAR_URI}), Refused;
     object_without_response_type_is_refused:
         "", "app-1", |_| json!({"response_type": null}), Refused;
-    object_with_sub_equal_to_the_client_id_is_refused: "", "app-1", |_| json!({"sub": "app-1"}), Refused;
+    object_with_sub_equal_to_the_client_id_is_refused:
+        "", "app-1", |_| json!({"sub": "app-1"}), Refused;
 }
 
 #[tokio::test]
@@ -491,7 +493,8 @@ const REQUIRE_NBF: &str = "[jar]\nrequire_nbf = true\n";
 const NO_REQUIRE_EXP: &str = "[jar]\nrequire_exp = false\n";
 
 cases! { claims_case;
-    require_nbf_refuses_an_object_without_nbf: REQUIRE_NBF, "app-1", |_| json!({"nbf": null}), Refused;
+    require_nbf_refuses_an_object_without_nbf:
+        REQUIRE_NBF, "app-1", |_| json!({"nbf": null}), Refused;
     require_nbf_accepts_an_object_with_nbf: REQUIRE_NBF, "app-1", |_| json!({}), Accepted;
     require_exp_false_accepts_an_object_without_exp:
         NO_REQUIRE_EXP, "app-1", |_| json!({"exp": null}), Accepted;
@@ -512,7 +515,8 @@ cases! { claims_case;
         "", "app-1", |t| json!({"iat": t, "nbf": t - 70 * 60, "exp": t + 300}), Refused;
     object_with_nbf_8_seconds_in_the_future_is_accepted:
         "", "app-1", |t| json!({"iat": t, "nbf": t + 8, "exp": t + 300}), Accepted;
-    object_with_a_bad_aud_is_refused: "", "app-1", |_| json!({"aud": "https://other.example/"}), Refused;
+    object_with_a_bad_aud_is_refused:
+        "", "app-1", |_| json!({"aud": "https://other.example/"}), Refused;
     object_with_multiple_aud_including_the_issuer_is_accepted:
         "", "app-1", |_| json!({"aud": [ISSUER, "https://other.example/", "invalid"]}), Accepted;
 }
