@@ -10,7 +10,7 @@
 //!   over a store and a key source.
 //! - [`store`]: single-use `jti` and pushed requests.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
-//! - [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
+//! - [`random`]: unguessable bytes from the system. [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
 //! - [`proxy`], [`admin`], [`server`]: the Pingora glue; [`admin_jwks`]: the clients' JWK Sets.
 //! - [`metrics`]: Prometheus, which the decision never imports; [`clock`]: the wall clock
 //!   (imports nothing); [`app`]: the running state shared by the services.
@@ -33,6 +33,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
 pub mod proxy;
+pub mod random;
 pub mod reject;
 pub mod reload;
 pub mod request;

@@ -6,7 +6,7 @@
 use super::Forward;
 use crate::config::{Client, Snapshot, UpstreamAuth};
 use crate::reject::{Rejection, RequestFault};
-use crate::request::params::{Origin, Params};
+use crate::request::params::{json_body, Origin, Params, CLIENT_AUTH};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
@@ -15,10 +15,6 @@ use serde_json::{Map, Value};
 
 /// JWT claims that describe the object itself, not the authorization request (SPEC §1).
 const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
-
-/// Client-authentication parameters a pushed request never stores.
-const CLIENT_AUTH_PARAMS: [&str; 3] =
-    ["client_assertion", "client_assertion_type", "client_secret"];
 
 /// The authorization request carried by a request object, as a query string: every claim but
 /// the JWT ones; strings as they are, numbers and booleans as JSON text, objects and arrays as
@@ -55,7 +51,7 @@ pub fn query_from_params(client_id: &str, params: &Params) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("client_id", client_id);
     for p in params.iter() {
-        if p.name != "client_id" && !CLIENT_AUTH_PARAMS.contains(&p.name.as_str()) {
+        if p.name != "client_id" && !CLIENT_AUTH.contains(&p.name.as_str()) {
             query.append_pair(&p.name, &p.value);
         }
     }
@@ -84,9 +80,7 @@ pub fn pushed_key(request_uri: &str) -> String {
 
 /// A fresh `request_uri` with 128 random bits (RFC 9126 §2.2).
 pub fn new_request_uri() -> Result<String, Rejection> {
-    let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| Rejection::StoreUnavailable)?;
+    let bytes = crate::random::bytes::<16>().map_err(|_| Rejection::StoreUnavailable)?;
     Ok(format!(
         "{}{}",
         crate::rules::PAR_URN_PREFIX,
@@ -112,11 +106,7 @@ pub fn client_secret(
     };
     let json = params.iter().any(|p| p.origin == Origin::Json);
     let body = if json {
-        let mut object: Map<String, Value> = params
-            .iter()
-            .filter(|p| keep(&p.name))
-            .map(|p| (p.name.clone(), Value::String(p.value.clone())))
-            .collect();
+        let mut object = json_body(params.iter().filter(|p| keep(&p.name)));
         if !basic {
             object.insert("client_id".into(), Value::String(client.id.clone()));
             object.insert("client_secret".into(), Value::String(secret.to_owned()));

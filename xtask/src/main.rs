@@ -57,7 +57,9 @@ fn root() -> PathBuf {
     let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    manifest.parent().map_or_else(|| manifest.clone(), Path::to_path_buf)
+    manifest
+        .parent()
+        .map_or_else(|| manifest.clone(), Path::to_path_buf)
 }
 
 /// Makes the machine ready for `stage`; returns the venv's `bin` directory from the test stage on.
