@@ -63,7 +63,12 @@ fn is_time_rule(fault: &TokenFault) -> bool {
     use TokenFault::*;
     matches!(
         fault,
-        MissingExp | Expired | LifetimeTooLong | IssuedInFuture | NotYetValid | NbfTooOld
+        MissingExp
+            | Expired { .. }
+            | LifetimeTooLong { .. }
+            | IssuedInFuture { .. }
+            | NotYetValid { .. }
+            | NbfTooOld { .. }
     )
 }
 
@@ -83,7 +88,16 @@ mod tests {
         assert_eq!(ok.alg.as_deref(), Some("PS256"));
         assert_eq!(ok.exp_in, None);
         assert_eq!(
-            facts(&t, Some(&TokenFault::Expired), 1030).exp_in,
+            facts(
+                &t,
+                Some(&TokenFault::Expired {
+                    exp: crate::reject::Seconds(1000.0),
+                    now: 1030,
+                    skew: 0
+                }),
+                1030
+            )
+            .exp_in,
             Some(-30)
         );
         assert_eq!(
