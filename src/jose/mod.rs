@@ -123,7 +123,8 @@ impl<'a> Jws<'a> {
             5 => return Err(TokenFault::Encrypted),
             parts => return Err(TokenFault::NotCompact { parts, empty: "" }),
         }
-        for (part, name) in [(self.parts[0], "header"), (self.parts[2], "signature")] {
+        let [header, _, signature] = self.parts;
+        for (part, name) in [(header, "header"), (signature, "signature")] {
             if part.is_empty() {
                 return Err(TokenFault::NotCompact {
                     parts: 3,
@@ -241,8 +242,10 @@ impl<'a> Jws<'a> {
 
     /// `header.payload`, the bytes the signature covers (empty unless three parts).
     pub fn signing_input(&self) -> &'a [u8] {
+        let [header, payload, _] = self.parts;
+        let len = header.len() + 1 + payload.len();
         match self.count {
-            3 => &self.token.as_bytes()[..self.parts[0].len() + 1 + self.parts[1].len()],
+            3 => self.token.as_bytes().get(..len).unwrap_or_default(),
             _ => &[],
         }
     }

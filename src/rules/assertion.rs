@@ -190,4 +190,46 @@ mod tests {
         let strict = "[issuer]\nstrict_audience = true\n";
         assert_eq!(check(&token, strict).unwrap_err().rule(), "aud_not_strict");
     }
+
+    #[test]
+    fn run_reports_every_failure_and_the_proxy_answers_with_the_first() {
+        use crate::rules::{run, Check, Outcome, Subject};
+        let mut c = claims();
+        c["aud"] = json!("https://evil/");
+        c["iss"] = json!("other");
+        c.as_object_mut().unwrap().remove("jti");
+        let token = sign(
+            &signer("ec-a", Alg::ES256),
+            json!({"typ": "oauth-authz-req+jwt"}),
+            c,
+        );
+        let (jws, policies, client) = (Jws::read(&token), policies(""), client());
+        let sets = [&client.auth_keys];
+        let subject = Subject {
+            jws: &jws,
+            kind: TokenKind::Assertion,
+            policy: &policies.assertion.0,
+            client_id: "app",
+            keys: Some(&sets),
+            now: NOW,
+        };
+        let mut failed = Vec::new();
+        run(&subject, &mut |check, outcome| {
+            if let Outcome::Fail(fault) = outcome {
+                failed.push((check, fault.rule()));
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        assert_eq!(
+            failed,
+            [
+                (Check::Aud, "aud_mismatch"),
+                (Check::Typ, "typ_not_allowed"),
+                (Check::IssIsSub, "iss_sub_differ"),
+                (Check::Jti, "missing_claim"),
+            ]
+        );
+        let answer = check_assertion(&jws, &policies.assertion, &client, NOW);
+        assert_eq!(answer.unwrap_err().rule(), "aud_mismatch");
+    }
 }

@@ -111,6 +111,7 @@ impl Target {
 }
 
 fn guess_kind(jws: &Jws) -> (TokenKind, String) {
+    use TokenKind::{Assertion, RequestObject};
     let header = jws.unverified_header();
     let typ = header
         .and_then(|h| h.get("typ")?.as_str())
@@ -119,26 +120,27 @@ fn guess_kind(jws: &Jws) -> (TokenKind, String) {
         jws.unverified_claims()
             .is_some_and(|c| c.contains_key(name))
     };
-    let (kind, why) = if has("response_type") {
+    let from_typ = format!("guessed from typ {typ:?}");
+    let guesses = [
         (
-            TokenKind::RequestObject,
-            "guessed: the claims carry response_type".into(),
-        )
-    } else if typ_is(typ, "oauth-authz-req+jwt") {
+            has("response_type"),
+            RequestObject,
+            "guessed: the claims carry response_type",
+        ),
+        (typ_is(typ, "oauth-authz-req+jwt"), RequestObject, &from_typ),
         (
-            TokenKind::RequestObject,
-            format!("guessed from typ {typ:?}"),
-        )
-    } else if typ_is(typ, "client-authentication+jwt") {
-        (TokenKind::Assertion, format!("guessed from typ {typ:?}"))
-    } else if has("client_id") && !has("sub") {
+            typ_is(typ, "client-authentication+jwt"),
+            Assertion,
+            &from_typ,
+        ),
         (
-            TokenKind::RequestObject,
-            "guessed: client_id claim and no sub".into(),
-        )
-    } else {
-        (TokenKind::Assertion, "guessed: no response_type".into())
-    };
+            has("client_id") && !has("sub"),
+            RequestObject,
+            "guessed: client_id claim and no sub",
+        ),
+    ];
+    let otherwise = (true, Assertion, "guessed: no response_type");
+    let (_, kind, why) = guesses.into_iter().find(|g| g.0).unwrap_or(otherwise);
     (kind, format!("{why}; --as to choose"))
 }
 
