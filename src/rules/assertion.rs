@@ -1,14 +1,13 @@
 //! Client assertions (RFC 7523 §3, Auth0's private_key_jwt limits, SPEC §5): the claim stage
 //! and the typed result.
 
-use super::check::{Check, ClaimCheck, Outcome, Subject};
+use super::check::{Check, ClaimCheck, Claims, Outcome, Subject};
 use super::claims::{self, exp_secs, required, string_claim, typ_is};
 use super::{first_failure, TokenKind};
 use crate::config::{AssertionPolicy, Client};
 use crate::jose::Jws;
 use crate::keys::CredentialSet;
 use crate::reject::TokenFault;
-use serde_json::{Map, Value};
 
 /// A client assertion that passed every stateless rule; its `jti` is still to be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +36,7 @@ pub(super) const CLAIM_CHECKS: &[(Check, ClaimCheck)] = &[
 ];
 
 /// `typ`, when present: `JWT` or `client-authentication+jwt`.
-fn typ(s: &Subject, _: &Map<String, Value>) -> Outcome<'static> {
+fn typ(s: &Subject, _: &Claims) -> Outcome<'static> {
     match s.jws.typ() {
         Ok(Some(t)) if !(typ_is(t, "JWT") || typ_is(t, "client-authentication+jwt")) => {
             Outcome::Fail(TokenFault::TypNotAllowed)
@@ -47,7 +46,7 @@ fn typ(s: &Subject, _: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-fn iss_is_sub(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+fn iss_is_sub(s: &Subject, c: &Claims) -> Outcome<'static> {
     let max = s.policy.max_claim_chars;
     match (string_claim(c, "iss", max), string_claim(c, "sub", max)) {
         (Ok(Some(iss)), Ok(Some(sub))) if iss != sub => Outcome::Fail(TokenFault::IssSubDiffer),
@@ -56,7 +55,7 @@ fn iss_is_sub(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-fn sub_is_client(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+fn sub_is_client(s: &Subject, c: &Claims) -> Outcome<'static> {
     match string_claim(c, "sub", s.policy.max_claim_chars) {
         Ok(Some(sub)) if sub != s.client_id => Outcome::Fail(TokenFault::NotThisClient("sub")),
         Ok(Some(_)) => Outcome::Pass,

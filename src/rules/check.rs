@@ -3,6 +3,7 @@
 //! then the claim stage of its kind, a table of `(Check, fn)` (steps 5–7 and the kind's own
 //! rules). Whoever runs them decides whether to stop at the first failure.
 
+use super::claims::{times, Times};
 use super::TokenKind;
 use crate::config::TokenPolicy;
 use crate::jose::Jws;
@@ -117,20 +118,45 @@ pub struct Subject<'a> {
     pub now: i64,
 }
 
-/// A rule of the claim stage, over the strictly parsed claims.
-pub type ClaimCheck = fn(&Subject<'_>, &Map<String, Value>) -> Outcome<'static>;
+/// The strictly parsed claims, with their time claims read once for the claim stage.
+pub struct Claims<'c> {
+    pub map: &'c Map<String, Value>,
+    pub times: Option<Times>,
+}
+
+impl<'c> Claims<'c> {
+    pub fn new(map: &'c Map<String, Value>) -> Claims<'c> {
+        Claims {
+            map,
+            times: times(map),
+        }
+    }
+}
+
+impl std::ops::Deref for Claims<'_> {
+    type Target = Map<String, Value>;
+    fn deref(&self) -> &Map<String, Value> {
+        self.map
+    }
+}
+
+/// A rule of the claim stage.
+pub type ClaimCheck = fn(&Subject<'_>, &Claims<'_>) -> Outcome<'static>;
 
 /// Runs every check of `s.kind` in SPEC §5 order, handing each outcome to `each`, which may
 /// stop the run. A stage whose input is missing is not run: nothing after a bad shape or
 /// header, no signature without keys, no claim rule without a claims object.
-pub fn run<'a>(s: &Subject<'a>, each: &mut dyn FnMut(Check, Outcome<'a>) -> ControlFlow<()>) {
+pub fn run<'a, F>(s: &Subject<'a>, each: &mut F)
+where
+    F: FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
+{
     let _ = stages(s, each);
 }
 
-fn stages<'a>(
-    s: &Subject<'a>,
-    each: &mut dyn FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
-) -> ControlFlow<()> {
+fn stages<'a, F>(s: &Subject<'a>, each: &mut F) -> ControlFlow<()>
+where
+    F: FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
+{
     let jws = s.jws;
     each(Check::Size, jws.size(s.policy.max_bytes).into())?;
     let shape = jws.shape();
@@ -161,18 +187,18 @@ fn stages<'a>(
         }
     };
     each(Check::Claims, Outcome::Pass)?;
+    let claims = Claims::new(claims);
     for (check, rule) in s.kind.claim_checks() {
-        each(*check, rule(s, claims))?;
+        each(*check, rule(s, &claims))?;
     }
     ControlFlow::Continue(())
 }
 
 /// SPEC §5 steps 2 and 3 against the credentials; each step needs the one before it.
-fn signature<'a>(
-    s: &Subject<'a>,
-    keys: &'a [&'a CredentialSet],
-    each: &mut dyn FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
-) -> ControlFlow<()> {
+fn signature<'a, F>(s: &Subject<'a>, keys: &'a [&'a CredentialSet], each: &mut F) -> ControlFlow<()>
+where
+    F: FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
+{
     let alg = match s.jws.alg_allowed(keys, s.now) {
         Ok(alg) => alg,
         // Already the `alg` check's failure: nothing to verify with.

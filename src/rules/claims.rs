@@ -2,7 +2,7 @@
 //! and audience (step 6), plus the readers and comparisons the kinds' own rules use. Each check
 //! is a plain function over the parsed claims and the policy.
 
-use super::check::{Outcome, Subject};
+use super::check::{Claims, Outcome, Subject};
 use crate::reject::{Seconds, TokenFault};
 use serde_json::{Map, Value};
 
@@ -17,6 +17,7 @@ fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64
 
 /// `exp`, `iat` and `nbf`, or `None` when one is not a number (the time claims check fails
 /// then, and the other time rules have nothing to work on).
+#[derive(Debug, Clone, Copy)]
 pub struct Times {
     pub exp: Option<f64>,
     pub iat: Option<f64>,
@@ -46,15 +47,18 @@ pub fn lifetime_start(t: &Times, now: i64) -> (f64, &'static str) {
     }
 }
 
-pub fn time_claims(_: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
-    ["exp", "iat", "nbf"]
-        .into_iter()
-        .try_for_each(|name| numeric(c, name).map(|_| ()))
-        .into()
+pub fn time_claims(_: &Subject, c: &Claims) -> Outcome<'static> {
+    match c.times {
+        Some(_) => Outcome::Pass,
+        None => ["exp", "iat", "nbf"]
+            .into_iter()
+            .try_for_each(|name| numeric(c, name).map(|_| ()))
+            .into(),
+    }
 }
 
-pub fn exp_present(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
-    match times(c) {
+pub fn exp_present(s: &Subject, c: &Claims) -> Outcome<'static> {
+    match c.times {
         Some(Times { exp: None, .. }) if s.policy.require_exp => {
             Outcome::Fail(TokenFault::MissingExp)
         }
@@ -63,8 +67,8 @@ pub fn exp_present(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-pub fn nbf_required(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
-    match times(c) {
+pub fn nbf_required(s: &Subject, c: &Claims) -> Outcome<'static> {
+    match c.times {
         _ if !s.policy.require_nbf => Outcome::Skip,
         Some(Times { nbf: None, .. }) => Outcome::Fail(TokenFault::MissingNbf),
         Some(_) => Outcome::Pass,
@@ -72,8 +76,8 @@ pub fn nbf_required(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-pub fn not_expired(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
-    let Some(exp) = times(c).and_then(|t| t.exp) else {
+pub fn not_expired(s: &Subject, c: &Claims) -> Outcome<'static> {
+    let Some(exp) = c.times.as_ref().and_then(|t| t.exp) else {
         return Outcome::Skip;
     };
     let (now, skew) = (s.now, s.policy.skew);
@@ -87,8 +91,8 @@ pub fn not_expired(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     Outcome::Pass
 }
 
-pub fn lifetime(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
-    let Some(t) = times(c) else {
+pub fn lifetime(s: &Subject, c: &Claims) -> Outcome<'static> {
+    let Some(t) = &c.times else {
         return Outcome::Skip;
     };
     let Some(exp) = t.exp else {
@@ -107,8 +111,8 @@ pub fn lifetime(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     Outcome::Pass
 }
 
-pub fn iat(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
-    let Some(t) = times(c) else {
+pub fn iat(s: &Subject, c: &Claims) -> Outcome<'static> {
+    let Some(t) = &c.times else {
         return Outcome::Skip;
     };
     let (now, skew) = (s.now, s.policy.skew);
@@ -122,8 +126,8 @@ pub fn iat(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-pub fn nbf(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
-    let Some(t) = times(c) else {
+pub fn nbf(s: &Subject, c: &Claims) -> Outcome<'static> {
+    let Some(t) = &c.times else {
         return Outcome::Skip;
     };
     let (now, skew, max) = (s.now, s.policy.skew, s.policy.max_lifetime);
@@ -146,7 +150,7 @@ pub fn nbf(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-pub fn audience(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+pub fn audience(s: &Subject, c: &Claims) -> Outcome<'static> {
     let p = &s.policy.audience;
     let fail = |aud: &Value, strict| {
         let (expected, actual) = (p.identifier.clone(), aud.to_string());
@@ -200,7 +204,7 @@ pub fn string_claim<'c>(
 }
 
 /// A required string claim (`max_claim_chars` at most).
-pub fn required(s: &Subject, c: &Map<String, Value>, name: &'static str) -> Outcome<'static> {
+pub fn required(s: &Subject, c: &Claims, name: &'static str) -> Outcome<'static> {
     match string_claim(c, name, s.policy.max_claim_chars) {
         Ok(Some(_)) => Outcome::Pass,
         Ok(None) => Outcome::Fail(TokenFault::MissingClaim(name)),
@@ -247,7 +251,7 @@ mod tests {
             keys: None,
             now: NOW,
         };
-        let c = claims.as_object().unwrap();
+        let c = &Claims::new(claims.as_object().unwrap());
         let rules = [
             time_claims,
             exp_present,
@@ -364,7 +368,7 @@ mod tests {
                 keys: None,
                 now: NOW,
             };
-            match audience(&s, json!({ "aud": aud }).as_object().unwrap()) {
+            match audience(&s, &Claims::new(json!({ "aud": aud }).as_object().unwrap())) {
                 Outcome::Fail(f) => f.rule(),
                 _ => "ok",
             }
@@ -396,12 +400,13 @@ mod tests {
             now: NOW,
         };
         assert!(matches!(
-            audience(&s, json!({}).as_object().unwrap()),
+            audience(&s, &Claims::new(json!({}).as_object().unwrap())),
             Outcome::Fail(TokenFault::MissingAud)
         ));
-        let Outcome::Fail(TokenFault::AudienceMismatch { expected, actual }) =
-            audience(&s, json!({"aud": ["https://evil/"]}).as_object().unwrap())
-        else {
+        let Outcome::Fail(TokenFault::AudienceMismatch { expected, actual }) = audience(
+            &s,
+            &Claims::new(json!({"aud": ["https://evil/"]}).as_object().unwrap()),
+        ) else {
             panic!("aud_mismatch expected");
         };
         assert_eq!(expected, "https://login.example.com/");

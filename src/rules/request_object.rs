@@ -1,6 +1,6 @@
 //! Request objects (RFC 9101 §4–6, FAPI 2.0, SPEC §5): the claim stage and the typed result.
 
-use super::check::{Check, ClaimCheck, Outcome, Subject};
+use super::check::{Check, ClaimCheck, Claims, Outcome, Subject};
 use super::claims::{self, exp_secs, string_claim, typ_is};
 use super::{first_failure, TokenKind};
 use crate::config::{Client, RequestObjectPolicy};
@@ -41,7 +41,7 @@ pub(super) const CLAIM_CHECKS: &[(Check, ClaimCheck)] = &[
 
 /// `typ`, when present: `JWT` or `oauth-authz-req+jwt`; with `jar.require_typ`, present and
 /// `oauth-authz-req+jwt`.
-fn typ(s: &Subject, _: &Map<String, Value>) -> Outcome<'static> {
+fn typ(s: &Subject, _: &Claims) -> Outcome<'static> {
     let require = s.policy.require_typ;
     match s.jws.typ() {
         Err(fault) => Outcome::Fail(fault),
@@ -56,7 +56,7 @@ fn typ(s: &Subject, _: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-fn client_id(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+fn client_id(s: &Subject, c: &Claims) -> Outcome<'static> {
     match string_claim(c, "client_id", usize::MAX) {
         Ok(Some(id)) if id != s.client_id => Outcome::Fail(TokenFault::NotThisClient("client_id")),
         Ok(Some(_)) => Outcome::Pass,
@@ -66,7 +66,7 @@ fn client_id(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
 }
 
 /// `iss`, when present, is the client too.
-fn iss_is_client(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+fn iss_is_client(s: &Subject, c: &Claims) -> Outcome<'static> {
     match string_claim(c, "iss", s.policy.max_claim_chars) {
         Ok(Some(iss)) if iss != s.client_id => Outcome::Fail(TokenFault::NotThisClient("iss")),
         Ok(_) => Outcome::Pass,
@@ -74,14 +74,14 @@ fn iss_is_client(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
     }
 }
 
-fn forbidden(c: &Map<String, Value>, name: &'static str) -> Outcome<'static> {
+fn forbidden(c: &Claims, name: &'static str) -> Outcome<'static> {
     match c.contains_key(name) {
         true => Outcome::Fail(TokenFault::ForbiddenClaim(name)),
         false => Outcome::Pass,
     }
 }
 
-fn response_type(_: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+fn response_type(_: &Subject, c: &Claims) -> Outcome<'static> {
     match c.contains_key("response_type") {
         true => Outcome::Pass,
         false => Outcome::Fail(TokenFault::MissingClaim("response_type")),
@@ -89,14 +89,14 @@ fn response_type(_: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
 }
 
 /// A request object whose sub is the client could be replayed as a client assertion.
-fn sub_not_client(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+fn sub_not_client(s: &Subject, c: &Claims) -> Outcome<'static> {
     match c.get("sub").and_then(Value::as_str) == Some(s.client_id) {
         true => Outcome::Fail(TokenFault::SubIsClient),
         false => Outcome::Pass,
     }
 }
 
-fn optional_jti(s: &Subject, c: &Map<String, Value>) -> Outcome<'static> {
+fn optional_jti(s: &Subject, c: &Claims) -> Outcome<'static> {
     string_claim(c, "jti", s.policy.max_claim_chars)
         .map(|_| ())
         .into()
