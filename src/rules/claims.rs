@@ -98,7 +98,7 @@ pub fn lifetime(s: &Subject, c: &Claims) -> Outcome<'static> {
     let Some(exp) = t.exp else {
         return Outcome::Skip;
     };
-    let (start, from) = lifetime_start(&t, s.now);
+    let (start, from) = lifetime_start(t, s.now);
     let (max, skew) = (s.policy.max_lifetime, s.policy.skew);
     if exp - start > max as f64 + skew as f64 {
         return Outcome::Fail(TokenFault::LifetimeTooLong {
