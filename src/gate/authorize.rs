@@ -192,7 +192,7 @@ impl Decision<'_> {
                 check_request_object_with(jws, policy, client, remote, self.now)
             })
             .await;
-        self.note_token(jws.token(), checked.as_ref().err());
+        self.note_token(jws, checked.as_ref().err());
         checked.map_err(|f| TokenKind::RequestObject.rejection(f))
     }
 

@@ -104,7 +104,7 @@ impl Decision<'_> {
                 check_assertion_with(&jws, policy, client, remote, self.now)
             })
             .await;
-        self.note_token(token, checked.as_ref().err());
+        self.note_token(&jws, checked.as_ref().err());
         let checked = checked.map_err(|f| TokenKind::Assertion.rejection(f))?;
         Ok(Authenticated {
             client: Some(client.clone()),
