@@ -3,13 +3,13 @@
 //! (from the policy and the client). Nothing here decides anything; a few notes add what only
 //! the proxy checks (single use) or what a failed signature most likely means.
 
-use crate::cli::rfc3339;
+use crate::clock::rfc3339;
 use crate::config::Client;
 use crate::jose::Jws;
 use crate::keys::{Alg, Credential, CredentialSet};
 use crate::reject::{Seconds, TokenFault};
 use crate::rules::claims::{lifetime_start, times, typ_is};
-use crate::rules::{Check, Outcome, Subject, TokenKind};
+use crate::rules::{Check, Outcome, Subject};
 use serde_json::Value;
 
 /// How one rule went: passed, failed with a rule name, a note, or not checked.
@@ -57,22 +57,6 @@ impl Context<'_> {
     }
 }
 
-/// The other kind: keys and types never cross between the two.
-fn other(kind: TokenKind) -> TokenKind {
-    match kind {
-        TokenKind::Assertion => TokenKind::RequestObject,
-        TokenKind::RequestObject => TokenKind::Assertion,
-    }
-}
-
-/// The `typ` naming `kind` explicitly.
-pub(super) fn own_typ(kind: TokenKind) -> &'static str {
-    match kind {
-        TokenKind::Assertion => "client-authentication+jwt",
-        TokenKind::RequestObject => "oauth-authz-req+jwt",
-    }
-}
-
 fn names<'c>(creds: impl Iterator<Item = &'c Credential>) -> String {
     let named: Vec<String> = creds
         .map(|c| format!("{:?} (kid {}, {})", c.name, c.kid, c.alg))
@@ -81,6 +65,11 @@ fn names<'c>(creds: impl Iterator<Item = &'c Credential>) -> String {
         true => "none".into(),
         false => named.join(", "),
     }
+}
+
+/// The client's current credentials for this use.
+fn current(c: &Context) -> String {
+    names(c.sets.iter().flat_map(|set| set.current(c.s.now)))
 }
 
 /// A NumericDate shown as the client wrote it and as a date.
@@ -113,7 +102,11 @@ pub(super) fn push(c: &Context, check: Check, outcome: &Outcome, out: &mut Vec<L
     let name = check.name();
     let (mark, text) = match outcome {
         Outcome::Fail(f) => {
-            let text = format!("{}; got {}", expected(c, check), actual(c, check, Some(f)));
+            let text = format!(
+                "{}; got {}",
+                check.expects(c.s, &current(c)),
+                actual(c, check, Some(f))
+            );
             (Some(Mark::Fail(f.rule())), text)
         }
         Outcome::Verified(cred) => (
@@ -126,9 +119,10 @@ pub(super) fn push(c: &Context, check: Check, outcome: &Outcome, out: &mut Vec<L
         Outcome::Pass => match (check, actual(c, check, None)) {
             (Check::NoRequest | Check::NoRequestUri | Check::SubNotClient, _) => (None, "".into()),
             (Check::Crit, _) => (Some(Mark::Pass), "absent".into()),
-            (Check::Size | Check::Lifetime, got) => {
-                (Some(Mark::Pass), format!("{got}; {}", expected(c, check)))
-            }
+            (Check::Size | Check::Lifetime, got) => (
+                Some(Mark::Pass),
+                format!("{got}; {}", check.expects(c.s, &current(c))),
+            ),
             (_, got) if got == "absent" => (Some(Mark::Info), "absent (optional)".into()),
             (_, got) => (Some(Mark::Pass), got),
         },
@@ -172,92 +166,6 @@ pub(super) fn push(c: &Context, check: Check, outcome: &Outcome, out: &mut Vec<L
             )
         }
         _ => {}
-    }
-}
-
-/// What the rule expects, from the policy and the client.
-fn expected(c: &Context, check: Check) -> String {
-    let (s, p) = (c.s, c.s.policy);
-    let (use_, id, max, kind) = (
-        format!("{}s", s.kind.what()),
-        s.client_id,
-        p.max_claim_chars,
-        s.kind.store_use(),
-    );
-    let clock = format!(
-        "now {} = {}, limits.clock_skew_secs = {}",
-        s.now,
-        rfc3339(s.now),
-        p.skew
-    );
-    let lifetime_key = format!("limits.{kind}_max_lifetime_secs");
-    let current = || names(c.sets.iter().flat_map(|set| set.current(s.now)));
-    match check {
-        Check::Size => format!(
-            "at most {} bytes (limits.max_{kind}_bytes), checked before decoding",
-            p.max_bytes
-        ),
-        Check::Shape => {
-            "a compact JWS: three non-empty unpadded base64url parts (A-Z a-z 0-9 - _), \
-                         header.payload.signature; an unsigned JWT or a JWE is never accepted"
-                .into()
-        }
-        Check::Header | Check::Claims => "a JSON object without duplicate member names".into(),
-        Check::Alg => format!("a string of at most {} characters", p.max_alg_chars),
-        Check::Crit => "no crit: no JWS extension is supported".into(),
-        Check::AlgAllowed => format!("an alg registered for {use_} of {id:?}: {}", current()),
-        Check::Kid | Check::Signature => {
-            format!("a current credential for {use_} of {id:?}: {}", current())
-        }
-        Check::TimeClaims => "exp, iat and nbf as JSON numbers of seconds since 1970".into(),
-        Check::Exp => format!("exp, at most iat + {} s ({lifetime_key})", p.max_lifetime),
-        Check::NbfRequired => "nbf (jar.require_nbf = true)".into(),
-        Check::NotExpired => format!(
-            "exp must be after now − skew = {} ({clock})",
-            s.now - p.skew
-        ),
-        Check::Lifetime => format!(
-            "exp − max(iat, nbf) (or − now) at most {} s ({lifetime_key}) + {} s skew",
-            p.max_lifetime, p.skew
-        ),
-        Check::Iat => format!("at most now + skew ({clock})"),
-        Check::Nbf => format!(
-            "at most now + skew, at least now − {} s − skew ({clock})",
-            p.max_lifetime
-        ),
-        Check::Aud => {
-            let (a, aud) = (&p.audience, &p.audience.identifier);
-            match (a.strict, a.aliases.join(", ")) {
-                (true, _) => format!("aud must be the one string {aud:?} (issuer.strict_audience)"),
-                (false, none) if none.is_empty() => {
-                    format!("aud must be {aud:?} (or an array with it)")
-                }
-                (false, aliases) => {
-                    format!("aud must be {aud:?} or one of {aliases} (or an array)")
-                }
-            }
-        }
-        Check::Typ if s.kind == TokenKind::RequestObject && p.require_typ => {
-            "oauth-authz-req+jwt (jar.require_typ)".into()
-        }
-        Check::Typ => format!("absent, JWT or {}", own_typ(s.kind)),
-        Check::Iss | Check::Sub => format!("the client_id {id:?}, at most {max} characters"),
-        Check::IssIsSub => format!("iss = sub = the client_id {id:?}"),
-        Check::SubIsClient => format!("sub = the client_id {id:?}"),
-        Check::Jti => format!(
-            "jti is required: unique to each assertion, at most {max} characters (e.g. 128 \
-             random bits in base64url)"
-        ),
-        Check::ClientId => format!("the client_id {id:?} (the client_id request parameter)"),
-        Check::IssIsClient => format!("absent or the client_id {id:?}"),
-        Check::NoRequest | Check::NoRequestUri => {
-            "absent: an object never holds request or request_uri".into()
-        }
-        Check::ResponseType => {
-            "response_type and the other authorization parameters inside the object".into()
-        }
-        Check::SubNotClient => format!("not the client_id {id:?}: it could pass for an assertion"),
-        Check::OptionalJti => format!("absent or at most {max} characters"),
     }
 }
 
@@ -319,7 +227,7 @@ fn actual(c: &Context, check: Check, fault: Option<&TokenFault>) -> String {
         (_, Some(AudienceMismatch { actual, .. } | AudienceNotStrict { actual, .. })) => {
             actual.clone()
         }
-        (Check::Typ, Some(TypNotAllowed)) => match typ_is(c.text("typ"), own_typ(other(s.kind))) {
+        (Check::Typ, Some(TypNotAllowed)) => match typ_is(c.text("typ"), s.kind.other().typ()) {
             true => format!("{} (the other kind's: types never cross)", c.got("typ")),
             false => c.got("typ"),
         },
@@ -339,7 +247,7 @@ fn hints(c: &Context, note: &mut impl FnMut(&'static str, String)) {
     };
     let s = c.s;
     let verifies = |cred: &&Credential| cred.key.fits(alg) && s.jws.verifies_with(cred, alg);
-    let other = other(s.kind);
+    let other = s.kind.other();
     if let Some(cred) = other.keys(client).current(s.now).find(verifies) {
         let (name, what, use_) = (&cred.name, s.kind.what(), other.what());
         note(

@@ -16,7 +16,7 @@ use crate::keys::CredentialSet;
 use crate::reject::{ClientFault, Rejection, RequestFault};
 use crate::rules::{self, claims::typ_is, Outcome, Subject, TokenKind};
 use clap::Args;
-use lines::{own_typ, Mark};
+use lines::Mark;
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -112,12 +112,8 @@ fn guess_kind(jws: &Jws) -> (TokenKind, String) {
             RequestObject,
             "guessed: the claims carry response_type",
         ),
-        (
-            typ_is(typ, own_typ(RequestObject)),
-            RequestObject,
-            &from_typ,
-        ),
-        (typ_is(typ, own_typ(Assertion)), Assertion, &from_typ),
+        (typ_is(typ, RequestObject.typ()), RequestObject, &from_typ),
+        (typ_is(typ, Assertion.typ()), Assertion, &from_typ),
         (
             has("client_id") && !has("sub"),
             RequestObject,
