@@ -15,6 +15,16 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// A span of seconds in words.
+pub fn span(secs: f64) -> String {
+    match secs.abs().round() as i64 {
+        s @ 0..=119 => format!("{s} s"),
+        s @ 120..=7199 => format!("{} min", s / 60),
+        s @ 7200..=172_799 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
 /// Seconds since the Unix epoch; the only clock the request path reads.
 pub fn unix_now() -> i64 {
     SystemTime::now()
