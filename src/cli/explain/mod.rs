@@ -40,21 +40,14 @@ pub struct ExplainArgs {
 
 pub fn run(args: &ExplainArgs) -> ExitCode {
     let loaded = read_token(&args.token).and_then(|t| Ok((Snapshot::load(&args.config)?, t)));
-    let (snapshot, token) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("jargate explain: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let Ok((snapshot, token)) = loaded.map_err(|e| eprintln!("jargate explain: {e}")) else {
+        return ExitCode::from(EXIT_USAGE);
     };
     let jws = Jws::read(&token);
-    let target = Target::of(&jws, args.client.as_deref(), args.kind);
+    let target = target(&jws, args.client.as_deref(), args.kind);
     let (text, valid) = explain(&snapshot, &jws, &target, unix_now(), Style::stdout());
     out!("{text}");
-    match valid {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::from(EXIT_FAILURE),
-    }
+    ExitCode::from(if valid { 0 } else { EXIT_FAILURE })
 }
 
 fn read_token(arg: &str) -> Result<String, String> {
@@ -64,37 +57,30 @@ fn read_token(arg: &str) -> Result<String, String> {
         let read = std::io::stdin().read_to_string(&mut text);
         read.map_err(|e| format!("cannot read the token from standard input: {e}"))?;
     }
-    match text.trim() {
-        "" => Err("no token given".into()),
-        token => Ok(token.to_owned()),
-    }
+    let token = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+    token.ok_or_else(|| "no token given".into())
 }
 
 /// What the token is and whose, from the arguments or guessed from its unverified header and
 /// claims, each with where it came from. An empty id names no client.
-struct Target {
-    kind: (TokenKind, String),
-    client: (Option<String>, String),
-}
+type Target = ((TokenKind, String), (Option<String>, String));
 
-impl Target {
-    fn of(jws: &Jws, client: Option<&str>, kind: Option<TokenKind>) -> Target {
-        let kind = kind.map_or_else(|| guess_kind(jws), |k| (k, "from --as".into()));
-        let names = match kind.0 {
-            TokenKind::Assertion => ["sub", "iss"],
-            TokenKind::RequestObject => ["client_id", "iss"],
-        };
-        let named = |n: &&'static str| Some((jws.unverified(n).filter(|v| !v.is_empty())?, *n));
-        let client = match (
-            client.filter(|c| !c.is_empty()),
-            names.iter().find_map(named),
-        ) {
-            (Some(c), _) => (Some(c.to_owned()), "from --client".into()),
-            (None, Some((id, n))) => (Some(id.to_owned()), format!("from the token's {n} claim")),
-            (None, None) => (None, "the token names no client".into()),
-        };
-        Target { kind, client }
-    }
+fn target(jws: &Jws, client: Option<&str>, kind: Option<TokenKind>) -> Target {
+    let kind = kind.map_or_else(|| guess_kind(jws), |k| (k, "from --as".into()));
+    let names = match kind.0 {
+        TokenKind::Assertion => ["sub", "iss"],
+        TokenKind::RequestObject => ["client_id", "iss"],
+    };
+    let named = |n: &&'static str| Some((jws.unverified(n).filter(|v| !v.is_empty())?, *n));
+    let client = match (
+        client.filter(|c| !c.is_empty()),
+        names.iter().find_map(named),
+    ) {
+        (Some(c), _) => (Some(c.to_owned()), "from --client".into()),
+        (None, Some((id, n))) => (Some(id.to_owned()), format!("from the token's {n} claim")),
+        (None, None) => (None, "the token names no client".into()),
+    };
+    (kind, client)
 }
 
 fn guess_kind(jws: &Jws) -> (TokenKind, String) {
@@ -157,7 +143,7 @@ fn fetch_remote(
 
 /// Runs every rule on the token and renders it; `true` when the proxy would accept it.
 fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -> (String, bool) {
-    let ((kind, kind_reason), (client_id, client_reason)) = (&t.kind, &t.client);
+    let ((kind, kind_reason), (client_id, client_reason)) = t;
     let (kind, what) = (*kind, kind.what());
     let found = client_id
         .as_deref()
@@ -197,9 +183,7 @@ fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -
         None => format!("(none) ({client_reason})"),
     };
     let mut out = format!("kind     {what} ({kind_reason})\nclient   {id}\n");
-    notes
-        .iter()
-        .for_each(|note| out += &format!("jwks     {note}\n"));
+    notes.iter().for_each(|n| out += &format!("jwks     {n}\n"));
     out += &format!("now      {now} ({})\n\n", rfc3339(now));
     out += &style.bold("checks, in the proxy's order\n");
     let width = checks.iter().map(|l| l.1.len()).max().unwrap_or(0);
@@ -230,14 +214,14 @@ fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -
             "\nverdict: {} the proxy forwards this {what}, provided its jti was not used before\n",
             style.good("VALID:")
         ),
-        Some(r) => format!(
-            "\nverdict: {} (rule: {}) the proxy answers {} {}: {:?}\n",
-            style.bad("INVALID"),
-            r.rule(),
-            r.status(),
-            r.error(),
-            r.description()
-        ),
+        Some(r) => {
+            let (rule, status, error, why) = (r.rule(), r.status(), r.error(), r.description());
+            let answer = format!("the proxy answers {status} {error}: {why:?}");
+            format!(
+                "\nverdict: {} (rule: {rule}) {answer}\n",
+                style.bad("INVALID")
+            )
+        }
     };
     let mode = crate::gate::report::mode_for(snapshot, found.map(|c| c.id.as_str()));
     if mode == EnforcementMode::Report && verdict.is_some() {
