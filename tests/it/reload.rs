@@ -20,10 +20,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::RwLock;
 
-/// SPEC §7: a valid change takes effect within 1 s of the write.
-const RELOAD_LIMIT: Duration = Duration::from_secs(1);
-/// SPEC §7: 2 s for a ConfigMap swap.
-const CONFIGMAP_LIMIT: Duration = Duration::from_secs(2);
+/// SPEC §7: a valid change takes effect within 1 s of the write (150 ms debounce plus the load:
+/// `benches/registry_load.rs` measures the load in a release build). These tests run a debug
+/// build next to hundreds of other tests on a shared 2-core machine, so they allow twice the
+/// figure: enough to catch a reload that waits for anything periodic, never a flaky red.
+const RELOAD_LIMIT: Duration = Duration::from_secs(2);
+/// SPEC §7: 2 s for a ConfigMap swap (doubled, as above).
+const CONFIGMAP_LIMIT: Duration = Duration::from_secs(4);
 const POLL: Duration = Duration::from_millis(50);
 
 /// Shared by the timing tests, exclusive for the load test.
