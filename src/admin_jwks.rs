@@ -5,7 +5,8 @@
 //! credentials left out; `jwks_uri` credentials contribute their keys as last fetched. The
 //! admin listener stays on loopback by default, and a JWK Set is public material anyway.
 
-use crate::app::{unix_now, App};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::keys::mirror::{self, Use};
 use crate::keys::Credential;
 use http::Response;
@@ -36,7 +37,7 @@ pub fn response(app: &App, method: &http::Method, rest: &str) -> Response<Vec<u8
         Use::RequestObject => (&client.jar_keys, &client.jar_jwks_uris),
     };
     let now = unix_now();
-    let remote: Vec<Arc<crate::keys::jwks::Fetched>> =
+    let remote: Vec<Arc<crate::jwks::Fetched>> =
         uris.iter().filter_map(|u| app.jwks.cached(u)).collect();
     let current: Vec<&Credential> = registered
         .current(now)

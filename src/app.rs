@@ -2,15 +2,15 @@
 //! current configuration snapshot (swapped whole, never edited), the single-use store, the
 //! remote key cache and the metrics. Built once per process; reloads swap only the snapshot.
 
+use crate::clock::unix_now;
 use crate::config::{Backend, Snapshot};
-use crate::keys::jwks::JwksCache;
-use crate::metrics::Metrics;
-use crate::store::counted::Counted;
+use crate::jwks::JwksCache;
+use crate::metrics::{CountedStore, Metrics};
 use crate::store::{memory::MemoryStore, redis::RedisStore, Store};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub struct App {
     snapshot: ArcSwap<Snapshot>,
@@ -33,7 +33,7 @@ impl App {
             )?),
         };
         let metrics = Arc::new(Metrics::new());
-        let store = Arc::new(Counted::new(store, metrics.clone()));
+        let store = Arc::new(CountedStore::new(store, metrics.clone()));
         let anchors = crate::roots::load(&snapshot.settings.upstream)?;
         let jwks = JwksCache::new(metrics.clone(), crate::roots::root_store(&anchors)?)?;
         let app = App {
@@ -108,11 +108,4 @@ impl App {
     pub fn is_serving(&self) -> bool {
         self.serving.load(Ordering::Acquire)
     }
-}
-
-/// Seconds since the Unix epoch; the only clock the request path reads.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -1,29 +1,39 @@
 //! jargate: an enforcing reverse proxy for signed OAuth requests.
 //!
 //! - [`config`]: `jargate.toml` and `clients.json` into one validated, immutable [`config::Snapshot`].
-//! - [`keys`]: registered credentials as verifying keys, parsed once.
+//! - [`keys`]: registered credentials as verifying keys, parsed once; [`keys::KeySource`] for
+//!   remote JWK Sets, which [`jwks`] fetches and caches.
 //! - [`jose`]: compact JWS shape, header and signature; no OAuth meaning.
 //! - [`rules`]: client assertion and request object rules as plain functions.
 //! - [`request`]: path routing and parameter parsing.
-//! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use).
+//! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use),
+//!   over a store and a key source.
 //! - [`store`]: single-use `jti` and pushed requests.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
-//! - [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
+//! - [`random`]: unguessable bytes from the system. [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
 //! - [`proxy`], [`admin`], [`server`]: the Pingora glue; [`admin_jwks`]: the clients' JWK Sets.
+//! - [`metrics`]: Prometheus, which the decision never imports; [`clock`]: the wall clock
+//!   (imports nothing); [`app`]: the running state shared by the services.
+//!
+//! The module graph has no cycle: `rules` and `jose` reach only `config`, `keys`, `reject`,
+//! `request` and each other.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod admin_jwks;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod jose;
+pub mod jwks;
 pub mod keys;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
 pub mod proxy;
+pub mod random;
 pub mod reject;
 pub mod reload;
 pub mod request;
@@ -31,4 +41,3 @@ pub mod roots;
 pub mod rules;
 pub mod server;
 pub mod store;
-pub mod tls;

@@ -1,6 +1,8 @@
 //! The `jargate` command line (SPEC §2): `serve` runs the proxy; the operator tools (`check`,
 //! `demo`, `keygen`, `sign`, `explain`) live in `jargate::cli`, one module each.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use jargate::cli;
 use jargate::config::Snapshot;

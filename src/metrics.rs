@@ -5,6 +5,9 @@
 
 pub mod labels;
 mod snapshot;
+mod store;
+
+pub use store::CountedStore;
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
@@ -90,7 +93,7 @@ impl Metrics {
             "Client-authentication requests let through, by the method the client used",
             &["method"],
         );
-        for method in crate::gate::AuthMethod::ALL {
+        for method in crate::request::AuthMethod::ALL {
             client_auth.with_label_values(&[method.name()]);
         }
         let reloads = counter_vec(
@@ -309,7 +312,7 @@ impl Metrics {
     pub fn jwks_fetched(&self, uri: &str) {
         self.jwks_last_success
             .with_label_values(&[uri])
-            .set(crate::app::unix_now() as f64);
+            .set(crate::clock::unix_now() as f64);
     }
 
     /// The Prometheus text exposition of every metric, plus the configuration's age.
@@ -320,7 +323,7 @@ impl Metrics {
             return String::new();
         }
         let mut text = String::from_utf8(out).unwrap_or_default();
-        let age = crate::app::unix_now() as f64 - self.config_loaded.get();
+        let age = crate::clock::unix_now() as f64 - self.config_loaded.get();
         text.push_str(&format!(
             "# HELP jargate_config_age_seconds Age of the serving configuration\n\
              # TYPE jargate_config_age_seconds gauge\njargate_config_age_seconds {age}\n"

@@ -6,7 +6,7 @@
 
 use crate::app::App;
 use crate::config::Snapshot;
-use crate::keys::jwks::Refresh;
+use crate::keys::Refresh;
 use async_trait::async_trait;
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use pingora::server::ShutdownWatch;

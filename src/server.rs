@@ -1,5 +1,6 @@
 //! Turns a loaded configuration into running Pingora services: the proxy, the admin listener,
-//! and the background task that marks the proxy as serving.
+//! the background task that marks the proxy as serving, and the certificate resolver of TLS
+//! termination.
 
 use crate::admin::Admin;
 use crate::app::App;
@@ -7,13 +8,14 @@ use crate::config::Snapshot;
 use crate::lifecycle::Signals;
 use crate::proxy::{Gateway, HeadDeadline};
 use crate::reload::{KeyRefresher, Reloader};
-use crate::tls::SnapshotCertificate;
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -102,7 +104,7 @@ pub fn run_with(
     drop(bundle);
     if terminate_tls {
         let mut tls = TlsSettings::intermediate("", "").map_err(|e| e.to_string())?;
-        tls.set_cert_resolver(Arc::new(SnapshotCertificate::new(app.clone())));
+        tls.set_cert_resolver(Arc::new(SnapshotCertificate { app: app.clone() }));
         proxy.add_tls_with_settings(&proxy_addr.to_string(), None, tls);
     } else {
         proxy.add_tcp(&proxy_addr.to_string());
@@ -168,5 +170,23 @@ impl BackgroundService for Readiness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.app.set_serving();
+    }
+}
+
+/// Serves the certificate of the current snapshot (loaded by `config::tls`), so a reload that
+/// brings a renewed certificate takes effect at the next handshake.
+struct SnapshotCertificate {
+    app: Arc<App>,
+}
+
+impl std::fmt::Debug for SnapshotCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotCertificate")
+    }
+}
+
+impl ResolvesServerCert for SnapshotCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.app.snapshot().tls.clone()
     }
 }

@@ -28,7 +28,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -38,11 +38,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-// Only the "not installed" message of the shared harness (the rest of it is not used here).
+// Two modules of the shared harness that stand alone: the "not installed" message (the rest of
+// tools.rs is not used here) and the free ports.
 #[allow(dead_code)]
 #[path = "common/tools.rs"]
 mod tools;
 use tools::missing_program_message;
+#[path = "common/ports.rs"]
+mod ports;
+use ports::free_ports;
 
 /// The whole test, npm install excepted, must stay well under a minute.
 const TEST_BUDGET: Duration = Duration::from_secs(50);
@@ -639,50 +643,6 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
         }
         thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// `N` distinct loopback ports that were free a moment ago (all held until all are chosen).
-/// As in tests/common/mod.rs, they are drawn from below the kernel's ephemeral range, so that no
-/// outgoing connection (of this or a concurrent test) can take one between its release here and
-/// the bind of the server that gets it.
-fn free_ports<const N: usize>() -> [u16; N] {
-    let (ephemeral_low, _) = ephemeral_range();
-    let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
-    if ephemeral_low > 12000 {
-        let span = u64::from(ephemeral_low - 11000);
-        for attempt in 0u64..1000 {
-            if listeners.len() == N {
-                break;
-            }
-            let port = 10000 + (random_u64(attempt) % span) as u16;
-            if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
-                listeners.push(listener);
-            }
-        }
-    }
-    while listeners.len() < N {
-        listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind a loopback port"));
-    }
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
-}
-
-/// The kernel's ephemeral port range (Linux), or the usual default elsewhere.
-fn ephemeral_range() -> (u16, u16) {
-    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| {
-            let mut numbers = text.split_whitespace().map(|n| n.parse::<u16>().ok());
-            Some((numbers.next()??, numbers.next()??))
-        })
-        .unwrap_or((32768, 60999))
-}
-
-/// A random number (randomly keyed SipHash of `salt`), enough to spread port choices.
-fn random_u64(salt: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(salt);
-    hasher.finish()
 }
 
 /// A TOML basic string (JSON string syntax is valid TOML for these ASCII values).

@@ -153,5 +153,5 @@ pub fn authorize_target(client_id: &str, request_object: &str) -> String {
 
 /// Unix seconds now.
 pub fn now() -> i64 {
-    jargate::app::unix_now()
+    jargate::clock::unix_now()
 }

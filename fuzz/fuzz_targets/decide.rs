@@ -141,7 +141,8 @@ fuzz_target!(|data: &[u8]| {
         authorization: (!authorization.is_empty()).then_some(authorization),
         body: &body,
     };
-    let verdict = w.rt.block_on(decide(&w.app, snapshot, incoming, NOW));
+    let (store, keys) = (w.app.store.as_ref(), &w.app.jwks);
+    let verdict = w.rt.block_on(decide(store, keys, snapshot, incoming, NOW));
     // `FUZZ_SHOW=1 cargo fuzz run decide corpus/decide -- -runs=0` prints what the corpus
     // reaches: a corpus that never forwards tests only the refusals.
     static SHOW: OnceLock<bool> = OnceLock::new();

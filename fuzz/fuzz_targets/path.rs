@@ -11,7 +11,10 @@ use std::sync::OnceLock;
 
 fn routes() -> &'static Routes {
     static ROUTES: OnceLock<Routes> = OnceLock::new();
-    ROUTES.get_or_init(|| Routes::new(&Paths::default()).expect("default paths"))
+    ROUTES.get_or_init(|| {
+        let paths = Paths::default();
+        Routes::new(paths.intercepted(), &paths.upgrade).expect("default paths")
+    })
 }
 
 fuzz_target!(|data: &[u8]| {

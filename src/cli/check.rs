@@ -9,8 +9,8 @@
 
 use super::online::{self, Online};
 use super::{rfc3339, EXIT_FAILURE};
-use crate::app::unix_now;
-use crate::config::{Backend, Client, EnforcementMode, Mode, Snapshot};
+use crate::clock::unix_now;
+use crate::config::{tls, Backend, Client, EnforcementMode, Mode, Snapshot};
 use crate::gate::report;
 use crate::keys::{Credential, CredentialSet, KeyKind};
 use clap::Args;
@@ -164,7 +164,7 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
         .map_or("disabled".to_string(), |a| a.to_string());
     out += &format!("proxy      {}\n", snapshot.proxy_addr);
     out += &format!("admin      {admin}\n");
-    match (&s.listen.tls_cert, tls_leaf(snapshot)) {
+    match (&s.listen.tls_cert, tls::leaf(snapshot)) {
         (Some(cert), Some((subject, not_after))) => {
             out += &format!(
                 "tls        {cert} ({subject}, expires {})\n",
@@ -284,20 +284,10 @@ fn expiry(c: &Credential, now: i64) -> String {
     }
 }
 
-/// Subject and expiry (Unix seconds) of the TLS certificate served, if any.
-pub fn tls_leaf(snapshot: &Snapshot) -> Option<(String, i64)> {
-    let der = snapshot.tls.as_ref()?.cert.first()?;
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    Some((
-        cert.subject().to_string(),
-        cert.validity().not_after.timestamp(),
-    ))
-}
-
 /// The registry's own warnings plus expiry warnings.
 pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
     let mut out = snapshot.registry.warnings.clone();
-    if let Some((subject, not_after)) = tls_leaf(snapshot) {
+    if let Some((subject, not_after)) = tls::leaf(snapshot) {
         if not_after <= now {
             out.push(format!(
                 "TLS certificate {subject} expired at {}",

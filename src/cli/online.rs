@@ -3,7 +3,7 @@
 //! single-use store. Nothing else in the command-line tools opens a connection.
 
 use crate::config::{Backend, Snapshot};
-use crate::keys::jwks::{Fetched, JwksCache};
+use crate::jwks::{Fetched, JwksCache};
 use crate::keys::CredentialSet;
 use crate::metrics::Metrics;
 use crate::store::{redis::RedisStore, Store};
@@ -69,7 +69,7 @@ pub fn describe_keys(set: &CredentialSet) -> String {
     for c in set.all() {
         by_kid.entry(c.kid.as_str()).or_default().push(c.alg.name());
     }
-    let count = crate::keys::jwks::distinct_keys(set);
+    let count = crate::jwks::distinct_keys(set);
     let keys: Vec<String> = by_kid
         .iter()
         .map(|(kid, algs)| format!("kid {kid} {}", algs.join(" ")))

@@ -3,13 +3,12 @@
 //! sets built here are the ones the demo sends too.
 
 use super::{alg_arg, read_text, EXIT_FAILURE};
-use crate::app::unix_now;
+use crate::clock::unix_now;
 use crate::jose::sign::SigningKey;
 use crate::keys::Alg;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use clap::{Args, ValueEnum};
-use ring::rand::SecureRandom;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -124,10 +123,7 @@ pub fn header(typ: Option<&str>, kid: Option<&str>) -> Value {
 
 /// A fresh `jti`: 128 random bits, base64url.
 pub fn random_jti() -> Result<String, String> {
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| "no system randomness".to_string())?;
+    let bytes = crate::random::bytes::<16>().map_err(|e| e.to_string())?;
     Ok(B64.encode(bytes))
 }
 

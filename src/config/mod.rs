@@ -8,6 +8,7 @@ mod locate;
 pub mod position;
 pub mod registry;
 pub mod settings;
+pub mod tls;
 
 pub use registry::{Client, CredentialsById, Registry};
 pub use settings::*;
@@ -84,7 +85,7 @@ impl Snapshot {
         let listen = &snapshot.settings.listen;
         if let (Some(cert), Some(key)) = (&listen.tls_cert, &listen.tls_key) {
             let (cert, key) = (base.join(cert), base.join(key));
-            snapshot.tls = Some(crate::tls::load_certified_key(&cert, &key)?);
+            snapshot.tls = Some(tls::load_certified_key(&cert, &key)?);
             snapshot.files.extend([cert, key]);
         }
         if let Some(ca) = &mut snapshot.settings.upstream.ca_file {
@@ -109,7 +110,7 @@ impl Snapshot {
             return Err("listen: header_timeout_ms and body_timeout_ms must be positive".into());
         }
         let upstream = parse_upstream(&settings.upstream)?;
-        let routes = Routes::new(&settings.paths)?;
+        let routes = Routes::new(settings.paths.intercepted(), &settings.paths.upgrade)?;
         check_limits(&settings)?;
         if settings.issuer.identifier.is_empty() {
             return Err("issuer.identifier: must not be empty".into());

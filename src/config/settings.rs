@@ -1,6 +1,7 @@
 //! `jargate.toml` as typed structs: every key of SPEC §3 with its default. Unknown keys are
 //! errors (`deny_unknown_fields`), so a typo never silently falls back to a default.
 
+use crate::request::Endpoint;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -18,10 +19,10 @@ pub struct Settings {
     #[serde(default)]
     pub jar: Jar,
     #[serde(default)]
-    pub store: Store,
+    pub store: StoreSettings,
     #[serde(default)]
     pub par: Par,
-    pub clients: Clients,
+    pub clients: ClientsSettings,
     #[serde(default)]
     pub enforcement: Enforcement,
     #[serde(default)]
@@ -148,6 +149,23 @@ pub struct Paths {
     pub upgrade: Vec<String>,
 }
 
+impl Paths {
+    /// Each intercepted path with the endpoint it names, as the router takes them.
+    pub fn intercepted(&self) -> Vec<(String, Endpoint)> {
+        let mut table = vec![
+            (self.authorize.clone(), Endpoint::Authorize),
+            (self.par.clone(), Endpoint::Par),
+            (self.token.clone(), Endpoint::Token),
+        ];
+        table.extend(
+            self.client_auth
+                .iter()
+                .map(|p| (p.clone(), Endpoint::ClientAuth)),
+        );
+        table
+    }
+}
+
 impl Default for Paths {
     fn default() -> Self {
         Paths {
@@ -243,9 +261,10 @@ pub enum OnError {
     Allow,
 }
 
+/// `[store]`. (Serde's name stays `Store`: configuration errors say "expected struct Store".)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Store {
+#[serde(deny_unknown_fields, default, rename = "Store")]
+pub struct StoreSettings {
     pub backend: Backend,
     pub redis_url: Option<String>,
     pub on_error: OnError,
@@ -255,9 +274,9 @@ pub struct Store {
     pub timeout_ms: u64,
 }
 
-impl Default for Store {
+impl Default for StoreSettings {
     fn default() -> Self {
-        Store {
+        StoreSettings {
             backend: Backend::Memory,
             redis_url: None,
             on_error: OnError::Reject,
@@ -290,9 +309,10 @@ pub enum Unregistered {
     Passthrough,
 }
 
+/// `[clients]`. (Serde's name stays `Clients`, as in configuration errors.)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Clients {
+#[serde(deny_unknown_fields, rename = "Clients")]
+pub struct ClientsSettings {
     pub file: String,
     #[serde(default = "secs_300")]
     pub jwks_refresh_secs: u64,

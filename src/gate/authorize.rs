@@ -66,9 +66,9 @@ impl Decision<'_> {
         let single_use = self.object_single_use(&client, &checked);
         self.remember(&single_use);
         let forward = outside::apply(policy, params, Some(&checked.claims), req.query, req.body)?;
+        let legacy_query = self.legacy_query(&client.id, &checked.claims)?;
         self.record_all(single_use).await?;
-        if self.legacy() {
-            let query = legacy::query_from_claims(&client.id, &checked.claims);
+        if let Some(query) = legacy_query {
             return Ok(legacy::authorize_with(query).into());
         }
         Ok(forward.into())
@@ -118,13 +118,26 @@ impl Decision<'_> {
         self.remember(&object_single_use);
         let policy = self.snapshot.settings.jar.outside_parameters;
         let forward = outside::apply(policy, params, Some(&checked.claims), None, req.body)?;
+        let legacy_query = self.legacy_query(&client.id, &checked.claims)?;
         single_use.extend(object_single_use);
         self.record_all(single_use).await?;
-        if self.legacy() {
-            let query = legacy::query_from_claims(&client.id, &checked.claims);
+        if let Some(query) = legacy_query {
             return self.push(&client, query).await;
         }
         Ok(forward.into())
+    }
+
+    /// In legacy mode, the request object's claims as the upstream's query, built before single
+    /// use is recorded so that a claim refused as a parameter does not spend the object.
+    fn legacy_query(
+        &self,
+        client_id: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<String>, Rejection> {
+        if !self.legacy() {
+            return Ok(None);
+        }
+        Ok(Some(legacy::query_from_claims(client_id, claims)?))
     }
 
     /// Legacy PAR: keeps the request and answers `201` with its `request_uri` (RFC 9126 §2.2).

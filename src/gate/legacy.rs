@@ -5,8 +5,8 @@
 
 use super::Forward;
 use crate::config::{Client, Snapshot, UpstreamAuth};
-use crate::reject::Rejection;
-use crate::request::params::{Origin, Params};
+use crate::reject::{Rejection, RequestFault};
+use crate::request::params::{json_body, Origin, Params, CLIENT_AUTH};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
@@ -16,27 +16,34 @@ use serde_json::{Map, Value};
 /// JWT claims that describe the object itself, not the authorization request (SPEC §1).
 const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
 
-/// Client-authentication parameters a pushed request never stores.
-const CLIENT_AUTH_PARAMS: [&str; 3] =
-    ["client_assertion", "client_assertion_type", "client_secret"];
-
 /// The authorization request carried by a request object, as a query string: every claim but
 /// the JWT ones; strings as they are, numbers and booleans as JSON text, objects and arrays as
-/// compact JSON; `client_id` first.
-pub fn query_from_claims(client_id: &str, claims: &Map<String, Value>) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    query.append_pair("client_id", client_id);
+/// compact JSON; `client_id` first. The claims become parameters under the rules of parsed ones
+/// (SPEC §5 "No parser differential"): a claim name another parser would rewrite (`a.b`,
+/// `Client_Id`), two names equal ignoring case, or a NUL in a value is refused rather than
+/// forwarded.
+pub fn query_from_claims(
+    client_id: &str,
+    claims: &Map<String, Value>,
+) -> Result<String, RequestFault> {
+    let mut params = Params::default();
+    params.add_decoded("client_id".into(), client_id.into())?;
     for (name, value) in claims {
         if name == "client_id" || JWT_CLAIMS.contains(&name.as_str()) {
             continue;
         }
-        match value {
-            Value::String(s) => query.append_pair(name, s),
+        let text = match value {
+            Value::String(s) => s.clone(),
             Value::Null => continue,
-            other => query.append_pair(name, &other.to_string()),
+            other => other.to_string(),
         };
+        params.add_decoded(name.clone(), text)?;
     }
-    query.finish()
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for p in params.iter() {
+        query.append_pair(&p.name, &p.value);
+    }
+    Ok(query.finish())
 }
 
 /// The parameters of a plain (unsigned) pushed request: everything but client authentication.
@@ -44,7 +51,7 @@ pub fn query_from_params(client_id: &str, params: &Params) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("client_id", client_id);
     for p in params.iter() {
-        if p.name != "client_id" && !CLIENT_AUTH_PARAMS.contains(&p.name.as_str()) {
+        if p.name != "client_id" && !CLIENT_AUTH.contains(&p.name.as_str()) {
             query.append_pair(&p.name, &p.value);
         }
     }
@@ -73,9 +80,7 @@ pub fn pushed_key(request_uri: &str) -> String {
 
 /// A fresh `request_uri` with 128 random bits (RFC 9126 §2.2).
 pub fn new_request_uri() -> Result<String, Rejection> {
-    let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| Rejection::StoreUnavailable)?;
+    let bytes = crate::random::bytes::<16>().map_err(|_| Rejection::StoreUnavailable)?;
     Ok(format!(
         "{}{}",
         crate::rules::PAR_URN_PREFIX,
@@ -101,11 +106,7 @@ pub fn client_secret(
     };
     let json = params.iter().any(|p| p.origin == Origin::Json);
     let body = if json {
-        let mut object: Map<String, Value> = params
-            .iter()
-            .filter(|p| keep(&p.name))
-            .map(|p| (p.name.clone(), Value::String(p.value.clone())))
-            .collect();
+        let mut object = json_body(params.iter().filter(|p| keep(&p.name)));
         if !basic {
             object.insert("client_id".into(), Value::String(client.id.clone()));
             object.insert("client_secret".into(), Value::String(secret.to_owned()));
@@ -160,7 +161,7 @@ mod tests {
             "client_id": "app", "response_type": "code", "max_age": 300, "flag": true,
             "claims": {"id_token": {"email": null}}, "scope": "openid email"
         });
-        let query = query_from_claims("app", claims.as_object().unwrap());
+        let query = query_from_claims("app", claims.as_object().unwrap()).unwrap();
         assert_eq!(
             query,
             "client_id=app&claims=%7B%22id_token%22%3A%7B%22email%22%3Anull%7D%7D&flag=true\

@@ -1,9 +1,9 @@
 //! The decision for one intercepted request: from its method, query, headers and buffered body
 //! to "forward (maybe rewritten)" or a `Rejection`. Request shape first, then the client, then
-//! the tokens, then single use; the first failure decides. No Pingora types here, so the whole
-//! decision is testable without a socket.
+//! the tokens, then single use; the first failure decides. No Pingora types and no running
+//! state here: [`decide`] takes a store and a key source, so the whole decision is tested in
+//! process (`tests.rs`: every endpoint × upstream mode × outside-parameter policy).
 
-mod auth_method;
 mod authorize;
 mod client_auth;
 pub mod discovery;
@@ -11,18 +11,16 @@ mod facts;
 mod legacy;
 mod outside;
 pub mod report;
+#[cfg(test)]
+mod tests;
 
-pub use auth_method::AuthMethod;
-
-use crate::app::App;
 use crate::config::Snapshot;
-use crate::keys::jwks::{JwksCache, Refresh};
-use crate::keys::CredentialSet;
+use crate::keys::{CredentialSet, KeySource, Refresh};
 use crate::reject::TokenFault;
 use crate::reject::{Rejection, RequestFault};
 use crate::request::body::{body_kind, BodyKind};
 use crate::request::params::{Origin, Params};
-use crate::request::Endpoint;
+use crate::request::{AuthMethod, Endpoint};
 use crate::rules::Checked;
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
@@ -114,12 +112,19 @@ pub fn precheck(
 }
 
 /// Decides an intercepted request whose `precheck` passed and whose body is fully buffered.
-/// `snapshot` is the configuration the request holds from start to finish.
-pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64) -> Verdict {
+/// `snapshot` is the configuration the request holds from start to finish; `store` records
+/// single use (and, in legacy mode, pushed requests); `keys` holds the remote JWK Sets.
+pub async fn decide(
+    store: &dyn Store,
+    keys: &dyn KeySource,
+    snapshot: &Snapshot,
+    req: Incoming<'_>,
+    now: i64,
+) -> Verdict {
     let mut ctx = Decision {
         snapshot,
-        store: app.store.as_ref(),
-        jwks: &app.jwks,
+        store,
+        keys,
         now,
         client_id: None,
         store_error: None,
@@ -146,7 +151,7 @@ pub async fn decide(app: &App, snapshot: &Snapshot, req: Incoming<'_>, now: i64)
 struct Decision<'a> {
     snapshot: &'a Snapshot,
     store: &'a dyn Store,
-    jwks: &'a JwksCache,
+    keys: &'a dyn KeySource,
     now: i64,
     client_id: Option<String>,
     store_error: Option<StoreError>,
@@ -233,8 +238,11 @@ impl Decision<'_> {
         if uris.is_empty() {
             return check(&[]);
         }
-        let cached: Vec<_> = uris.iter().filter_map(|u| self.jwks.cached(u)).collect();
-        let sets: Vec<&CredentialSet> = cached.iter().map(|f| &f.keys).collect();
+        let cached: Vec<_> = uris
+            .iter()
+            .filter_map(|u| self.keys.cached_keys(u))
+            .collect();
+        let sets: Vec<&CredentialSet> = cached.iter().map(|k| k.as_ref()).collect();
         match check(&sets) {
             Err(
                 TokenFault::UnknownKid
@@ -245,13 +253,13 @@ impl Decision<'_> {
                 let refresh = self.refresh();
                 let mut fresh = Vec::with_capacity(uris.len());
                 for uri in uris {
-                    fresh.extend(self.jwks.refetch(uri, refresh).await);
+                    fresh.extend(self.keys.refetched_keys(uri, refresh).await);
                 }
-                let sets: Vec<&CredentialSet> = fresh.iter().map(|f| &f.keys).collect();
+                let sets: Vec<&CredentialSet> = fresh.iter().map(|k| k.as_ref()).collect();
                 match check(&sets) {
                     // No key found, and a set that might hold it could not be fetched.
                     Err(TokenFault::UnknownKid | TokenFault::NoCredential)
-                        if uris.iter().any(|u| self.jwks.unavailable(u)) =>
+                        if uris.iter().any(|u| self.keys.unavailable(u)) =>
                     {
                         Err(TokenFault::JwksUnavailable)
                     }
@@ -260,7 +268,7 @@ impl Decision<'_> {
             }
             result => {
                 if result.is_ok() && !cached.is_empty() {
-                    self.jwks.count_hit();
+                    self.keys.count_hit();
                 }
                 result
             }

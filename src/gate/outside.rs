@@ -5,20 +5,9 @@
 use super::Forward;
 use crate::config::OutsideParameters;
 use crate::reject::{Rejection, RequestFault};
-use crate::request::params::{Origin, Param, Params};
+use crate::request::params::{json_body, Origin, Param, Params, INTERPRETED};
 use bytes::Bytes;
 use serde_json::{Map, Value};
-
-/// Parameters that are never outside parameters: they carry the object or authenticate the
-/// client.
-const ALWAYS_KEPT: [&str; 6] = [
-    "client_id",
-    "request",
-    "request_uri",
-    "client_assertion",
-    "client_assertion_type",
-    "client_secret",
-];
 
 /// Applies the policy. `object` is `None` when the object is not at hand (a PAR `request_uri`
 /// forwarded in passthrough mode): then no outside parameter can be shown identical.
@@ -33,7 +22,8 @@ pub fn apply(
         return Ok(Forward::default());
     }
     let keep = |p: &Param| {
-        ALWAYS_KEPT.contains(&p.name.as_str())
+        // Never outside parameters: they name the client, authenticate it or carry the object.
+        INTERPRETED.contains(&p.name.as_str())
             || object
                 .and_then(|o| o.get(&p.name))
                 .is_some_and(|v| same_value(v, &p.value))
@@ -53,10 +43,8 @@ pub fn apply(
     if params.iter().any(|p| p.origin == Origin::Form) {
         forward.body = Some(Bytes::from(join_raw(body, kept(Origin::Form)).into_bytes()));
     } else if params.iter().any(|p| p.origin == Origin::Json) {
-        let object: Map<String, Value> = kept(Origin::Json)
-            .map(|p| (p.name.clone(), Value::String(p.value.clone())))
-            .collect();
-        forward.body = Some(Bytes::from(Value::Object(object).to_string().into_bytes()));
+        let object = Value::Object(json_body(kept(Origin::Json)));
+        forward.body = Some(Bytes::from(object.to_string().into_bytes()));
     }
     Ok(forward)
 }

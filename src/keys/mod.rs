@@ -1,14 +1,16 @@
 //! Verifying keys: credentials from the client registry turned into ready-to-use public keys
 //! once, at load time, and the per-use sets (request objects vs. client assertions) a request
-//! is checked against. Nothing here parses a key while a request waits.
+//! is checked against. Nothing here parses a key while a request waits, and nothing here
+//! fetches one: remote JWK Sets are reached through [`KeySource`] (fetched by `jwks.rs`).
 
 pub mod alg;
-pub mod jwks;
 pub mod mirror;
 pub mod public;
+pub mod source;
 
 pub use alg::{Alg, KeyKind};
 pub use public::PublicKey;
+pub use source::{KeySource, Refresh};
 
 /// One registered public key for one use.
 #[derive(Debug, Clone)]

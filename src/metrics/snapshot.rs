@@ -34,7 +34,7 @@ impl Metrics {
         }
 
         self.tls_expiry.reset();
-        if let Some((_, not_after)) = crate::cli::check::tls_leaf(snapshot) {
+        if let Some((_, not_after)) = crate::config::tls::leaf(snapshot) {
             self.tls_expiry
                 .with_label_values::<&str>(&[])
                 .set(not_after as f64);

@@ -1,29 +1,34 @@
 //! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
+//! `request_filter` runs the steps of `intercept` (route → precheck → read body → decide →
+//! apply); `outcome` says what became of a decided request in the decision line and metrics.
 
 mod canonical;
 mod forwarded;
 mod head_deadline;
+mod intercept;
+mod outcome;
 mod request_id;
 mod respond;
+mod rewrite;
 mod upstream_failure;
 
-use crate::app::{unix_now, App};
+use crate::app::App;
 use crate::config::Snapshot;
 use crate::gate::discovery::{self, DocumentBuffer};
-use crate::gate::{self, Action, Forward, Incoming};
+use crate::gate::{self, Forward};
 use crate::lifecycle::{lifecycle, InFlight};
-use crate::reject::{Rejection, RequestFault};
-use crate::request::{basic, headers, Endpoint, Route};
+use crate::request::{AuthMethod, Endpoint};
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use head_deadline::HeadDeadline;
+use outcome::Outcome;
 
 pub struct Gateway {
     app: Arc<App>,
@@ -47,19 +52,16 @@ pub struct Ctx {
     /// The request's path may relay an upstream's `101 Switching Protocols` (`paths.upgrade`).
     upgrade_allowed: bool,
     started: Instant,
-    outcome: Option<Result<(), Rejection>>,
-    /// jargate answered a valid request itself (legacy PAR).
-    answered: bool,
+    /// What became of the request once decided; `None` for passthrough (and until decided).
+    outcome: Option<Outcome>,
     /// Counts the request as in flight until the context is dropped (exit when idle).
     _in_flight: InFlight,
     /// Who is asking, for every log line about the request (SPEC §8).
     trace: Trace,
     /// The token the decision checked last, for the decision line.
     token: Option<gate::TokenFacts>,
-    /// Report mode: the refusal this request would have had; it is forwarded as received.
-    would_reject: Option<Rejection>,
     /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
-    auth_method: Option<gate::AuthMethod>,
+    auth_method: Option<AuthMethod>,
     /// A discovery document request in legacy mode (`legacy.discovery`).
     discovery: bool,
     /// The discovery document being buffered for rewriting.
@@ -90,11 +92,9 @@ impl ProxyHttp for Gateway {
             upgrade_allowed: false,
             started: Instant::now(),
             outcome: None,
-            answered: false,
             _in_flight: lifecycle().begin(),
             trace: Trace::default(),
             token: None,
-            would_reject: None,
             auth_method: None,
             discovery: false,
             document: None,
@@ -147,114 +147,20 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let (route, query) = match canonical::classify(session.req_header(), &ctx.snapshot) {
-            Ok(classified) => {
-                ctx.origin_target = classified.origin_target;
-                ctx.upgrade_allowed = classified.upgrade_allowed;
-                (classified.route, classified.query)
-            }
-            Err(fault) => return self.refuse_or_report(session, ctx, fault.into()).await,
+        let routed = match intercept::route(session, ctx) {
+            Ok(Some(routed)) => routed,
+            Ok(None) => return Ok(false),
+            Err(stop) => return intercept::stop(session, ctx, stop).await,
         };
-        let endpoint = match route {
-            Route::Passthrough => {
-                let req = session.req_header();
-                ctx.discovery = discovery::applies(&ctx.snapshot, &req.method, req.uri.path());
-                return Ok(false);
-            }
-            Route::Ambiguous => {
-                return self
-                    .refuse_or_report(session, ctx, RequestFault::AmbiguousPath.into())
-                    .await
-            }
-            Route::Suffixed => {
-                return self
-                    .refuse_or_report(session, ctx, RequestFault::PathSuffix.into())
-                    .await
-            }
-            Route::Intercept(endpoint) => endpoint,
-        };
-        ctx.endpoint = Some(endpoint);
-        let req = session.req_header();
-        ctx.basic_sent = req
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .is_some_and(|v| basic::is_basic(v.as_bytes()));
-        if let Err(fault) = headers::check(&req.headers) {
-            return self.refuse(session, ctx, fault.into()).await;
+        if let Err(stop) = intercept::precheck(session, ctx, &routed) {
+            return intercept::stop(session, ctx, stop).await;
         }
-        let content_length = req
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if let Err(rejection) = gate::precheck(
-            &ctx.snapshot,
-            endpoint,
-            &req.method,
-            query.is_some(),
-            content_length,
-        ) {
-            // Report mode forwards before the body is read: Pingora streams it on unchanged.
-            return self.refuse_or_report(session, ctx, rejection).await;
-        }
-        let limits = &ctx.snapshot.settings;
-        let (max, within) = (
-            limits.limits.max_body_bytes,
-            Duration::from_millis(limits.listen.body_timeout_ms),
-        );
-        let body = match tokio::time::timeout(within, read_body(session, max)).await {
-            Ok(read) => read?,
-            Err(_) => {
-                self.app
-                    .metrics
-                    .client_timeouts
-                    .with_label_values(&["body"])
-                    .inc();
-                Err(Rejection::BodyTimeout)
-            }
-        };
-        let body = match body {
+        let body = match self.read_body(session, ctx).await? {
             Ok(body) => body,
-            // Refused in report mode too: the part already read cannot be replayed whole.
-            Err(rejection) => return self.refuse(session, ctx, rejection).await,
+            Err(stop) => return intercept::stop(session, ctx, stop).await,
         };
-        let req = session.req_header();
-        let header = |name: http::header::HeaderName| req.headers.get(name).map(|v| v.as_bytes());
-        let incoming = Incoming {
-            endpoint,
-            method: &req.method,
-            query: query.as_deref().map(str::as_bytes),
-            content_type: header(http::header::CONTENT_TYPE),
-            content_encoding: header(http::header::CONTENT_ENCODING),
-            authorization: header(http::header::AUTHORIZATION),
-            body: &body,
-        };
-        let decision = gate::decide(&self.app, &ctx.snapshot, incoming, unix_now());
-        let verdict = crate::logs::with_request_id(ctx.trace.request_id.clone(), decision).await;
-        let metrics = &self.app.metrics;
-        metrics
-            .validation_seconds
-            .observe(ctx.started.elapsed().as_secs_f64());
-        if verdict.store_error.is_some() {
-            metrics.store_bypassed.inc();
-        }
-        ctx.client_id = verdict.client_id;
-        ctx.token = verdict.token;
-        ctx.auth_method = verdict.auth_method;
-        match verdict.result {
-            Ok(Action::Forward(forward)) => {
-                ctx.forward = forward;
-                ctx.outcome = Some(Ok(()));
-                Ok(false)
-            }
-            Ok(Action::Answer { status, body }) => {
-                ctx.outcome = Some(Ok(()));
-                ctx.answered = true;
-                respond::write_json(session, status, body, None).await?;
-                Ok(true)
-            }
-            Err(rejection) => self.refuse_or_report(session, ctx, rejection).await,
-        }
+        let verdict = self.decide(session.req_header(), ctx, &routed, &body).await;
+        intercept::apply(session, ctx, verdict).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -278,40 +184,7 @@ impl ProxyHttp for Gateway {
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let policy = ctx.snapshot.settings.listen.forwarded_for;
         forwarded::apply(policy, upstream, ctx.trace.peer, https)?;
-        let base = &ctx.snapshot.upstream.base_path;
-        if !base.is_empty() || ctx.forward.query.is_some() {
-            let path = upstream.uri.path();
-            let query = match &ctx.forward.query {
-                Some(q) => (!q.is_empty()).then_some(q.as_str()),
-                None => upstream.uri.query(),
-            };
-            let target = match query {
-                Some(q) => format!("{base}{path}?{q}"),
-                None => format!("{base}{path}"),
-            };
-            let uri = target
-                .parse::<http::Uri>()
-                .or_err(ErrorType::InternalError, "rebuilding the upstream URI")?;
-            upstream.set_uri(uri);
-        }
-        if ctx.forward.as_get {
-            // A GET carries no body: the original one, if any, is dropped below. An explicit
-            // zero length, or Pingora would frame the dropped body as chunked.
-            upstream.set_method(http::Method::GET);
-            upstream.remove_header(&http::header::CONTENT_TYPE);
-            upstream.remove_header(&http::header::TRANSFER_ENCODING);
-            upstream.insert_header(http::header::CONTENT_LENGTH, "0")?;
-        }
-        if let Some(body) = &ctx.forward.body {
-            upstream.remove_header(&http::header::TRANSFER_ENCODING);
-            upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-        }
-        if ctx.forward.drop_authorization {
-            upstream.remove_header(&http::header::AUTHORIZATION);
-        }
-        if let Some(authorization) = &ctx.forward.authorization {
-            upstream.insert_header(http::header::AUTHORIZATION, authorization.as_str())?;
-        }
+        rewrite::head(upstream, &ctx.forward, &ctx.snapshot.upstream.base_path)?;
         if ctx.discovery {
             // A document jargate rewrites must come uncompressed.
             upstream.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
@@ -352,12 +225,7 @@ impl ProxyHttp for Gateway {
         _end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // The buffered body is replayed to the upstream in one piece; swap in the rewrite.
-        if ctx.forward.as_get {
-            *body = None;
-        } else if let Some(rewritten) = ctx.forward.body.take() {
-            *body = Some(rewritten);
-        }
+        rewrite::body(&mut ctx.forward, body);
         Ok(())
     }
 
@@ -432,65 +300,17 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let endpoint = match (ctx.endpoint, &ctx.outcome) {
             (Some(endpoint), _) => endpoint.name(),
+            // Refused (or reported) before routing: a target that is no plain path.
             (None, Some(_)) => "ambiguous_path",
-            (None, None) if ctx.would_reject.is_some() => "ambiguous_path",
             (None, None) => {
-                let status = session.response_written().map_or(0, |r| r.status.as_u16());
                 self.app.metrics.passthrough_answered(status);
                 return self.access_log(session, ctx);
             }
         };
-        let token = ctx.token.as_ref();
-        let latency_us = ctx.started.elapsed().as_micros() as u64;
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let metrics = &self.app.metrics;
-        let auth_method = ctx.auth_method.map_or("", gate::AuthMethod::name);
-        if !matches!(ctx.outcome, Some(Err(_))) && !auth_method.is_empty() {
-            metrics.client_auth.with_label_values(&[auth_method]).inc();
-        }
-        // The decision was would_reject even when the upstream then failed (status says so):
-        // an upstream failure is no refusal.
-        let (outcome, refusal) = match (&ctx.would_reject, &ctx.outcome) {
-            (Some(r), _) => {
-                metrics
-                    .would_reject
-                    .with_label_values(&[r.error(), r.rule()])
-                    .inc();
-                ("would_reject", Some(r))
-            }
-            (None, Some(Err(r))) => {
-                metrics
-                    .rejections
-                    .with_label_values(&[r.error(), r.rule()])
-                    .inc();
-                ("rejected", Some(r))
-            }
-            _ if ctx.answered => ("answered", None),
-            _ => ("forwarded", None),
-        };
-        metrics
-            .requests
-            .with_label_values(&[endpoint, outcome])
-            .inc();
-        tracing::info!(
-            request_id = ctx.trace.request_id,
-            peer = ctx.trace.peer.map(tracing::field::display),
-            traceparent = ctx.trace.traceparent,
-            kid = token.and_then(|t| t.kid.as_deref()),
-            alg = token.and_then(|t| t.alg.as_deref()),
-            exp_in_secs = token.and_then(|t| t.exp_in),
-            endpoint,
-            client_id = ctx.client_id.as_deref().unwrap_or(""),
-            outcome,
-            error = refusal.map(Rejection::error),
-            rule = refusal.map(Rejection::rule),
-            auth_method,
-            status,
-            latency_us,
-            "decision"
-        );
+        outcome::record(&self.app.metrics, ctx, endpoint, status);
     }
 }
 
@@ -512,34 +332,6 @@ impl Gateway {
             "access"
         );
     }
-
-    /// In report mode (SPEC §5) a rule refusal is recorded and the request forwarded exactly
-    /// as received; otherwise it is answered.
-    async fn refuse_or_report(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        rejection: Rejection,
-    ) -> Result<bool> {
-        if gate::report::forwards(&ctx.snapshot, ctx.client_id.as_deref(), &rejection) {
-            ctx.forward = Forward::default();
-            ctx.would_reject = Some(rejection);
-            return Ok(false);
-        }
-        self.refuse(session, ctx, rejection).await
-    }
-
-    /// Answers a refusal; the upstream is never contacted.
-    async fn refuse(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        rejection: Rejection,
-    ) -> Result<bool> {
-        respond::rejection(session, &rejection, ctx.basic_sent).await;
-        ctx.outcome = Some(Err(rejection));
-        Ok(true)
-    }
 }
 
 /// During a drain or an upgrade, every answer closes its connection (`Connection: close`), so
@@ -548,33 +340,4 @@ pub(crate) fn close_if_draining(session: &mut Session) {
     if lifecycle().is_closing() {
         session.set_keepalive(None);
     }
-}
-
-/// Buffers the whole request body (also when chunked), refusing it past `max` bytes.
-async fn read_body(session: &mut Session, max: usize) -> Result<Result<Bytes, Rejection>> {
-    // Pingora replays the buffered body to the upstream from its retry buffer.
-    session.enable_retry_buffering();
-    let mut first: Option<Bytes> = None;
-    let mut rest = BytesMut::new();
-    let mut total = 0usize;
-    while let Some(chunk) = session.read_request_body().await? {
-        total += chunk.len();
-        if total > max {
-            return Ok(Err(Rejection::BodyTooLarge));
-        }
-        match &first {
-            None => first = Some(chunk),
-            Some(head) => {
-                if rest.is_empty() {
-                    rest.extend_from_slice(head);
-                }
-                rest.extend_from_slice(&chunk);
-            }
-        }
-    }
-    Ok(Ok(if rest.is_empty() {
-        first.unwrap_or_default()
-    } else {
-        rest.freeze()
-    }))
 }

@@ -3,7 +3,7 @@
 //! header on the request itself, so the upstream receives it and every answer jargate writes
 //! can echo it (`respond`); `traceparent` is only read, for the logs.
 
-use ring::rand::{SecureRandom, SystemRandom};
+use crate::random;
 
 pub const X_REQUEST_ID: &str = "x-request-id";
 
@@ -28,11 +28,9 @@ fn visible_ascii(value: &[u8]) -> bool {
 }
 
 fn generate() -> String {
-    let mut bytes = [0u8; 16];
     // The system RNG does not fail on a supported platform; a fixed id would only lose
     // uniqueness in the logs, never weaken a check.
-    let _ = SystemRandom::new().fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    random::hex(&random::bytes::<16>().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! the body, with repeated names, malformed encodings and anything another server could read
 //! differently refused. No validation of meaning happens here.
 
+pub mod auth_method;
 pub mod basic;
 pub mod body;
 pub mod headers;
@@ -10,5 +11,6 @@ pub mod params;
 pub mod path;
 pub mod target;
 
+pub use auth_method::AuthMethod;
 pub use params::{Param, Params};
 pub use path::{Endpoint, Route, Routes};

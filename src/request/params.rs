@@ -13,18 +13,22 @@
 use crate::jose::json::{self, StrictJsonError};
 use crate::reject::RequestFault;
 use percent_encoding::percent_decode;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ops::Range;
 
-/// The names jargate gives a meaning to: another spelling of one of them (`Client_Assertion`)
-/// could be read as it by a case-insensitive server while jargate ignores it.
+/// The client-authentication parameters (RFC 6749 §2.3.1, RFC 7521 §4.2).
+pub const CLIENT_AUTH: [&str; 3] = ["client_assertion", "client_assertion_type", "client_secret"];
+
+/// The names jargate gives a meaning to: the client, its authentication and the request object
+/// carriers. Another spelling of one of them (`Client_Assertion`) could be read as it by a
+/// case-insensitive server while jargate ignores it.
 pub const INTERPRETED: [&str; 6] = [
     "client_id",
-    "client_assertion",
-    "client_assertion_type",
-    "client_secret",
+    CLIENT_AUTH[0],
+    CLIENT_AUTH[1],
+    CLIENT_AUTH[2],
     "request",
     "request_uri",
 ];
@@ -153,6 +157,18 @@ impl Params {
         }
     }
 
+    /// Adds a pair jargate builds itself (legacy mode: a request object's claims), under the
+    /// same name, value and duplicate rules as a parsed one, so that what is forwarded is what
+    /// every parser reads alike.
+    pub fn add_decoded(&mut self, name: String, value: String) -> Result<(), RequestFault> {
+        self.push(Param {
+            name,
+            value,
+            origin: Origin::Query,
+            raw: 0..0,
+        })
+    }
+
     /// Room for the pairs of `text`, up to the limit, so that neither the list nor the map
     /// grows (and rehashes) while a large form is read.
     fn reserve_for(&mut self, text: &[u8]) {
@@ -227,6 +243,13 @@ impl Params {
         }
         Ok(())
     }
+}
+
+/// A JSON body rebuilt from the `kept` parameters, every value the string it was received as.
+pub fn json_body<'p>(kept: impl IntoIterator<Item = &'p Param>) -> Map<String, Value> {
+    kept.into_iter()
+        .map(|p| (p.name.clone(), Value::String(p.value.clone())))
+        .collect()
 }
 
 /// A decoded name every server reads the same way: ASCII letters, digits, `_`, `-`; and not a

@@ -3,7 +3,6 @@
 //! or trailing slashes, `;` parameters, letter case) is refused as ambiguous, because the
 //! upstream might read it as the intercepted endpoint while jargate would have passed it through.
 
-use crate::config::Paths;
 use percent_encoding::percent_decode;
 
 /// The intercepted endpoints of SPEC §3 `[paths]`.
@@ -43,19 +42,11 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// Configured paths must be in normal form themselves, else nothing could ever match them.
-    pub fn new(paths: &Paths) -> Result<Routes, String> {
-        let mut table = vec![
-            (paths.authorize.clone(), Endpoint::Authorize),
-            (paths.par.clone(), Endpoint::Par),
-            (paths.token.clone(), Endpoint::Token),
-        ];
-        table.extend(
-            paths
-                .client_auth
-                .iter()
-                .map(|p| (p.clone(), Endpoint::ClientAuth)),
-        );
+    /// The router of the `intercepted` paths, each with the endpoint it names, where `upgrade`
+    /// lists the passthrough paths that may relay a tunnel. Every path must be in normal form
+    /// itself, else nothing could ever match it.
+    pub fn new(intercepted: Vec<(String, Endpoint)>, upgrade: &[String]) -> Result<Routes, String> {
+        let table = intercepted;
         for (path, _) in &table {
             if normalize(path) != *path {
                 return Err(format!(
@@ -72,7 +63,7 @@ impl Routes {
         let routes = Routes { table };
         // A tunnel is never allowed on an intercepted endpoint; listing one there is a mistake
         // worth refusing rather than a silent no-op.
-        for path in &paths.upgrade {
+        for path in upgrade {
             if !path.starts_with('/') || routes.classify(path) != Route::Passthrough {
                 return Err(format!(
                     "paths.upgrade: {path:?} must be a passthrough path (not an intercepted endpoint)"
@@ -165,8 +156,19 @@ pub fn normalize(raw: &str) -> String {
 mod tests {
     use super::*;
 
+    fn table() -> Vec<(String, Endpoint)> {
+        [
+            ("/authorize", Endpoint::Authorize),
+            ("/oauth/par", Endpoint::Par),
+            ("/oauth/token", Endpoint::Token),
+            ("/oauth/revoke", Endpoint::ClientAuth),
+        ]
+        .map(|(p, e)| (p.to_owned(), e))
+        .to_vec()
+    }
+
     fn routes() -> Routes {
-        Routes::new(&Paths::default()).unwrap()
+        Routes::new(table(), &[]).unwrap()
     }
 
     #[test]
@@ -266,28 +268,20 @@ mod tests {
     #[test]
     fn upgrade_paths_must_be_passthrough_paths() {
         for bad in ["/oauth/token", "/OAuth/Token", "/oauth/token.ws", "ws"] {
-            let paths = Paths {
-                upgrade: vec![bad.into()],
-                ..Paths::default()
-            };
             assert!(
-                Routes::new(&paths).unwrap_err().contains("paths.upgrade"),
+                Routes::new(table(), &[bad.into()])
+                    .unwrap_err()
+                    .contains("paths.upgrade"),
                 "{bad}"
             );
         }
-        let paths = Paths {
-            upgrade: vec!["/ws".into()],
-            ..Paths::default()
-        };
-        assert!(Routes::new(&paths).is_ok());
+        assert!(Routes::new(table(), &["/ws".into()]).is_ok());
     }
 
     #[test]
     fn configured_paths_must_be_normal() {
-        let paths = Paths {
-            token: "/OAuth/Token".into(),
-            ..Paths::default()
-        };
-        assert!(Routes::new(&paths).unwrap_err().contains("normal form"));
+        let mut table = table();
+        table.push(("/OAuth/Token".into(), Endpoint::Token));
+        assert!(Routes::new(table, &[]).unwrap_err().contains("normal form"));
     }
 }

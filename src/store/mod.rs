@@ -1,7 +1,6 @@
 //! The store behind single use: `jti` values already seen (per client and use) and, in legacy
 //! mode, pushed authorization requests waiting to be redeemed. One trait, several backends.
 
-pub mod counted;
 pub mod memory;
 pub mod redis;
 

@@ -208,12 +208,8 @@ fn millis(ttl: Duration) -> u64 {
 
 /// 64 random bits in hex, then `:`.
 fn nonce_prefix() -> Result<String, String> {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 8];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| "redis store: no system randomness".to_string())?;
-    Ok(format!("{:016x}:", u64::from_be_bytes(bytes)))
+    let bytes = crate::random::bytes::<8>().map_err(|e| format!("redis store: {e}"))?;
+    Ok(format!("{}:", crate::random::hex(&bytes)))
 }
 
 /// Pings every [`PROBE_INTERVAL`] while the store lives: a dropped connection is re-established

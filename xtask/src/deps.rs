@@ -58,7 +58,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         probe: &["redis-server", "--version"],
         package: "redis-server",
-        why: "tests/redis_store.rs runs a real redis-server",
+        why: "tests/it/redis_store.rs runs a real redis-server",
         stage: Stage::Test,
     },
     Tool {
@@ -94,11 +94,11 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// pip requirement specifiers for the test venv (`target/xtask-python`), pinned.
-/// Werkzeug is one of the re-parsers of `tests/differential.rs`.
+/// Werkzeug is one of the re-parsers of `tests/it/differential.rs`.
 pub const PYTHON_PACKAGES: &[&str] = &["werkzeug==3.1.8"];
 
 /// Test directories whose npm packages `npm ci` installs from their `package-lock.json`.
-pub const NPM_DIRS: &[&str] = &["tests/e2e", "tests/differential"];
+pub const NPM_DIRS: &[&str] = &["tests/e2e", "tests/it/differential"];
 
 /// The tools `stage` needs.
 pub fn needed(stage: Stage) -> impl Iterator<Item = &'static Tool> {

@@ -51,9 +51,15 @@ fn main() {
 }
 
 /// The workspace root (xtask lives in `<root>/xtask`).
+/// The workspace root: from the manifest directory `cargo run` passes at run time (a build
+/// copied from another checkout would otherwise work on that checkout), else the one compiled in.
 fn root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
+        .parent()
+        .map_or_else(|| manifest.clone(), Path::to_path_buf)
 }
 
 /// Makes the machine ready for `stage`; returns the venv's `bin` directory from the test stage on.

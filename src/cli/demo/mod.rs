@@ -12,7 +12,7 @@ mod upstream;
 
 use super::sign::{assertion_claims, header, request_claims};
 use super::{pad, Style, EXIT_FAILURE};
-use crate::app::unix_now;
+use crate::clock::unix_now;
 use crate::jose::sign::SigningKey;
 use crate::rules::JWT_BEARER;
 use requests::{

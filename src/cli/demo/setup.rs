@@ -6,7 +6,8 @@ use super::http;
 use crate::cli::spki::spki_pem;
 use crate::jose::sign::SigningKey;
 use crate::keys::Alg;
-use ring::rand::{SecureRandom, SystemRandom};
+use crate::random;
+use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 use std::net::{SocketAddr, TcpListener};
@@ -23,11 +24,7 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new() -> Result<TempDir, String> {
-        let mut bytes = [0u8; 8];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| "no system randomness".to_string())?;
-        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let suffix = random::hex(&random::bytes::<8>().map_err(|e| e.to_string())?);
         let path = std::env::temp_dir().join(format!("jargate-demo-{suffix}"));
         std::fs::create_dir_all(path.join("keys"))
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;

@@ -16,7 +16,7 @@ pub use steps::{Line, Mark};
 use super::online::{describe_keys, Online};
 use super::sign::Kind;
 use super::{pad, rfc3339, Style, EXIT_FAILURE, EXIT_USAGE};
-use crate::app::unix_now;
+use crate::clock::unix_now;
 use crate::config::{Client, Snapshot};
 use crate::keys::{Credential, CredentialSet};
 use crate::reject::{ClientFault, Rejection, RequestFault, TokenFault};
