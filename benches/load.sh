@@ -87,7 +87,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # nginx's package starts a system service on port 80; it is not the one measured here.
   service nginx stop >/dev/null 2>&1 || true
 fi
-HAPROXY_VERSION=$(haproxy -v | head -1 | awk '{print $3}')
+HAPROXY_VERSION=$(haproxy -v | awk 'NR == 1 {print $3}')
 case $HAPROXY_VERSION in
   2.6.*) ;;
   *) log "warning: HAProxy $HAPROXY_VERSION, not 2.6 (the peer this benchmark names)" ;;
