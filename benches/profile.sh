@@ -136,7 +136,7 @@ perf report -i "$P/perf-rs256.data" --no-children --sort dso,symbol --stdio -g n
   --percent-limit 0.8 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' |
   cut -c1-150 >"$P/perf-rs256-self.txt"
 perf report -i "$P/perf-rs256.data" --children --sort symbol --stdio -g none 2>/dev/null |
-  grep -E 'gate::decide|Jws::verify|ring::rsa::verification::verify_rsa_|Jws::parse|jose::json::parse|peek_claim|read_params|insert_once|read_body|request_filter::|upstream_request_filter|logging::|proxy_to_upstream::|process_new_http|do_syscall_64|malloc$|_int_free|__memmove' |
+  grep -E 'gate::decide|Jws::signature|ring::rsa::verification::verify_rsa_|Jws::decoded|jose::json::parse|rules::check::stages|read_params|insert_once|read_body|request_filter::|upstream_request_filter|logging::|proxy_to_upstream::|process_new_http|do_syscall_64|malloc$|_int_free|__memmove' |
   sed 's/  */ /g' | cut -c1-150 >"$P/perf-rs256-inclusive.txt"
 echo
 echo "jargate, RS256 assertions at saturation: self time (perf, cpu-clock)"

@@ -1,9 +1,9 @@
 //! Criterion benchmarks of validation, next to the bare signature check it contains.
 //!
 //! For each algorithm (RS256, PS256, ES256, EdDSA) and each token kind:
-//! - `assertion/full/<ALG>`: `rules::check_assertion` (size, shape, header, kid/alg, signature,
-//!   claims, times, audience, typ, iss/sub, jti) plus the single-use insert into the memory
-//!   store, as the gate does it;
+//! - `assertion/full/<ALG>`: reading the token (`jose::Jws::read`) and `rules::check_assertion`
+//!   (size, shape, header, kid/alg, signature, claims, times, audience, typ, iss/sub, jti) plus
+//!   the single-use insert into the memory store, as the gate does it;
 //! - `assertion/ring/<ALG>`: `ring` alone verifying the same signature over the same signing
 //!   input (`RsaPublicKeyComponents` for RSA, `UnparsedPublicKey` otherwise);
 //! - `request_object/full/<ALG>` and `request_object/ring/<ALG>`: the same for request objects.
@@ -31,13 +31,13 @@ mod common;
 
 use common::{authorize_target, token_body, Case, ISSUER};
 use criterion::{criterion_group, BenchmarkId, Criterion};
-use jargate::config::{parse_settings, Client, Registry, Settings, Snapshot};
-use jargate::jose::{Jws, ShapeLimits};
+use jargate::config::{parse_settings, Client, Registry, Snapshot, TokenPolicies};
+use jargate::jose::Jws;
 use jargate::keys::Alg;
 use jargate::request::params::Origin;
 use jargate::request::path::normalize;
 use jargate::request::Params;
-use jargate::rules::{check_assertion, check_request_object};
+use jargate::rules::{check_assertion, check_request_object, TokenKind};
 use jargate::store::memory::MemoryStore;
 use jargate::store::{jti_key, Store};
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
@@ -181,7 +181,7 @@ struct Bench {
     kind: Kind,
     alg: Alg,
     client: &'static Client,
-    settings: &'static Settings,
+    policies: &'static TokenPolicies,
     store: &'static MemoryStore,
     now: i64,
     pool: Vec<String>,
@@ -213,7 +213,7 @@ impl Bench {
             kind,
             alg: case.alg,
             client: snapshot.registry.get(case.client_id).expect("client"),
-            settings: &snapshot.settings,
+            policies: &snapshot.policies,
             store,
             now,
             pool,
@@ -227,23 +227,31 @@ impl Bench {
     fn full(&mut self) {
         self.counter += 1;
         let token = &self.pool[self.counter as usize % POOL];
-        let (client, settings, now) = (self.client, self.settings, self.now);
-        let (checked, use_) = match self.kind {
-            Kind::Assertion => (check_assertion(token, client, settings, now), "assertion"),
-            Kind::RequestObject => (
-                check_request_object(token, client, settings, now),
-                "request_object",
-            ),
+        let (client, policies, now) = (self.client, self.policies, self.now);
+        let jws = Jws::read(token);
+        let (jti, exp, kind) = match self.kind {
+            Kind::Assertion => {
+                let checked = check_assertion(&jws, &policies.assertion, client, now);
+                let checked = checked.expect("valid token");
+                (checked.jti, Some(checked.exp), TokenKind::Assertion)
+            }
+            Kind::RequestObject => {
+                let checked = check_request_object(&jws, &policies.request_object, client, now);
+                let checked = checked.expect("valid token");
+                (
+                    checked.jti.unwrap_or_default(),
+                    checked.exp,
+                    TokenKind::RequestObject,
+                )
+            }
         };
-        let checked = checked.expect("valid token");
-        let jti = checked.jti.as_deref().unwrap_or_default();
-        let mut key = jti_key(use_, &client.id, jti);
+        let mut key = jti_key(kind.store_use(), &client.id, jti);
         // Unique per iteration: every insert is a new single-use entry.
         let _ = write!(key, "{}", self.counter);
-        let ttl = Duration::from_secs((checked.exp.unwrap_or(now) + 10 - now) as u64);
+        let ttl = Duration::from_secs((exp.unwrap_or(now) + 10 - now) as u64);
         let fresh = ready(self.store.insert_once(&key, ttl)).expect("store");
         assert!(fresh);
-        black_box(checked);
+        black_box(&jws);
     }
 
     /// `ring` alone on the same signing input and signature.
@@ -357,38 +365,44 @@ fn parts(c: &mut Criterion) {
     let now = common::now();
     let assertion = case.assertion(&common::jti(1, 1), now, now + 300);
     let object = case.request_object(&common::jti(1, 2), now, now + 600);
-    let limits = ShapeLimits {
-        max_bytes: 16384,
-        max_alg_chars: 16,
-    };
     let mut group = c.benchmark_group("parts");
-    group.bench_function("jws_parse/assertion", |b| {
-        b.iter(|| Jws::parse(black_box(&assertion), limits).unwrap())
+    // Reading decodes and parses once; every rule after that reads the decoding.
+    let read = |t: &str| {
+        let jws = Jws::read(t);
+        jws.shape().unwrap();
+        jws.header().unwrap();
+        jws.claims().unwrap();
+    };
+    group.bench_function("jws_read/assertion", |b| {
+        b.iter(|| read(black_box(&assertion)))
     });
-    group.bench_function("jws_parse/request_object", |b| {
-        b.iter(|| Jws::parse(black_box(&object), limits).unwrap())
+    group.bench_function("jws_read/request_object", |b| {
+        b.iter(|| read(black_box(&object)))
     });
-    let jws_a = Jws::parse(&assertion, limits).unwrap();
-    let jws_o = Jws::parse(&object, limits).unwrap();
-    group.bench_function("claims/assertion", |b| {
-        b.iter(|| black_box(&jws_a).claims().unwrap())
-    });
-    group.bench_function("claims/request_object", |b| {
-        b.iter(|| black_box(&jws_o).claims().unwrap())
-    });
+    let jws_a = Jws::read(&assertion);
     let client = snapshot.registry.get(case.client_id).unwrap();
+    let sets = [&client.auth_keys];
     group.bench_function("jws_verify/assertion", |b| {
-        b.iter(|| black_box(&jws_a).verify(&[&client.auth_keys], now).unwrap())
+        b.iter(|| {
+            let jws = black_box(&jws_a);
+            let alg = jws.alg_allowed(&sets, now).unwrap();
+            let kid = jws.kid(&sets, now).unwrap();
+            jws.signature(&sets, alg, kid, now).unwrap();
+        })
     });
-    group.bench_function("peek_claim/assertion", |b| {
-        b.iter(|| jargate::jose::peek_claim(black_box(&assertion), "sub").unwrap())
+    group.bench_function("unverified_sub/assertion", |b| {
+        b.iter(|| Jws::read(black_box(&assertion)).unverified("sub").is_some())
     });
     let store = MemoryStore::new(u64::MAX);
     let mut n: u64 = 0;
     group.bench_function("store_insert_once", |b| {
         b.iter(|| {
             n += 1;
-            let key = jti_key("assertion", "bench-es256", &common::jti(7, n));
+            let key = jti_key(
+                TokenKind::Assertion.store_use(),
+                "bench-es256",
+                &common::jti(7, n),
+            );
             ready(store.insert_once(&key, Duration::from_secs(310))).unwrap()
         })
     });

@@ -3,8 +3,9 @@
 //! - [`config`]: `jargate.toml` and `clients.json` into one validated, immutable [`config::Snapshot`].
 //! - [`keys`]: registered credentials as verifying keys, parsed once; [`keys::KeySource`] for
 //!   remote JWK Sets, which [`jwks`] fetches and caches.
-//! - [`jose`]: compact JWS shape, header and signature; no OAuth meaning.
-//! - [`rules`]: client assertion and request object rules as plain functions.
+//! - [`jose`]: compact JWS read once: shape, header and signature; no OAuth meaning.
+//! - [`rules`]: every SPEC §5 token rule as one named check, in one order; the proxy stops at
+//!   the first failure, `jargate explain` runs them all.
 //! - [`request`]: path routing and parameter parsing.
 //! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use),
 //!   over a store and a key source.

@@ -6,15 +6,30 @@ use std::fmt;
 
 /// A problem with a JWT (client assertion or request object). The same fault maps to
 /// `invalid_client` for an assertion and to `invalid_request_object` for a request object.
+/// A fault carries the values its rule was decided on, for `jargate explain`; what the client
+/// is told ([`TokenFault::describe`]) and the rule name stay free of them.
 #[derive(Debug, Clone, PartialEq, Eq, strum::EnumIter)]
 pub enum TokenFault {
-    TooLarge,
-    NotCompact,
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
+    /// Not three parts (`parts`), or three with an `empty` header or signature.
+    NotCompact {
+        parts: usize,
+        empty: &'static str,
+    },
     Encrypted,
-    BadEncoding,
+    /// The `part` (header, payload or signature) is not unpadded base64url.
+    BadEncoding {
+        part: &'static str,
+    },
     HeaderNotObject,
     AlgMissing,
-    AlgTooLong,
+    AlgTooLong {
+        len: usize,
+        max: usize,
+    },
     AlgNotAllowed,
     Crit,
     UnknownKid,
@@ -24,22 +39,59 @@ pub enum TokenFault {
     JwksUnavailable,
     BadSignature,
     ClaimsNotObject,
-    DuplicateMember,
+    /// The header or the claims name the member `name` twice.
+    DuplicateMember {
+        name: String,
+    },
     TimeNotNumber(&'static str),
     MissingExp,
-    Expired,
-    LifetimeTooLong,
-    IssuedInFuture,
-    NotYetValid,
-    NbfTooOld,
+    Expired {
+        exp: Seconds,
+        now: i64,
+        skew: i64,
+    },
+    /// `exp` minus `from` (`iat`, `nbf` or `now`) exceeds `max` + `skew`.
+    LifetimeTooLong {
+        lifetime: Seconds,
+        from: &'static str,
+        max: i64,
+        skew: i64,
+    },
+    IssuedInFuture {
+        iat: Seconds,
+        now: i64,
+        skew: i64,
+    },
+    NotYetValid {
+        nbf: Seconds,
+        now: i64,
+        skew: i64,
+    },
+    NbfTooOld {
+        nbf: Seconds,
+        now: i64,
+        max: i64,
+        skew: i64,
+    },
     MissingNbf,
     MissingAud,
-    AudienceMismatch,
-    AudienceNotStrict,
+    /// `actual` is the token's `aud` as JSON; `expected` the issuer identifier.
+    AudienceMismatch {
+        expected: String,
+        actual: String,
+    },
+    AudienceNotStrict {
+        expected: String,
+        actual: String,
+    },
     TypNotAllowed,
     MissingClaim(&'static str),
     ClaimNotString(&'static str),
-    ClaimTooLong(&'static str),
+    ClaimTooLong {
+        claim: &'static str,
+        chars: usize,
+        max: usize,
+    },
     IssSubDiffer,
     NotThisClient(&'static str),
     ForbiddenClaim(&'static str),
@@ -47,18 +99,31 @@ pub enum TokenFault {
     Replayed,
 }
 
+/// A NumericDate or a span of seconds as the token wrote it (JSON numbers may be fractional).
+/// Never NaN: it comes from a JSON number, so it is equal to itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd)]
+pub struct Seconds(pub f64);
+
+impl Eq for Seconds {}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 impl TokenFault {
     /// Stable, machine-friendly name of the rule (metrics label, log field).
     pub fn rule(&self) -> &'static str {
         use TokenFault::*;
         match self {
-            TooLarge => "too_large",
-            NotCompact => "not_compact",
+            TooLarge { .. } => "too_large",
+            NotCompact { .. } => "not_compact",
             Encrypted => "encrypted",
-            BadEncoding => "bad_encoding",
+            BadEncoding { .. } => "bad_encoding",
             HeaderNotObject => "header_not_object",
             AlgMissing => "alg_missing",
-            AlgTooLong => "alg_too_long",
+            AlgTooLong { .. } => "alg_too_long",
             AlgNotAllowed => "alg_not_allowed",
             Crit => "crit",
             UnknownKid => "unknown_kid",
@@ -66,22 +131,22 @@ impl TokenFault {
             JwksUnavailable => "jwks_unavailable",
             BadSignature => "bad_signature",
             ClaimsNotObject => "claims_not_object",
-            DuplicateMember => "duplicate_member",
+            DuplicateMember { .. } => "duplicate_member",
             TimeNotNumber(_) => "time_not_number",
             MissingExp => "missing_exp",
-            Expired => "expired",
-            LifetimeTooLong => "lifetime_too_long",
-            IssuedInFuture => "iat_in_future",
-            NotYetValid => "nbf_in_future",
-            NbfTooOld => "nbf_too_old",
+            Expired { .. } => "expired",
+            LifetimeTooLong { .. } => "lifetime_too_long",
+            IssuedInFuture { .. } => "iat_in_future",
+            NotYetValid { .. } => "nbf_in_future",
+            NbfTooOld { .. } => "nbf_too_old",
             MissingNbf => "missing_nbf",
             MissingAud => "missing_aud",
-            AudienceMismatch => "aud_mismatch",
-            AudienceNotStrict => "aud_not_strict",
+            AudienceMismatch { .. } => "aud_mismatch",
+            AudienceNotStrict { .. } => "aud_not_strict",
             TypNotAllowed => "typ_not_allowed",
             MissingClaim(_) => "missing_claim",
             ClaimNotString(_) => "claim_not_string",
-            ClaimTooLong(_) => "claim_too_long",
+            ClaimTooLong { .. } => "claim_too_long",
             IssSubDiffer => "iss_sub_differ",
             NotThisClient(_) => "not_this_client",
             ForbiddenClaim(_) => "forbidden_claim",
@@ -94,13 +159,13 @@ impl TokenFault {
     pub fn describe(&self, what: &str) -> String {
         use TokenFault::*;
         match self {
-            TooLarge => format!("{what} exceeds the size limit"),
-            NotCompact => format!("{what} is not a compact JWS (three base64url parts)"),
+            TooLarge { .. } => format!("{what} exceeds the size limit"),
+            NotCompact { .. } => format!("{what} is not a compact JWS (three base64url parts)"),
             Encrypted => format!("{what} is encrypted (JWE); only signed JWTs are accepted"),
-            BadEncoding => format!("{what} is not valid unpadded base64url"),
+            BadEncoding { .. } => format!("{what} is not valid unpadded base64url"),
             HeaderNotObject => format!("{what} header is not a JSON object"),
             AlgMissing => format!("{what} header has no alg"),
-            AlgTooLong => format!("{what} alg is too long"),
+            AlgTooLong { .. } => format!("{what} alg is too long"),
             AlgNotAllowed => {
                 format!(
                     "{what} alg is not registered for this client (or for the key its kid names)"
@@ -114,24 +179,26 @@ impl TokenFault {
             }
             BadSignature => format!("{what} signature does not verify"),
             ClaimsNotObject => format!("{what} claims are not a JSON object"),
-            DuplicateMember => format!("{what} has a duplicate JSON member name"),
+            DuplicateMember { .. } => format!("{what} has a duplicate JSON member name"),
             TimeNotNumber(c) => format!("{what} claim {c} is not a number"),
             MissingExp => format!("{what} has no exp"),
-            Expired => format!("{what} has expired"),
-            LifetimeTooLong => format!("{what} lifetime exceeds the maximum"),
-            IssuedInFuture => format!("{what} iat is in the future"),
-            NotYetValid => format!("{what} nbf is in the future"),
-            NbfTooOld => format!("{what} nbf is too far in the past"),
+            Expired { .. } => format!("{what} has expired"),
+            LifetimeTooLong { .. } => format!("{what} lifetime exceeds the maximum"),
+            IssuedInFuture { .. } => format!("{what} iat is in the future"),
+            NotYetValid { .. } => format!("{what} nbf is in the future"),
+            NbfTooOld { .. } => format!("{what} nbf is too far in the past"),
             MissingNbf => format!("{what} has no nbf"),
             MissingAud => format!("{what} has no aud"),
-            AudienceMismatch => format!("{what} aud does not name this authorization server"),
-            AudienceNotStrict => {
+            AudienceMismatch { .. } => {
+                format!("{what} aud does not name this authorization server")
+            }
+            AudienceNotStrict { .. } => {
                 format!("{what} aud must be a single string equal to the issuer identifier")
             }
             TypNotAllowed => format!("{what} typ is not allowed"),
             MissingClaim(c) => format!("{what} has no {c}"),
             ClaimNotString(c) => format!("{what} claim {c} is not a string"),
-            ClaimTooLong(c) => format!("{what} claim {c} is too long"),
+            ClaimTooLong { claim, .. } => format!("{what} claim {claim} is too long"),
             IssSubDiffer => format!("{what} iss and sub differ"),
             NotThisClient(c) => format!("{what} {c} does not match the client_id"),
             ForbiddenClaim(c) => format!("{what} must not contain {c}"),
@@ -445,7 +512,11 @@ mod tests {
             (Rejection::BodyTimeout, 408, "invalid_request"),
             (Rejection::MethodNotAllowed, 405, "invalid_request"),
             (
-                Rejection::RequestObject(TokenFault::Expired),
+                Rejection::RequestObject(TokenFault::Expired {
+                    exp: Seconds(1.0),
+                    now: 2,
+                    skew: 0,
+                }),
                 400,
                 "invalid_request_object",
             ),

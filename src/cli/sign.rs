@@ -6,26 +6,37 @@ use super::{alg_arg, read_text, EXIT_FAILURE};
 use crate::clock::unix_now;
 use crate::jose::sign::SigningKey;
 use crate::keys::Alg;
+use crate::rules::TokenKind;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A client assertion for private_key_jwt (RFC 7523).
-    Assertion,
-    /// A request object (JAR, RFC 9101).
-    Request,
+/// The command-line names of the token kinds (`sign assertion`, `explain --as request`).
+impl ValueEnum for TokenKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[TokenKind::Assertion, TokenKind::RequestObject]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            TokenKind::Assertion => PossibleValue::new("assertion")
+                .help("A client assertion for private_key_jwt (RFC 7523)"),
+            TokenKind::RequestObject => {
+                PossibleValue::new("request").help("A request object (JAR, RFC 9101)")
+            }
+        })
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
     /// What to build.
     #[arg(value_enum)]
-    pub kind: Kind,
+    pub kind: TokenKind,
     /// PKCS#8 private key PEM (as written by `jargate keygen`).
     #[arg(long)]
     pub key: PathBuf,
@@ -76,7 +87,7 @@ pub fn run(args: &SignArgs) -> ExitCode {
 }
 
 fn sign(args: &SignArgs, now: i64) -> Result<String, String> {
-    if args.kind == Kind::Assertion && !args.params.is_empty() {
+    if args.kind == TokenKind::Assertion && !args.params.is_empty() {
         return Err("--param is for request objects; use --claim for assertion claims".into());
     }
     let text = read_text(&args.key)?;
@@ -87,8 +98,8 @@ fn sign(args: &SignArgs, now: i64) -> Result<String, String> {
         many => Value::from(many.to_vec()),
     };
     let mut claims = match args.kind {
-        Kind::Assertion => assertion_claims(&args.client_id, aud, now, args.ttl)?,
-        Kind::Request => {
+        TokenKind::Assertion => assertion_claims(&args.client_id, aud, now, args.ttl)?,
+        TokenKind::RequestObject => {
             let params: Vec<(&str, &str)> = args
                 .params
                 .iter()
@@ -103,8 +114,8 @@ fn sign(args: &SignArgs, now: i64) -> Result<String, String> {
     }
     let typ = match (&args.typ, args.kind) {
         (Some(t), _) => Some(t.as_str()),
-        (None, Kind::Request) => Some("oauth-authz-req+jwt"),
-        (None, Kind::Assertion) => None,
+        (None, TokenKind::RequestObject) => Some("oauth-authz-req+jwt"),
+        (None, TokenKind::Assertion) => None,
     };
     key.sign(&header(typ, args.kid.as_deref()), &Value::Object(claims))
 }

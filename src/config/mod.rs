@@ -5,11 +5,15 @@
 mod document;
 pub mod env;
 mod locate;
+pub mod policy;
 pub mod position;
 pub mod registry;
 pub mod settings;
 pub mod tls;
 
+pub use policy::{
+    AssertionPolicy, AudiencePolicy, RequestObjectPolicy, TokenPolicies, TokenPolicy,
+};
 pub use registry::{Client, CredentialsById, Registry};
 pub use settings::*;
 
@@ -33,6 +37,8 @@ pub struct Snapshot {
     pub upstream: Upstream,
     pub routes: Routes,
     pub registry: Registry,
+    /// The token rules' view of `settings`, built once here.
+    pub policies: TokenPolicies,
     pub proxy_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     /// Every file this snapshot was read from (config, registry, key files).
@@ -148,6 +154,7 @@ impl Snapshot {
             return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
         }
         Ok(Snapshot {
+            policies: TokenPolicies::new(&settings),
             settings,
             upstream,
             routes,

@@ -4,9 +4,10 @@
 
 use super::{legacy, outside, Action, Decision, Forward, Incoming, SingleUse};
 use crate::config::{Client, Unregistered};
+use crate::jose::Jws;
 use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
 use crate::request::Params;
-use crate::rules::{check_request_object_with, Checked, PAR_URN_PREFIX};
+use crate::rules::{check_request_object_with, RequestObject, TokenKind, PAR_URN_PREFIX};
 use crate::store::jti_key;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -62,11 +63,12 @@ impl Decision<'_> {
         }
         // A request object needs the registered keys of its client.
         let client = client.ok_or(Rejection::Request(RequestFault::UnknownClient))?;
-        let checked = self.check_object(token, &client).await?;
+        let jws = Jws::read(token);
+        let checked = self.check_object(&jws, &client).await?;
         let single_use = self.object_single_use(&client, &checked);
         self.remember(&single_use);
-        let forward = outside::apply(policy, params, Some(&checked.claims), req.query, req.body)?;
-        let legacy_query = self.legacy_query(&client.id, &checked.claims)?;
+        let forward = outside::apply(policy, params, Some(checked.claims), req.query, req.body)?;
+        let legacy_query = self.legacy_query(&client.id, checked.claims)?;
         self.record_all(single_use).await?;
         if let Some(query) = legacy_query {
             return Ok(legacy::authorize_with(query).into());
@@ -113,12 +115,13 @@ impl Decision<'_> {
         };
         // A request object needs the registered keys of an authenticated client.
         let client = auth.client.ok_or(Rejection::Client(ClientFault::Unknown))?;
-        let checked = self.check_object(token, &client).await?;
+        let jws = Jws::read(token);
+        let checked = self.check_object(&jws, &client).await?;
         let object_single_use = self.object_single_use(&client, &checked);
         self.remember(&object_single_use);
         let policy = self.snapshot.settings.jar.outside_parameters;
-        let forward = outside::apply(policy, params, Some(&checked.claims), None, req.body)?;
-        let legacy_query = self.legacy_query(&client.id, &checked.claims)?;
+        let forward = outside::apply(policy, params, Some(checked.claims), None, req.body)?;
+        let legacy_query = self.legacy_query(&client.id, checked.claims)?;
         single_use.extend(object_single_use);
         self.record_all(single_use).await?;
         if let Some(query) = legacy_query {
@@ -191,30 +194,31 @@ impl Decision<'_> {
         }
     }
 
-    async fn check_object(&mut self, token: &str, client: &Client) -> Result<Checked, Rejection> {
-        let settings = &self.snapshot.settings;
+    async fn check_object<'j>(
+        &mut self,
+        jws: &'j Jws<'j>,
+        client: &Client,
+    ) -> Result<RequestObject<'j>, Rejection> {
+        let policy = &self.snapshot.policies.request_object;
         let checked = self
             .with_remote_keys(&client.jar_jwks_uris, |remote| {
-                check_request_object_with(token, client, remote, settings, self.now)
+                check_request_object_with(jws, policy, client, remote, self.now)
             })
             .await;
-        self.note_token(token, checked.as_ref().err());
-        checked.map_err(Rejection::RequestObject)
+        self.note_token(jws, checked.as_ref().err());
+        checked.map_err(|f| TokenKind::RequestObject.rejection(f))
     }
 
-    fn object_single_use(&self, client: &Client, checked: &Checked) -> Vec<SingleUse> {
-        let max_lifetime = self
-            .snapshot
-            .settings
-            .limits
-            .request_object_max_lifetime_secs;
+    fn object_single_use(&self, client: &Client, checked: &RequestObject) -> Vec<SingleUse> {
+        let kind = TokenKind::RequestObject;
+        let max_lifetime = self.snapshot.policies.request_object.0.max_lifetime;
         checked
             .jti
             .iter()
             .map(|jti| SingleUse {
-                key: jti_key("request_object", &client.id, jti),
+                key: jti_key(kind.store_use(), &client.id, jti),
                 ttl: self.single_use_ttl(checked.exp, max_lifetime),
-                replayed: Rejection::RequestObject(TokenFault::Replayed),
+                replayed: kind.rejection(TokenFault::Replayed),
             })
             .collect()
     }

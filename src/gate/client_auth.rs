@@ -5,10 +5,10 @@
 
 use super::{Decision, Incoming, SingleUse};
 use crate::config::{Client, Unregistered};
-use crate::jose::peek_claim;
+use crate::jose::Jws;
 use crate::reject::{ClientFault, Rejection, RequestFault, TokenFault};
 use crate::request::{basic, Params};
-use crate::rules::{check_assertion_with, JWT_BEARER};
+use crate::rules::{check_assertion_with, TokenKind, JWT_BEARER};
 use crate::store::jti_key;
 use std::sync::Arc;
 
@@ -87,33 +87,32 @@ impl Decision<'_> {
         };
         // Which client's keys to try: the client_id parameter, else the token's own (still
         // unverified) sub or iss. Every claim is checked strictly after the signature.
+        let jws = Jws::read(token);
         let id = params
             .get("client_id")
-            .map(str::to_owned)
-            .or_else(|| peek_claim(token, "sub"))
-            .or_else(|| peek_claim(token, "iss"));
+            .or_else(|| jws.unverified("sub"))
+            .or_else(|| jws.unverified("iss"))
+            .map(str::to_owned);
         self.client_id = id.clone();
         let client = id
             .as_deref()
             .and_then(|id| registry.get(id))
             .ok_or(Rejection::Client(ClientFault::Unknown))?;
-        let settings = &self.snapshot.settings;
+        let policy = &self.snapshot.policies.assertion;
         let checked = self
             .with_remote_keys(&client.auth_jwks_uris, |remote| {
-                check_assertion_with(token, client, remote, settings, self.now)
+                check_assertion_with(&jws, policy, client, remote, self.now)
             })
             .await;
-        self.note_token(token, checked.as_ref().err());
-        let checked = checked.map_err(|f| Rejection::Client(ClientFault::Assertion(f)))?;
-        let jti = checked.jti.unwrap_or_default();
-        let max_lifetime = self.snapshot.settings.limits.assertion_max_lifetime_secs;
+        self.note_token(&jws, checked.as_ref().err());
+        let checked = checked.map_err(|f| TokenKind::Assertion.rejection(f))?;
         Ok(Authenticated {
             client: Some(client.clone()),
             by_assertion: true,
             single_use: vec![SingleUse {
-                key: jti_key("assertion", &client.id, &jti),
-                ttl: self.single_use_ttl(checked.exp, max_lifetime),
-                replayed: Rejection::Client(ClientFault::Assertion(TokenFault::Replayed)),
+                key: jti_key(TokenKind::Assertion.store_use(), &client.id, checked.jti),
+                ttl: self.single_use_ttl(Some(checked.exp), policy.0.max_lifetime),
+                replayed: TokenKind::Assertion.rejection(TokenFault::Replayed),
             }],
         })
     }

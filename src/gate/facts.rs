@@ -1,11 +1,10 @@
 //! What the decision line says about the token a decision checked (SPEC §8): the `kid` and
-//! `alg` of its JOSE header and, when a time rule refused it, `exp − now`. Read leniently from
-//! the raw token, only for the log: nothing here decides anything.
+//! `alg` of its JOSE header and, when a time rule refused it, `exp − now`. Read leniently, only
+//! for the log: nothing here decides anything.
 
 use super::Decision;
+use crate::jose::Jws;
 use crate::reject::TokenFault;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
 use serde_json::Value;
 
 /// A header segment longer than this is not read for the log (the token is refused anyway).
@@ -23,33 +22,28 @@ pub struct TokenFacts {
 }
 
 impl Decision<'_> {
-    /// Keeps the facts of `token`, checked with `outcome`, for the decision line.
-    pub(super) fn note_token(&mut self, token: &str, fault: Option<&TokenFault>) {
-        self.token = Some(facts(token, fault, self.now));
+    /// Keeps the facts of `jws`, checked with `outcome`, for the decision line.
+    pub(super) fn note_token(&mut self, jws: &Jws, fault: Option<&TokenFault>) {
+        self.token = Some(facts(jws, fault, self.now));
     }
 }
 
-pub(super) fn facts(token: &str, fault: Option<&TokenFault>, now: i64) -> TokenFacts {
-    let mut segments = token.split('.');
-    let header = segments
-        .next()
-        .filter(|h| h.len() <= MAX_HEADER_SEGMENT)
-        .and_then(|h| B64.decode(h).ok())
-        .and_then(|h| serde_json::from_slice::<Value>(&h).ok());
+/// Read from the token's own decoding (lenient: the last of duplicate members wins), so nothing
+/// is decoded twice; a header segment too long for a log line is not decoded for it.
+pub(super) fn facts(jws: &Jws, fault: Option<&TokenFault>, now: i64) -> TokenFacts {
+    let segment = jws.token().split('.').next().unwrap_or_default();
+    let header = Some(jws)
+        .filter(|_| segment.len() <= MAX_HEADER_SEGMENT)
+        .and_then(Jws::unverified_header);
     let field = |name: &str| {
         header
-            .as_ref()
             .and_then(|h| h.get(name))
             .and_then(Value::as_str)
             .filter(|v| v.len() <= MAX_LOGGED && v.bytes().all(|b| (0x20..0x7f).contains(&b)))
             .map(str::to_owned)
     };
-    // Only on the rare refusal by a time rule: the payload of a valid token is not decoded
-    // twice.
     let exp_in = fault.filter(|f| is_time_rule(f)).and_then(|_| {
-        let payload = B64.decode(segments.next()?).ok()?;
-        let claims: Value = serde_json::from_slice(&payload).ok()?;
-        let exp = claims.get("exp")?.as_f64()?;
+        let exp = jws.unverified_claims()?.get("exp")?.as_f64()?;
         Some(exp.floor() as i64 - now)
     });
     TokenFacts {
@@ -63,7 +57,12 @@ fn is_time_rule(fault: &TokenFault) -> bool {
     use TokenFault::*;
     matches!(
         fault,
-        MissingExp | Expired | LifetimeTooLong | IssuedInFuture | NotYetValid | NbfTooOld
+        MissingExp
+            | Expired { .. }
+            | LifetimeTooLong { .. }
+            | IssuedInFuture { .. }
+            | NotYetValid { .. }
+            | NbfTooOld { .. }
     )
 }
 
@@ -71,8 +70,15 @@ fn is_time_rule(fault: &TokenFault) -> bool {
 mod tests {
     use super::*;
 
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+
     fn token(header: &str, claims: &str) -> String {
         format!("{}.{}.sig", B64.encode(header), B64.encode(claims))
+    }
+
+    fn facts(token: &str, fault: Option<&TokenFault>, now: i64) -> TokenFacts {
+        super::facts(&Jws::read(token), fault, now)
     }
 
     #[test]
@@ -83,7 +89,16 @@ mod tests {
         assert_eq!(ok.alg.as_deref(), Some("PS256"));
         assert_eq!(ok.exp_in, None);
         assert_eq!(
-            facts(&t, Some(&TokenFault::Expired), 1030).exp_in,
+            facts(
+                &t,
+                Some(&TokenFault::Expired {
+                    exp: crate::reject::Seconds(1000.0),
+                    now: 1030,
+                    skew: 0
+                }),
+                1030
+            )
+            .exp_in,
             Some(-30)
         );
         assert_eq!(

@@ -21,7 +21,6 @@ use crate::reject::{Rejection, RequestFault};
 use crate::request::body::{body_kind, BodyKind};
 use crate::request::params::{Origin, Params};
 use crate::request::{AuthMethod, Endpoint};
-use crate::rules::Checked;
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use http::Method;
@@ -230,11 +229,11 @@ impl Decision<'_> {
     /// Runs `check` against the client's registered keys and its remote JWK Sets (`uris`).
     /// When no key fits, the sets are refetched (rate-limited) and the check runs once more,
     /// so a client that rotated its keys is followed at once.
-    async fn with_remote_keys(
+    async fn with_remote_keys<T>(
         &self,
         uris: &[String],
-        check: impl Fn(&[&CredentialSet]) -> Result<Checked, TokenFault>,
-    ) -> Result<Checked, TokenFault> {
+        check: impl Fn(&[&CredentialSet]) -> Result<T, TokenFault>,
+    ) -> Result<T, TokenFault> {
         if uris.is_empty() {
             return check(&[]);
         }

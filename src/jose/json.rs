@@ -4,16 +4,15 @@
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::fmt;
 
 /// Parses `bytes` as JSON, refusing duplicate member names at any depth.
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, StrictJsonError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = de
-        .deserialize_any(StrictVisitor)
-        .map_err(|e| classify(&e))?;
-    de.end().map_err(|e| classify(&e))?;
-    Ok(value)
+    match parse_keeping_last(bytes)? {
+        (_, Some(name)) => Err(StrictJsonError::Duplicate(name)),
+        (value, None) => Ok(value),
+    }
 }
 
 /// Parses `bytes` as a strict JSON object.
@@ -21,6 +20,23 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, StrictJsonError>
     match parse_strict(bytes)? {
         Value::Object(map) => Ok(map),
         _ => Err(StrictJsonError::NotObject),
+    }
+}
+
+/// Parses `bytes` as JSON in one pass, returning both readings: the value as serde_json reads
+/// it (the last of duplicate members wins) and the first member name found twice, if any. A
+/// syntax error after a duplicate still reports the duplicate, as a parser that stops at the
+/// first duplicate would.
+pub fn parse_keeping_last(bytes: &[u8]) -> Result<(Value, Option<String>), StrictJsonError> {
+    let duplicate = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = de
+        .deserialize_any(Strict(&duplicate))
+        .and_then(|value| de.end().map(|()| value));
+    match (parsed, duplicate.into_inner()) {
+        (Ok(value), duplicate) => Ok((value, duplicate)),
+        (Err(_), Some(name)) => Err(StrictJsonError::Duplicate(name)),
+        (Err(_), None) => Err(StrictJsonError::Syntax),
     }
 }
 
@@ -32,24 +48,11 @@ pub enum StrictJsonError {
     NotObject,
 }
 
-/// serde errors carry only text; the duplicate's name travels between these markers.
-const DUPLICATE: &str = "duplicate member name\u{1}";
-const END: char = '\u{1}';
+/// Visitor and seed at once; notes the first duplicate member name in the shared cell.
+#[derive(Clone, Copy)]
+struct Strict<'d>(&'d RefCell<Option<String>>);
 
-fn classify(e: &serde_json::Error) -> StrictJsonError {
-    let text = e.to_string();
-    match text
-        .strip_prefix(DUPLICATE)
-        .and_then(|rest| rest.split(END).next())
-    {
-        Some(name) => StrictJsonError::Duplicate(name.to_string()),
-        None => StrictJsonError::Syntax,
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
+impl<'de> Visitor<'de> for Strict<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -81,7 +84,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictSeed)? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -89,9 +92,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(StrictSeed)?;
+            let value = map.next_value_seed(self)?;
             if out.contains_key(&key) {
-                return Err(de::Error::custom(format!("{DUPLICATE}{key}{END}")));
+                self.0.borrow_mut().get_or_insert_with(|| key.clone());
             }
             out.insert(key, value);
         }
@@ -99,12 +102,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-struct StrictSeed;
-
-impl<'de> de::DeserializeSeed<'de> for StrictSeed {
+impl<'de> de::DeserializeSeed<'de> for Strict<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(StrictVisitor)
+        d.deserialize_any(self)
     }
 }
 
@@ -134,6 +135,19 @@ mod tests {
         let strict = parse_strict(text).unwrap();
         let loose: Value = serde_json::from_slice(text).unwrap();
         assert_eq!(strict, loose);
+    }
+
+    #[test]
+    fn the_last_duplicate_wins_in_the_lenient_reading() {
+        let (value, duplicate) =
+            parse_keeping_last(br#"{"sub":"a","x":{"y":1,"y":2},"sub":"b"}"#).unwrap();
+        assert_eq!(value["sub"], "b");
+        assert_eq!(value["x"]["y"], 2);
+        assert_eq!(duplicate.as_deref(), Some("y"));
+        assert_eq!(
+            parse_strict(br#"{"a":1,"a":2,"#),
+            Err(StrictJsonError::Duplicate("a".into()))
+        );
     }
 
     #[test]

@@ -255,9 +255,10 @@ pub fn json_body<'p>(kept: impl IntoIterator<Item = &'p Param>) -> Map<String, V
 /// A decoded name every server reads the same way: ASCII letters, digits, `_`, `-`; and not a
 /// case variant of a name jargate interprets.
 fn check_name(name: &str) -> Result<(), RequestFault> {
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         return Err(RequestFault::ParameterName);
     }

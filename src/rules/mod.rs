@@ -1,28 +1,25 @@
-//! OAuth meaning of the two signed tokens: the client assertion (RFC 7523, SPEC §5) and the
-//! request object (RFC 9101, SPEC §5). Plain functions from a token, the client, the settings
-//! and the current time to the checked claims or the first rule that failed. No sockets, no
-//! store: single use is recorded by the caller once every other rule passed.
+//! OAuth meaning of the two signed tokens: the client assertion (RFC 7523) and the request
+//! object (RFC 9101). Every SPEC §5 rule is one named [`Check`], and [`run`] applies them in
+//! the proxy's order to a token read once ([`Jws`]), against the policy of its kind built once
+//! per snapshot. The proxy stops at the first failure ([`check_assertion_with`],
+//! [`check_request_object_with`]); `jargate explain` runs them all and renders the same
+//! outcomes. No sockets, no store: single use is recorded by the caller once every other rule
+//! passed.
 
 pub mod assertion;
+pub mod check;
 pub mod claims;
 pub mod request_object;
 
-use crate::jose::{Jws, ShapeLimits};
+pub use assertion::{check_assertion, check_assertion_with, ClientAssertion};
+pub use check::{run, Check, Outcome, Subject};
+pub use request_object::{check_request_object, check_request_object_with, RequestObject};
+
+use crate::config::{Client, TokenPolicies, TokenPolicy};
+use crate::jose::Jws;
 use crate::keys::CredentialSet;
-use crate::reject::TokenFault;
-use serde_json::{Map, Value};
-
-pub use assertion::{check_assertion, check_assertion_with};
-pub use request_object::{check_request_object, check_request_object_with};
-
-/// A token that passed every stateless rule.
-#[derive(Debug, Clone)]
-pub struct Checked {
-    pub claims: Map<String, Value>,
-    pub jti: Option<String>,
-    /// Whole seconds; `None` only for request objects when `jar.require_exp = false`.
-    pub exp: Option<i64>,
-}
+use crate::reject::{ClientFault, Rejection, TokenFault};
+use check::ClaimCheck;
 
 /// The assertion type of RFC 7523 §2.2.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -30,39 +27,117 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// The prefix of `request_uri` values minted by a PAR endpoint (RFC 9126 §2.2).
 pub const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
-/// SPEC §5 steps 1 to 4, the same for both kinds: size and shape, header, signature with the
-/// registered keys of this use (then the remote ones), claims object.
-fn verified<'t>(
-    token: &'t str,
-    max_bytes: usize,
-    max_alg_chars: usize,
-    registered: &CredentialSet,
+/// The two kinds of signed token jargate checks. Each has its own keys, policy, claim rules
+/// and single-use namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Assertion,
+    RequestObject,
+}
+
+impl TokenKind {
+    /// What the token is called in answers and in `explain`.
+    pub fn what(self) -> &'static str {
+        match self {
+            TokenKind::Assertion => "client assertion",
+            TokenKind::RequestObject => "request object",
+        }
+    }
+
+    /// The token's namespace in single-use keys (`store::jti_key`).
+    pub fn store_use(self) -> &'static str {
+        match self {
+            TokenKind::Assertion => "assertion",
+            TokenKind::RequestObject => "request_object",
+        }
+    }
+
+    /// The client's registered keys for this kind; keys never cross kinds.
+    pub fn keys(self, client: &Client) -> &CredentialSet {
+        match self {
+            TokenKind::Assertion => &client.auth_keys,
+            TokenKind::RequestObject => &client.jar_keys,
+        }
+    }
+
+    /// The client's remote JWK Sets for this kind.
+    pub fn jwks_uris(self, client: &Client) -> &[String] {
+        match self {
+            TokenKind::Assertion => &client.auth_jwks_uris,
+            TokenKind::RequestObject => &client.jar_jwks_uris,
+        }
+    }
+
+    pub fn policy(self, policies: &TokenPolicies) -> &TokenPolicy {
+        match self {
+            TokenKind::Assertion => &policies.assertion.0,
+            TokenKind::RequestObject => &policies.request_object.0,
+        }
+    }
+
+    /// The answer to a token of this kind that broke a rule (SPEC §6).
+    pub fn rejection(self, fault: TokenFault) -> Rejection {
+        match self {
+            TokenKind::Assertion => Rejection::Client(ClientFault::Assertion(fault)),
+            TokenKind::RequestObject => Rejection::RequestObject(fault),
+        }
+    }
+
+    /// The claim stage of this kind, in SPEC §5 order.
+    fn claim_checks(self) -> &'static [(Check, ClaimCheck)] {
+        match self {
+            TokenKind::Assertion => assertion::CLAIM_CHECKS,
+            TokenKind::RequestObject => request_object::CLAIM_CHECKS,
+        }
+    }
+}
+
+/// Runs every rule of `kind` on `jws` for `client` and stops at the first failure; the
+/// registered keys are tried first, then the `remote` ones. Returns the claims.
+fn first_failure<'j>(
+    jws: &'j Jws<'j>,
+    kind: TokenKind,
+    policy: &TokenPolicy,
+    client: &Client,
     remote: &[&CredentialSet],
     now: i64,
-) -> Result<(Jws<'t>, Map<String, Value>), TokenFault> {
-    let jws = Jws::parse(
-        token,
-        ShapeLimits {
-            max_bytes,
-            max_alg_chars,
-        },
-    )?;
-    if remote.is_empty() {
-        jws.verify(&[registered], now)?;
+) -> Result<&'j serde_json::Map<String, serde_json::Value>, TokenFault> {
+    let registered = kind.keys(client);
+    let with_remote: Vec<&CredentialSet>;
+    let sets = if remote.is_empty() {
+        std::slice::from_ref(&registered)
     } else {
-        let mut sets = Vec::with_capacity(1 + remote.len());
-        sets.push(registered);
-        sets.extend_from_slice(remote);
-        jws.verify(&sets, now)?;
+        with_remote = std::iter::once(registered)
+            .chain(remote.iter().copied())
+            .collect();
+        &with_remote
+    };
+    let subject = Subject {
+        jws,
+        kind,
+        policy,
+        client_id: &client.id,
+        keys: Some(sets),
+        now,
+    };
+    let mut fault = None;
+    run(&subject, &mut |_, outcome| match outcome {
+        Outcome::Fail(f) => {
+            fault = Some(f);
+            std::ops::ControlFlow::Break(())
+        }
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    match fault {
+        Some(f) => Err(f),
+        None => jws.claims(),
     }
-    let claims = jws.claims()?;
-    Ok((jws, claims))
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     //! Builders for rule tests: a settings block, a client with one key per use, signed tokens.
-    use crate::config::{parse_settings, Client, Registry, Settings};
+    use crate::config::{parse_settings, Client, Registry, TokenPolicies};
     use crate::jose::sign::SigningKey;
     use crate::keys::Alg;
     use serde_json::{json, Value};
@@ -75,11 +150,11 @@ pub(crate) mod testing {
         format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))
     }
 
-    pub fn settings(extra: &str) -> Settings {
+    pub fn policies(extra: &str) -> TokenPolicies {
         let text = format!(
             "[upstream]\nurl = \"http://127.0.0.1:1\"\n[clients]\nfile = \"c.json\"\n{extra}"
         );
-        parse_settings(&text).expect("settings")
+        TokenPolicies::new(&parse_settings(&text).expect("settings"))
     }
 
     pub fn signer(name: &str, alg: Alg) -> SigningKey {

@@ -1,94 +1,133 @@
-//! Request objects (RFC 9101 §4–6, FAPI 2.0, SPEC §5).
+//! Request objects (RFC 9101 §4–6, FAPI 2.0, SPEC §5): the claim stage and the typed result.
 
-use super::claims::{
-    check_audience, check_times, string_claim, typ_is, AudiencePolicy, TimePolicy,
-};
-use super::{verified, Checked};
-use crate::config::{Client, Settings};
+use super::check::{Check, ClaimCheck, Claims, Outcome, Subject};
+use super::claims::{self, exp_secs, string_claim, typ_is};
+use super::{first_failure, TokenKind};
+use crate::config::{Client, RequestObjectPolicy};
+use crate::jose::Jws;
 use crate::keys::CredentialSet;
 use crate::reject::TokenFault;
+use serde_json::{Map, Value};
 
-/// Checks `token` as a request object of `client`, in SPEC §5 order.
-pub fn check_request_object(
-    token: &str,
-    client: &Client,
-    settings: &Settings,
-    now: i64,
-) -> Result<Checked, TokenFault> {
-    check_request_object_with(token, client, &[], settings, now)
+/// A request object that passed every stateless rule; its `jti`, if any, is still to be
+/// recorded.
+#[derive(Debug, Clone)]
+pub struct RequestObject<'j> {
+    pub claims: &'j Map<String, Value>,
+    pub jti: Option<&'j str>,
+    /// Whole seconds; `None` only when `jar.require_exp = false`.
+    pub exp: Option<i64>,
 }
 
-/// Like [`check_request_object`], also trying the keys of the client's remote JWK Sets.
-pub fn check_request_object_with(
-    token: &str,
+/// The claim stage of a request object, in SPEC §5 order.
+pub(super) const CLAIM_CHECKS: &[(Check, ClaimCheck)] = &[
+    (Check::TimeClaims, claims::time_claims),
+    (Check::Exp, claims::exp_present),
+    (Check::NbfRequired, claims::nbf_required),
+    (Check::NotExpired, claims::not_expired),
+    (Check::Lifetime, claims::lifetime),
+    (Check::Iat, claims::iat),
+    (Check::Nbf, claims::nbf),
+    (Check::Aud, claims::audience),
+    (Check::Typ, typ),
+    (Check::ClientId, client_id),
+    (Check::IssIsClient, iss_is_client),
+    (Check::NoRequest, |_, c| forbidden(c, "request")),
+    (Check::NoRequestUri, |_, c| forbidden(c, "request_uri")),
+    (Check::ResponseType, response_type),
+    (Check::SubNotClient, sub_not_client),
+    (Check::OptionalJti, optional_jti),
+];
+
+/// `typ`, when present: `JWT` or `oauth-authz-req+jwt`; with `jar.require_typ`, present and
+/// `oauth-authz-req+jwt`.
+fn typ(s: &Subject, _: &Claims) -> Outcome<'static> {
+    let require = s.policy.require_typ;
+    match s.jws.typ() {
+        Err(fault) => Outcome::Fail(fault),
+        Ok(None) if require => Outcome::Fail(TokenFault::TypNotAllowed),
+        Ok(Some(t)) if require && !typ_is(t, "oauth-authz-req+jwt") => {
+            Outcome::Fail(TokenFault::TypNotAllowed)
+        }
+        Ok(Some(t)) if !(typ_is(t, "JWT") || typ_is(t, "oauth-authz-req+jwt")) => {
+            Outcome::Fail(TokenFault::TypNotAllowed)
+        }
+        Ok(_) => Outcome::Pass,
+    }
+}
+
+fn client_id(s: &Subject, c: &Claims) -> Outcome<'static> {
+    match string_claim(c, "client_id", usize::MAX) {
+        Ok(Some(id)) if id != s.client_id => Outcome::Fail(TokenFault::NotThisClient("client_id")),
+        Ok(Some(_)) => Outcome::Pass,
+        Ok(None) => Outcome::Fail(TokenFault::MissingClaim("client_id")),
+        Err(fault) => Outcome::Fail(fault),
+    }
+}
+
+/// `iss`, when present, is the client too.
+fn iss_is_client(s: &Subject, c: &Claims) -> Outcome<'static> {
+    match string_claim(c, "iss", s.policy.max_claim_chars) {
+        Ok(Some(iss)) if iss != s.client_id => Outcome::Fail(TokenFault::NotThisClient("iss")),
+        Ok(_) => Outcome::Pass,
+        Err(fault) => Outcome::Fail(fault),
+    }
+}
+
+fn forbidden(c: &Claims, name: &'static str) -> Outcome<'static> {
+    match c.contains_key(name) {
+        true => Outcome::Fail(TokenFault::ForbiddenClaim(name)),
+        false => Outcome::Pass,
+    }
+}
+
+fn response_type(_: &Subject, c: &Claims) -> Outcome<'static> {
+    match c.contains_key("response_type") {
+        true => Outcome::Pass,
+        false => Outcome::Fail(TokenFault::MissingClaim("response_type")),
+    }
+}
+
+/// A request object whose sub is the client could be replayed as a client assertion.
+fn sub_not_client(s: &Subject, c: &Claims) -> Outcome<'static> {
+    match c.get("sub").and_then(Value::as_str) == Some(s.client_id) {
+        true => Outcome::Fail(TokenFault::SubIsClient),
+        false => Outcome::Pass,
+    }
+}
+
+fn optional_jti(s: &Subject, c: &Claims) -> Outcome<'static> {
+    string_claim(c, "jti", s.policy.max_claim_chars)
+        .map(|_| ())
+        .into()
+}
+
+/// Checks `jws` as a request object of `client`, with its registered keys only.
+pub fn check_request_object<'j>(
+    jws: &'j Jws<'j>,
+    policy: &RequestObjectPolicy,
+    client: &Client,
+    now: i64,
+) -> Result<RequestObject<'j>, TokenFault> {
+    check_request_object_with(jws, policy, client, &[], now)
+}
+
+/// Checks `jws` as a request object of `client` in SPEC §5 order, stopping at the first
+/// failure; the keys of the client's remote JWK Sets (`remote`) are tried after its own.
+pub fn check_request_object_with<'j>(
+    jws: &'j Jws<'j>,
+    policy: &RequestObjectPolicy,
     client: &Client,
     remote: &[&CredentialSet],
-    settings: &Settings,
     now: i64,
-) -> Result<Checked, TokenFault> {
-    let limits = &settings.limits;
-    let (jws, claims) = verified(
-        token,
-        limits.max_request_object_bytes,
-        limits.max_alg_chars,
-        &client.jar_keys,
-        remote,
-        now,
-    )?;
-    let exp = check_times(
-        &claims,
-        TimePolicy {
-            now,
-            skew: limits.clock_skew_secs,
-            max_lifetime: limits.request_object_max_lifetime_secs,
-            require_exp: settings.jar.require_exp,
-            require_nbf: settings.jar.require_nbf,
-        },
-    )?;
-    // `strict_audience` hardens client assertions only: the OpenID conformance suite requires
-    // a request object with `aud = [issuer, other]` to be accepted.
-    check_audience(
-        &claims,
-        AudiencePolicy {
-            identifier: &settings.issuer.identifier,
-            aliases: &settings.issuer.aliases,
-            strict: false,
-        },
-    )?;
-    match jws.typ()? {
-        None if settings.jar.require_typ => return Err(TokenFault::TypNotAllowed),
-        Some(typ) if settings.jar.require_typ && !typ_is(typ, "oauth-authz-req+jwt") => {
-            return Err(TokenFault::TypNotAllowed)
-        }
-        Some(typ) if !(typ_is(typ, "JWT") || typ_is(typ, "oauth-authz-req+jwt")) => {
-            return Err(TokenFault::TypNotAllowed)
-        }
-        _ => {}
-    }
-    let client_id = string_claim(&claims, "client_id", usize::MAX)?
-        .ok_or(TokenFault::MissingClaim("client_id"))?;
-    if client_id != client.id {
-        return Err(TokenFault::NotThisClient("client_id"));
-    }
-    if let Some(iss) = string_claim(&claims, "iss", limits.max_claim_chars)? {
-        if iss != client.id {
-            return Err(TokenFault::NotThisClient("iss"));
-        }
-    }
-    for forbidden in ["request", "request_uri"] {
-        if claims.contains_key(forbidden) {
-            return Err(TokenFault::ForbiddenClaim(forbidden));
-        }
-    }
-    if !claims.contains_key("response_type") {
-        return Err(TokenFault::MissingClaim("response_type"));
-    }
-    // A request object whose sub is the client could be replayed as a client assertion.
-    if claims.get("sub").and_then(|s| s.as_str()) == Some(client.id.as_str()) {
-        return Err(TokenFault::SubIsClient);
-    }
-    let jti = string_claim(&claims, "jti", limits.max_claim_chars)?.map(str::to_owned);
-    Ok(Checked { claims, jti, exp })
+) -> Result<RequestObject<'j>, TokenFault> {
+    let policy = &policy.0;
+    let claims = first_failure(jws, TokenKind::RequestObject, policy, client, remote, now)?;
+    Ok(RequestObject {
+        jti: string_claim(claims, "jti", policy.max_claim_chars)?,
+        exp: exp_secs(claims),
+        claims,
+    })
 }
 
 #[cfg(test)]
@@ -107,9 +146,11 @@ mod tests {
         claims: serde_json::Value,
         header: serde_json::Value,
         extra: &str,
-    ) -> Result<Checked, TokenFault> {
+    ) -> Result<(), TokenFault> {
         let token = sign(&signer("ed-a", Alg::EdDSA), header, claims);
-        check_request_object(&token, &client(), &settings(extra), NOW)
+        let policies = policies(extra);
+        check_request_object(&Jws::read(&token), &policies.request_object, &client(), NOW)
+            .map(|_| ())
     }
 
     fn with(patch: serde_json::Value) -> serde_json::Value {
@@ -187,7 +228,10 @@ mod tests {
     #[test]
     fn the_assertion_key_never_verifies_a_request_object() {
         let token = sign(&signer("ec-a", Alg::ES256), json!({}), claims());
-        let result = check_request_object(&token, &client(), &settings(""), NOW);
+        let policies = policies("");
+        let result =
+            check_request_object(&Jws::read(&token), &policies.request_object, &client(), NOW)
+                .map(|_| ());
         assert_eq!(result.unwrap_err(), TokenFault::AlgNotAllowed);
     }
 }

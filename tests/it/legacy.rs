@@ -464,6 +464,7 @@ async fn claims_that_would_not_be_read_alike_upstream_are_refused() {
             "parameter_name",
         ),
         ("ext.flag", json!("1"), "parameter_name"),
+        ("", json!(1799999990), "parameter_name"),
         ("Scope", json!("openid admin"), "case_variant_parameter"),
         ("state", json!("a\u{0}b"), "nul_in_value"),
     ];

@@ -1,0 +1,224 @@
+//! The named checks of SPEC §5 and the one order they run in: the token's shape and header
+//! (steps 1–2, `jose`), its keys and signature (steps 2–3, `jose`), the claims object (step 4),
+//! then the claim stage of its kind, a table of `(Check, fn)` (steps 5–7 and the kind's own
+//! rules). Whoever runs them decides whether to stop at the first failure.
+
+use super::claims::{times, Times};
+use super::TokenKind;
+use crate::config::TokenPolicy;
+use crate::jose::Jws;
+use crate::keys::{Credential, CredentialSet};
+use crate::reject::TokenFault;
+use serde_json::{Map, Value};
+use std::ops::ControlFlow;
+
+/// One SPEC §5 rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Size,
+    Shape,
+    Header,
+    Alg,
+    Crit,
+    AlgAllowed,
+    Kid,
+    Signature,
+    Claims,
+    TimeClaims,
+    Exp,
+    NbfRequired,
+    NotExpired,
+    Lifetime,
+    Iat,
+    Nbf,
+    Aud,
+    Typ,
+    /// Client assertions: `iss`, `sub`, `iss = sub`, `sub` = the client, `jti`.
+    Iss,
+    Sub,
+    IssIsSub,
+    SubIsClient,
+    Jti,
+    /// Request objects: `client_id` and `iss` name the client; no `request`, no
+    /// `request_uri`; `response_type`; `sub` not the client; `jti` optional.
+    ClientId,
+    IssIsClient,
+    NoRequest,
+    NoRequestUri,
+    ResponseType,
+    SubNotClient,
+    OptionalJti,
+}
+
+impl Check {
+    /// The short name `explain` prints in front of the rule's line.
+    pub fn name(self) -> &'static str {
+        use Check::*;
+        match self {
+            Size => "size",
+            Shape => "shape",
+            Header => "header",
+            Alg => "alg",
+            Crit => "crit",
+            AlgAllowed => "alg allowed",
+            Kid => "kid",
+            Signature => "signature",
+            Claims => "claims",
+            TimeClaims => "time claims",
+            Exp => "exp",
+            NbfRequired | Nbf => "nbf",
+            NotExpired => "not expired",
+            Lifetime => "lifetime",
+            Iat => "iat",
+            Aud => "aud",
+            Typ => "typ",
+            Iss | IssIsClient => "iss",
+            Sub | SubNotClient => "sub",
+            IssIsSub => "iss = sub",
+            SubIsClient => "sub = client",
+            Jti | OptionalJti => "jti",
+            ClientId => "client_id",
+            NoRequest => "request",
+            NoRequestUri => "request_uri",
+            ResponseType => "response_type",
+        }
+    }
+}
+
+/// How one check went.
+#[derive(Debug, Clone)]
+pub enum Outcome<'a> {
+    Pass,
+    /// The signature check passed with this credential.
+    Verified(&'a Credential),
+    /// Nothing to check: the rule does not apply, or an earlier failure left its input unusable.
+    Skip,
+    Fail(TokenFault),
+}
+
+impl From<Result<(), TokenFault>> for Outcome<'_> {
+    fn from(result: Result<(), TokenFault>) -> Self {
+        match result {
+            Ok(()) => Outcome::Pass,
+            Err(f) => Outcome::Fail(f),
+        }
+    }
+}
+
+/// What the checks run on: one token, read once, for one client.
+pub struct Subject<'a> {
+    pub jws: &'a Jws<'a>,
+    pub kind: TokenKind,
+    pub policy: &'a TokenPolicy,
+    /// The client the token must belong to.
+    pub client_id: &'a str,
+    /// The client's credentials for this kind (registered, then remote); `None`: there is no
+    /// registered client to take keys from (`explain` only), so the signature is not checked.
+    pub keys: Option<&'a [&'a CredentialSet]>,
+    pub now: i64,
+}
+
+/// The strictly parsed claims, with their time claims read once for the claim stage.
+pub struct Claims<'c> {
+    pub map: &'c Map<String, Value>,
+    pub times: Option<Times>,
+}
+
+impl<'c> Claims<'c> {
+    pub fn new(map: &'c Map<String, Value>) -> Claims<'c> {
+        Claims {
+            map,
+            times: times(map),
+        }
+    }
+}
+
+impl std::ops::Deref for Claims<'_> {
+    type Target = Map<String, Value>;
+    fn deref(&self) -> &Map<String, Value> {
+        self.map
+    }
+}
+
+/// A rule of the claim stage.
+pub type ClaimCheck = fn(&Subject<'_>, &Claims<'_>) -> Outcome<'static>;
+
+/// Runs every check of `s.kind` in SPEC §5 order, handing each outcome to `each`, which may
+/// stop the run. A stage whose input is missing is not run: nothing after a bad shape or
+/// header, no signature without keys, no claim rule without a claims object.
+pub fn run<'a, F>(s: &Subject<'a>, each: &mut F)
+where
+    F: FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
+{
+    let _ = stages(s, each);
+}
+
+fn stages<'a, F>(s: &Subject<'a>, each: &mut F) -> ControlFlow<()>
+where
+    F: FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
+{
+    let jws = s.jws;
+    each(Check::Size, jws.size(s.policy.max_bytes).into())?;
+    let shape = jws.shape();
+    let bad_shape = shape.is_err();
+    each(Check::Shape, shape.into())?;
+    if bad_shape {
+        return ControlFlow::Break(());
+    }
+    if let Err(fault) = jws.header() {
+        each(Check::Header, Outcome::Fail(fault))?;
+        return ControlFlow::Break(());
+    }
+    each(Check::Header, Outcome::Pass)?;
+    each(
+        Check::Alg,
+        jws.alg(s.policy.max_alg_chars).map(|_| ()).into(),
+    )?;
+    each(Check::Crit, jws.crit().into())?;
+    match s.keys {
+        Some(keys) => signature(s, keys, each)?,
+        None => each(Check::Signature, Outcome::Skip)?,
+    }
+    let claims = match jws.claims() {
+        Ok(claims) => claims,
+        Err(fault) => {
+            each(Check::Claims, Outcome::Fail(fault))?;
+            return ControlFlow::Break(());
+        }
+    };
+    each(Check::Claims, Outcome::Pass)?;
+    let claims = Claims::new(claims);
+    for (check, rule) in s.kind.claim_checks() {
+        each(*check, rule(s, &claims))?;
+    }
+    ControlFlow::Continue(())
+}
+
+/// SPEC §5 steps 2 and 3 against the credentials; each step needs the one before it.
+fn signature<'a, F>(s: &Subject<'a>, keys: &'a [&'a CredentialSet], each: &mut F) -> ControlFlow<()>
+where
+    F: FnMut(Check, Outcome<'a>) -> ControlFlow<()>,
+{
+    let alg = match s.jws.alg_allowed(keys, s.now) {
+        Ok(alg) => alg,
+        // Already the `alg` check's failure: nothing to verify with.
+        Err(TokenFault::AlgMissing) => return each(Check::Signature, Outcome::Skip),
+        Err(fault) => {
+            each(Check::AlgAllowed, Outcome::Fail(fault))?;
+            return each(Check::Signature, Outcome::Skip);
+        }
+    };
+    each(Check::AlgAllowed, Outcome::Pass)?;
+    let kid = match s.jws.kid(keys, s.now) {
+        Ok(kid) => kid,
+        Err(fault) => {
+            each(Check::Kid, Outcome::Fail(fault))?;
+            return each(Check::Signature, Outcome::Skip);
+        }
+    };
+    each(Check::Kid, Outcome::Pass)?;
+    match s.jws.signature(keys, alg, kid, s.now) {
+        Ok(credential) => each(Check::Signature, Outcome::Verified(credential)),
+        Err(fault) => each(Check::Signature, Outcome::Fail(fault)),
+    }
+}
