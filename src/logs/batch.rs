@@ -184,8 +184,15 @@ mod tests {
         for _ in 0..(3 * MAX_PENDING / line.len()) {
             log.write_all(&line).expect("never an error");
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "appending blocked");
-        assert!(log.dropped_lines() >= MAX_PENDING / line.len(), "{}", log.dropped_lines());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "appending blocked"
+        );
+        assert!(
+            log.dropped_lines() >= MAX_PENDING / line.len(),
+            "{}",
+            log.dropped_lines()
+        );
         drop(held);
     }
 
@@ -198,7 +205,11 @@ mod tests {
         std::thread::sleep(FLUSH_EVERY * 5);
         log.write_all(b"last words\n").expect("append");
         log.flush_now(&mut sink.clone());
-        assert!(written(&sink).ends_with("last words\n"), "{}", written(&sink));
+        assert!(
+            written(&sink).ends_with("last words\n"),
+            "{}",
+            written(&sink)
+        );
         // The writer thread finds nothing left to write twice.
         std::thread::sleep(FLUSH_EVERY * 5);
         assert_eq!(written(&sink), "first\nlast words\n");
