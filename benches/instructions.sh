@@ -82,7 +82,8 @@ for setup in $SETUPS; do
   file=$I/callgrind-$setup.out
   rm -f "$file"
   RUST_LOG=info valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$file" \
-    "$BIN" serve --config "$W/jargate.toml" >"$W/jargate.log" 2>"$I/valgrind-$setup.log" &
+    --log-file="$I/valgrind-$setup.log" \
+    "$BIN" serve --config "$W/jargate.toml" >"$W/jargate.log" 2>&1 &
   SRV=$!
   for _ in $(seq 1 600); do
     curl -fs "http://127.0.0.1:$JG_ADMIN/healthz" >/dev/null 2>&1 && break

@@ -6,17 +6,18 @@
 //! requests a second on few cores, each line then costs a context switch, a `write`, and a
 //! file event for whoever watches the directory of the log (the reloader watches the
 //! configuration's). Here a line is a copy into memory under a short lock; the writer wakes
-//! once per batch (the first line into an empty buffer wakes it, it then lets the batch
-//! gather for `FLUSH_EVERY`), so at any rate there are at most `1 / FLUSH_EVERY` writes a
-//! second. A line is never waited for: when stderr cannot keep up and [`MAX_PENDING`] bytes
+//! once per batch (the first line into an empty buffer wakes it) and writes at most once
+//! every `FLUSH_EVERY`: a line after a quiet spell is written at once, lines that follow
+//! within `FLUSH_EVERY` gather into the next batch. So at any rate there are at most
+//! `1 / FLUSH_EVERY` writes a second, and a lone line is not delayed. A line is never waited for: when stderr cannot keep up and [`MAX_PENDING`] bytes
 //! wait, further lines are dropped and counted (`jargate_log_lines_dropped_total`).
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long a batch gathers before it is written: the most a line waits in memory.
+/// The least time between two writes to stderr: the most a line waits in memory.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// Bytes waiting for stderr beyond which new lines are dropped (about 30 000 lines).
 pub const MAX_PENDING: usize = 8 << 20;
@@ -69,6 +70,7 @@ impl Batched {
 impl Shared {
     fn run<W: Write>(&self, mut sink: W) {
         let mut batch = Vec::new();
+        let mut last_write: Option<Instant> = None;
         loop {
             {
                 let mut pending = lock(&self.pending);
@@ -76,7 +78,10 @@ impl Shared {
                     pending = self.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
                 }
             }
-            std::thread::sleep(FLUSH_EVERY);
+            if let Some(wait) = last_write.and_then(|at| FLUSH_EVERY.checked_sub(at.elapsed())) {
+                std::thread::sleep(wait);
+            }
+            last_write = Some(Instant::now());
             let _order = lock(&self.out);
             std::mem::swap(&mut batch, &mut *lock(&self.pending));
             // A failing stderr (closed) loses the batch, as an unbuffered write would.
