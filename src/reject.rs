@@ -2,6 +2,7 @@
 //! of SPEC §6 (status and OAuth `error` code) with a stable rule name for logs and metrics and a
 //! description for the client. Nothing here ever contains key material or a whole token.
 
+use crate::clock::{rfc3339, span};
 use std::fmt;
 
 /// A problem with a JWT (client assertion or request object). The same fault maps to
@@ -112,7 +113,43 @@ impl fmt::Display for Seconds {
     }
 }
 
+impl Seconds {
+    /// As the client wrote it and as a date.
+    pub fn dated(self) -> String {
+        format!("{self} ({})", rfc3339(self.0.floor() as i64))
+    }
+}
+
 impl TokenFault {
+    /// What the token had, from the values this fault carries (`None`: it carries none), for
+    /// `jargate explain` to show next to what the rule expects.
+    pub fn detail(&self) -> Option<String> {
+        use TokenFault::*;
+        let ago = |now: &i64, t: &Seconds| span(*now as f64 - t.0);
+        Some(match self {
+            TooLarge { len, .. } => format!("{len} bytes"),
+            NotCompact { parts, empty: "" } => format!("{parts} part(s)"),
+            NotCompact { empty, .. } => format!("an empty {empty} part"),
+            Encrypted => "five parts: an encrypted JWT (JWE)".into(),
+            BadEncoding { part } => format!("a {part} part that is not base64url"),
+            DuplicateMember { name } => {
+                format!("{name:?} appears twice (servers disagree on which counts)")
+            }
+            AlgTooLong { len, .. } | ClaimTooLong { chars: len, .. } => format!("{len} characters"),
+            NoCredential => "no current credential".into(),
+            Expired { exp, now, .. } => format!("{}, expired {} ago", exp.dated(), ago(now, exp)),
+            LifetimeTooLong { lifetime, from, .. } => format!("exp − {from} = {lifetime} s"),
+            IssuedInFuture { iat: t, now, .. } | NotYetValid { nbf: t, now, .. } => format!(
+                "{}, {} in the future (check the client's clock)",
+                t.dated(),
+                ago(now, t)
+            ),
+            NbfTooOld { nbf, now, .. } => format!("{}, {} old", nbf.dated(), ago(now, nbf)),
+            AudienceMismatch { actual, .. } | AudienceNotStrict { actual, .. } => actual.clone(),
+            _ => return None,
+        })
+    }
+
     /// Stable, machine-friendly name of the rule (metrics label, log field).
     pub fn rule(&self) -> &'static str {
         use TokenFault::*;

@@ -56,16 +56,7 @@ pub fn read_text(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// RFC 3339 (UTC) text of Unix seconds, or the number itself when out of range.
-pub fn rfc3339(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| secs.to_string())
-}
+pub use crate::clock::rfc3339;
 
 /// How output is decorated: ANSI colours only on a terminal (and never with `NO_COLOR`).
 #[derive(Debug, Clone, Copy)]

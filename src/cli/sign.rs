@@ -114,7 +114,7 @@ fn sign(args: &SignArgs, now: i64) -> Result<String, String> {
     }
     let typ = match (&args.typ, args.kind) {
         (Some(t), _) => Some(t.as_str()),
-        (None, TokenKind::RequestObject) => Some("oauth-authz-req+jwt"),
+        (None, TokenKind::RequestObject) => Some(TokenKind::RequestObject.typ()),
         (None, TokenKind::Assertion) => None,
     };
     key.sign(&header(typ, args.kid.as_deref()), &Value::Object(claims))

@@ -38,7 +38,7 @@ pub(super) const CLAIM_CHECKS: &[(Check, ClaimCheck)] = &[
 /// `typ`, when present: `JWT` or `client-authentication+jwt`.
 fn typ(s: &Subject, _: &Claims) -> Outcome<'static> {
     match s.jws.typ() {
-        Ok(Some(t)) if !(typ_is(t, "JWT") || typ_is(t, "client-authentication+jwt")) => {
+        Ok(Some(t)) if !(typ_is(t, "JWT") || typ_is(t, TokenKind::Assertion.typ())) => {
             Outcome::Fail(TokenFault::TypNotAllowed)
         }
         Ok(_) => Outcome::Pass,

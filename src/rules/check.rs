@@ -5,6 +5,7 @@
 
 use super::claims::{times, Times};
 use super::TokenKind;
+use crate::clock::rfc3339;
 use crate::config::TokenPolicy;
 use crate::jose::Jws;
 use crate::keys::{Credential, CredentialSet};
@@ -81,6 +82,95 @@ impl Check {
             NoRequest => "request",
             NoRequestUri => "request_uri",
             ResponseType => "response_type",
+        }
+    }
+}
+
+impl Check {
+    /// What the rule expects, in words, from the policy and the client; `current` names the
+    /// client's current credentials for this use. `explain` shows it next to what the token has.
+    pub fn expects(self, s: &Subject, current: &str) -> String {
+        use Check::*;
+        let p = s.policy;
+        let (use_, id, max, kind) = (
+            format!("{}s", s.kind.what()),
+            s.client_id,
+            p.max_claim_chars,
+            s.kind.store_use(),
+        );
+        let clock = format!(
+            "now {} = {}, limits.clock_skew_secs = {}",
+            s.now,
+            rfc3339(s.now),
+            p.skew
+        );
+        let lifetime_key = format!("limits.{kind}_max_lifetime_secs");
+        match self {
+            Size => format!(
+                "at most {} bytes (limits.max_{kind}_bytes), checked before decoding",
+                p.max_bytes
+            ),
+            Shape => "a compact JWS: three non-empty unpadded base64url parts (A-Z a-z 0-9 - _), \
+                             header.payload.signature; an unsigned JWT or a JWE is never accepted"
+                .into(),
+            Header | Claims => "a JSON object without duplicate member names".into(),
+            Alg => format!("a string of at most {} characters", p.max_alg_chars),
+            Crit => "no crit: no JWS extension is supported".into(),
+            AlgAllowed => format!("an alg registered for {use_} of {id:?}: {}", current),
+            Kid | Signature => {
+                format!("a current credential for {use_} of {id:?}: {}", current)
+            }
+            TimeClaims => "exp, iat and nbf as JSON numbers of seconds since 1970".into(),
+            Exp => format!("exp, at most iat + {} s ({lifetime_key})", p.max_lifetime),
+            NbfRequired => "nbf (jar.require_nbf = true)".into(),
+            NotExpired => format!(
+                "exp must be after now − skew = {} ({clock})",
+                s.now - p.skew
+            ),
+            Lifetime => format!(
+                "exp − max(iat, nbf) (or − now) at most {} s ({lifetime_key}) + {} s skew",
+                p.max_lifetime, p.skew
+            ),
+            Iat => format!("at most now + skew ({clock})"),
+            Nbf => format!(
+                "at most now + skew, at least now − {} s − skew ({clock})",
+                p.max_lifetime
+            ),
+            Aud => {
+                let (a, aud) = (&p.audience, &p.audience.identifier);
+                match (a.strict, a.aliases.join(", ")) {
+                    (true, _) => {
+                        format!("aud must be the one string {aud:?} (issuer.strict_audience)")
+                    }
+                    (false, none) if none.is_empty() => {
+                        format!("aud must be {aud:?} (or an array with it)")
+                    }
+                    (false, aliases) => {
+                        format!("aud must be {aud:?} or one of {aliases} (or an array)")
+                    }
+                }
+            }
+            Typ if s.kind == TokenKind::RequestObject && p.require_typ => {
+                "oauth-authz-req+jwt (jar.require_typ)".into()
+            }
+            Typ => format!("absent, JWT or {}", s.kind.typ()),
+            Iss | Sub => format!("the client_id {id:?}, at most {max} characters"),
+            IssIsSub => format!("iss = sub = the client_id {id:?}"),
+            SubIsClient => format!("sub = the client_id {id:?}"),
+            Jti => format!(
+                "jti is required: unique to each assertion, at most {max} characters (e.g. 128 \
+                 random bits in base64url)"
+            ),
+            ClientId => format!("the client_id {id:?} (the client_id request parameter)"),
+            IssIsClient => format!("absent or the client_id {id:?}"),
+            NoRequest | NoRequestUri => {
+                "absent: an object never holds request or request_uri".into()
+            }
+            ResponseType => {
+                "response_type and the other authorization parameters inside the object".into()
+            }
+            SubNotClient => format!("not the client_id {id:?}: it could pass for an assertion"),
+            OptionalJti => format!("absent or at most {max} characters"),
         }
     }
 }

@@ -44,6 +44,22 @@ impl TokenKind {
         }
     }
 
+    /// The `typ` that names this kind explicitly (RFC 9101 §10.8, RFC 7523bis).
+    pub fn typ(self) -> &'static str {
+        match self {
+            TokenKind::Assertion => "client-authentication+jwt",
+            TokenKind::RequestObject => "oauth-authz-req+jwt",
+        }
+    }
+
+    /// The other kind: keys and types never cross between the two.
+    pub fn other(self) -> TokenKind {
+        match self {
+            TokenKind::Assertion => TokenKind::RequestObject,
+            TokenKind::RequestObject => TokenKind::Assertion,
+        }
+    }
+
     /// The token's namespace in single-use keys (`store::jti_key`).
     pub fn store_use(self) -> &'static str {
         match self {

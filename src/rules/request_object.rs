@@ -46,10 +46,10 @@ fn typ(s: &Subject, _: &Claims) -> Outcome<'static> {
     match s.jws.typ() {
         Err(fault) => Outcome::Fail(fault),
         Ok(None) if require => Outcome::Fail(TokenFault::TypNotAllowed),
-        Ok(Some(t)) if require && !typ_is(t, "oauth-authz-req+jwt") => {
+        Ok(Some(t)) if require && !typ_is(t, TokenKind::RequestObject.typ()) => {
             Outcome::Fail(TokenFault::TypNotAllowed)
         }
-        Ok(Some(t)) if !(typ_is(t, "JWT") || typ_is(t, "oauth-authz-req+jwt")) => {
+        Ok(Some(t)) if !(typ_is(t, "JWT") || typ_is(t, TokenKind::RequestObject.typ())) => {
             Outcome::Fail(TokenFault::TypNotAllowed)
         }
         Ok(_) => Outcome::Pass,

@@ -16,8 +16,7 @@ use crate::keys::CredentialSet;
 use crate::reject::{ClientFault, Rejection, RequestFault};
 use crate::rules::{self, claims::typ_is, Outcome, Subject, TokenKind};
 use clap::Args;
-use lines::{Line, Mark};
-use serde_json::{Map, Value};
+use lines::Mark;
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -41,21 +40,14 @@ pub struct ExplainArgs {
 
 pub fn run(args: &ExplainArgs) -> ExitCode {
     let loaded = read_token(&args.token).and_then(|t| Ok((Snapshot::load(&args.config)?, t)));
-    let (snapshot, token) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("jargate explain: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let Ok((snapshot, token)) = loaded.map_err(|e| eprintln!("jargate explain: {e}")) else {
+        return ExitCode::from(EXIT_USAGE);
     };
     let jws = Jws::read(&token);
-    let target = Target::of(&jws, args.client.as_deref(), args.kind);
+    let target = target(&jws, args.client.as_deref(), args.kind);
     let (text, valid) = explain(&snapshot, &jws, &target, unix_now(), Style::stdout());
     out!("{text}");
-    match valid {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::from(EXIT_FAILURE),
-    }
+    ExitCode::from(if valid { 0 } else { EXIT_FAILURE })
 }
 
 fn read_token(arg: &str) -> Result<String, String> {
@@ -65,57 +57,36 @@ fn read_token(arg: &str) -> Result<String, String> {
         let read = std::io::stdin().read_to_string(&mut text);
         read.map_err(|e| format!("cannot read the token from standard input: {e}"))?;
     }
-    match text.trim() {
-        "" => Err("no token given".into()),
-        token => Ok(token.to_owned()),
-    }
+    let token = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+    token.ok_or_else(|| "no token given".into())
 }
 
 /// What the token is and whose, from the arguments or guessed from its unverified header and
-/// claims. An empty id names no client.
-struct Target {
-    kind: TokenKind,
-    kind_reason: String,
-    client_id: Option<String>,
-    client_reason: String,
-}
+/// claims, each with where it came from. An empty id names no client.
+type Target = ((TokenKind, String), (Option<String>, String));
 
-impl Target {
-    fn of(jws: &Jws, client: Option<&str>, kind: Option<TokenKind>) -> Target {
-        let (kind, kind_reason) = match kind {
-            Some(k) => (k, "from --as".to_string()),
-            None => guess_kind(jws),
-        };
-        let names = match kind {
-            TokenKind::Assertion => ["sub", "iss"],
-            TokenKind::RequestObject => ["client_id", "iss"],
-        };
-        let named = |n: &&'static str| {
-            let id = jws.unverified(n).filter(|v| !v.is_empty())?;
-            Some((id.to_owned(), *n))
-        };
-        let (client_id, client_reason) = match client.filter(|c| !c.is_empty()) {
-            Some(c) => (Some(c.to_owned()), "from --client".to_string()),
-            None => match names.iter().find_map(named) {
-                Some((id, n)) => (Some(id), format!("from the token's {n} claim")),
-                None => (None, "the token names no client".into()),
-            },
-        };
-        Target {
-            kind,
-            kind_reason,
-            client_id,
-            client_reason,
-        }
-    }
+fn target(jws: &Jws, client: Option<&str>, kind: Option<TokenKind>) -> Target {
+    let kind = kind.map_or_else(|| guess_kind(jws), |k| (k, "from --as".into()));
+    let names = match kind.0 {
+        TokenKind::Assertion => ["sub", "iss"],
+        TokenKind::RequestObject => ["client_id", "iss"],
+    };
+    let named = |n: &&'static str| Some((jws.unverified(n).filter(|v| !v.is_empty())?, *n));
+    let client = match (
+        client.filter(|c| !c.is_empty()),
+        names.iter().find_map(named),
+    ) {
+        (Some(c), _) => (Some(c.to_owned()), "from --client".into()),
+        (None, Some((id, n))) => (Some(id.to_owned()), format!("from the token's {n} claim")),
+        (None, None) => (None, "the token names no client".into()),
+    };
+    (kind, client)
 }
 
 fn guess_kind(jws: &Jws) -> (TokenKind, String) {
     use TokenKind::{Assertion, RequestObject};
-    let header = jws.unverified_header();
-    let typ = header
-        .and_then(|h| h.get("typ")?.as_str())
-        .unwrap_or_default();
+    let typ = jws.unverified_header().and_then(|h| h.get("typ")?.as_str());
+    let typ = typ.unwrap_or_default();
     let has = |name| {
         jws.unverified_claims()
             .is_some_and(|c| c.contains_key(name))
@@ -127,12 +98,8 @@ fn guess_kind(jws: &Jws) -> (TokenKind, String) {
             RequestObject,
             "guessed: the claims carry response_type",
         ),
-        (typ_is(typ, "oauth-authz-req+jwt"), RequestObject, &from_typ),
-        (
-            typ_is(typ, "client-authentication+jwt"),
-            Assertion,
-            &from_typ,
-        ),
+        (typ_is(typ, RequestObject.typ()), RequestObject, &from_typ),
+        (typ_is(typ, Assertion.typ()), Assertion, &from_typ),
         (
             has("client_id") && !has("sub"),
             RequestObject,
@@ -150,62 +117,54 @@ fn fetch_remote(
     client: &Client,
     kind: TokenKind,
 ) -> (CredentialSet, Vec<String>) {
-    let (uris, mut keys, mut notes) = (kind.jwks_uris(client), Vec::new(), Vec::new());
-    if uris.is_empty() {
-        return (CredentialSet::default(), notes);
-    }
+    let (uris, mut keys) = (kind.jwks_uris(client), Vec::new());
     let probe = match Online::new(snapshot) {
+        _ if uris.is_empty() => return Default::default(),
         Ok(probe) => probe,
         Err(e) => {
-            notes.push(format!(
-                "cannot fetch {}: {e}; their keys are not checked",
-                uris.join(", ")
-            ));
-            return (CredentialSet::default(), notes);
+            let uris = uris.join(", ");
+            let note = format!("cannot fetch {uris}: {e}; their keys are not checked");
+            return (CredentialSet::default(), vec![note]);
         }
     };
-    for uri in uris {
-        match probe.fetch(uri) {
-            Ok(set) => {
-                notes.push(format!("{uri}: {}", describe_keys(&set.keys)));
-                keys.extend(set.keys.all().iter().cloned());
-            }
-            Err(e) => notes.push(format!(
-                "{uri}: cannot fetch ({e}); its keys are not checked, and the proxy answers \
-                 jwks_unavailable while it cannot fetch them either"
-            )),
+    let notes = uris.iter().map(|uri| match probe.fetch(uri) {
+        Ok(set) => {
+            keys.extend(set.keys.all().iter().cloned());
+            format!("{uri}: {}", describe_keys(&set.keys))
         }
-    }
+        Err(e) => format!(
+            "{uri}: cannot fetch ({e}); its keys are not checked, and the proxy answers \
+             jwks_unavailable while it cannot fetch them either"
+        ),
+    });
+    let notes = notes.collect();
     (CredentialSet::new(keys), notes)
 }
 
 /// Runs every rule on the token and renders it; `true` when the proxy would accept it.
 fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -> (String, bool) {
-    let kind = t.kind;
-    let found = t
-        .client_id
+    let ((kind, kind_reason), (client_id, client_reason)) = t;
+    let (kind, what) = (*kind, kind.what());
+    let found = client_id
         .as_deref()
         .and_then(|id| snapshot.registry.get(id));
-    let (fetched, notes) = match found {
-        Some(client) => fetch_remote(snapshot, client, kind),
-        None => Default::default(),
-    };
+    let (fetched, notes) = found.map_or_else(Default::default, |c| fetch_remote(snapshot, c, kind));
     let sets: Vec<&CredentialSet> = found.map_or(Vec::new(), |c| vec![kind.keys(c), &fetched]);
     let subject = Subject {
         jws,
         kind,
         policy: kind.policy(&snapshot.policies),
-        client_id: t.client_id.as_deref().unwrap_or_default(),
+        client_id: client_id.as_deref().unwrap_or_default(),
         keys: found.map(|_| sets.as_slice()),
         now,
     };
+    let client = found.map(|c| c.as_ref());
     let context = lines::Context {
         s: &subject,
-        client: found.map(|c| c.as_ref()),
+        client,
         sets: &sets,
     };
-    let mut checks = vec![lines::client(&t.client_id, found.is_some())];
-    let mut first = None;
+    let (mut checks, mut first) = (vec![lines::client(client_id, found.is_some())], None);
     rules::run(&subject, &mut |check, outcome| {
         if let Outcome::Fail(fault) = &outcome {
             first.get_or_insert_with(|| fault.clone());
@@ -218,20 +177,17 @@ fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -
         (None, TokenKind::RequestObject) => Some(RequestFault::UnknownClient.into()),
         (Some(_), _) => first.map(|f| kind.rejection(f)),
     };
-    let what = kind.what();
-    let id = match &t.client_id {
-        Some(id) if found.is_none() => format!("{id:?} ({}; not in the registry)", t.client_reason),
-        Some(id) => format!("{id:?} ({})", t.client_reason),
-        None => format!("(none) ({})", t.client_reason),
+    let id = match client_id {
+        Some(id) if found.is_none() => format!("{id:?} ({client_reason}; not in the registry)"),
+        Some(id) => format!("{id:?} ({client_reason})"),
+        None => format!("(none) ({client_reason})"),
     };
-    let mut out = format!("kind     {what} ({})\nclient   {id}\n", t.kind_reason);
-    notes
-        .iter()
-        .for_each(|note| out += &format!("jwks     {note}\n"));
+    let mut out = format!("kind     {what} ({kind_reason})\nclient   {id}\n");
+    notes.iter().for_each(|n| out += &format!("jwks     {n}\n"));
     out += &format!("now      {now} ({})\n\n", rfc3339(now));
     out += &style.bold("checks, in the proxy's order\n");
-    let width = checks.iter().map(|l| l.check.len()).max().unwrap_or(0);
-    for Line { mark, check, text } in &checks {
+    let width = checks.iter().map(|l| l.1.len()).max().unwrap_or(0);
+    for (mark, check, text) in &checks {
         let (mark, rule) = match mark {
             Mark::Pass => (style.good("✓"), String::new()),
             Mark::Fail(rule) => (style.bad("✗"), format!("  [{rule}]")),
@@ -240,18 +196,17 @@ fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -
         };
         out += &format!("  {mark} {check:width$} {text}{rule}\n");
     }
-    let pretty = |map: &Map<String, Value>| serde_json::to_string_pretty(map).unwrap_or_default();
+    let mut section =
+        |title: &str, body: String| out += &format!("\n{}\n{body}\n", style.bold(title));
+    let pretty = |map| serde_json::to_string_pretty(map).unwrap_or_default();
     if let Ok(header) = jws.header() {
-        out += &format!("\n{}\n{}\n", style.bold("header"), pretty(header));
+        section("header", pretty(header));
         match jws.claims() {
-            Ok(claims) => out += &format!("\n{}\n{}\n", style.bold("claims"), pretty(claims)),
-            Err(_) => {
-                out += &format!(
-                    "\n{}\n{}\n",
-                    style.bold("payload (not a valid claims object)"),
-                    String::from_utf8_lossy(jws.payload())
-                )
-            }
+            Ok(claims) => section("claims", pretty(claims)),
+            Err(_) => section(
+                "payload (not a valid claims object)",
+                String::from_utf8_lossy(jws.payload()).into_owned(),
+            ),
         }
     }
     out += &match &verdict {
@@ -259,14 +214,14 @@ fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -
             "\nverdict: {} the proxy forwards this {what}, provided its jti was not used before\n",
             style.good("VALID:")
         ),
-        Some(r) => format!(
-            "\nverdict: {} (rule: {}) the proxy answers {} {}: {:?}\n",
-            style.bad("INVALID"),
-            r.rule(),
-            r.status(),
-            r.error(),
-            r.description()
-        ),
+        Some(r) => {
+            let (rule, status, error, why) = (r.rule(), r.status(), r.error(), r.description());
+            let answer = format!("the proxy answers {status} {error}: {why:?}");
+            format!(
+                "\nverdict: {} (rule: {rule}) {answer}\n",
+                style.bad("INVALID")
+            )
+        }
     };
     let mode = crate::gate::report::mode_for(snapshot, found.map(|c| c.id.as_str()));
     if mode == EnforcementMode::Report && verdict.is_some() {
