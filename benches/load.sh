@@ -12,12 +12,18 @@
 # --release and the token generator (benches/gen.rs), then pre-generates unique signed client
 # assertions and request objects in bench-out/pool (reused while still valid, < 22 h old).
 #
+# jargate runs as users run it: decision lines on (RUST_LOG=info), stderr written to a file in
+# the directory of its configuration (which it watches for changes).
+#
 # Every setup is measured twice, each time in a freshly started server process:
-#   1. saturation: wrk -t2 -c64 for $DURATION s, as fast as it goes: requests/s, non-2xx
-#      answers, CPU seconds per 1000 requests (utime+stime of the server under test), peak RSS
-#      (VmHWM);
-#   2. latency: the same at one fixed rate for every setup, $LAT_RATE req/s (default: half the
-#      saturation rate of jargate validating RS256 assertions): p50/p99/p99.9.
+#   1. saturation: wrk -t2 -c64 for $DURATION s, as fast as it goes: requests/s, p99, non-2xx
+#      answers, CPU seconds per 1000 requests (utime+stime of the server under test), CPU busy
+#      of all processes of the setup (server, upstream, wrk) in cores, peak RSS (VmHWM);
+#   2. latency: the same at a fixed rate, one third of HAProxy's jwt_verify saturation rate for
+#      the setup's algorithm (RS256's for the setups without one; LAT_RATE overrides):
+#      p50/p99/p99.9.
+# Then benches/memory.sh (RSS with 10 000 registered clients, registry reload peak), and the
+# targets as ratios of this run (benches/load_report.py).
 # Each request body is sent once (benches/load/bodies.lua): no request is a replay.
 # Latency tool: wrk2 is not in Debian and oha (crates.io) sends one fixed body, so every request
 # after the first would be a replay. wrk's Lua cycles the unique bodies and paces them to the
@@ -26,10 +32,11 @@
 # (at half saturation, with 64 connections, the queueing that would hide is small).
 #
 # Knobs (environment): QUICK=1, DURATION (s), LAT_DURATION (s), LAT_RATE (req/s), THREADS,
-# CONNECTIONS, POOL (tokens per pool), NO_BUILD=1 (use the jargate binary already built),
+# CONNECTIONS, POOL (tokens per pool), NO_BUILD=1 (use the jargate binary already built; BIN=
+# another binary, with NO_BUILD=1),
 # PORT_BASE (default 18080: nginx, +1 jargate, +2 HAProxy, +11 jargate admin),
-# JARGATE_LOG (RUST_LOG of jargate, default warn: the per-decision info log line is off, as
-# HAProxy here logs nothing; the full run has one row with it on, written to a file),
+# JARGATE_LOG (RUST_LOG of jargate, default info: a decision line per request; the full run
+# has one row with warn, for the cost of those lines), NO_MEMORY=1 (skip memory.sh),
 # OUT (default bench-out).
 #
 # Results: $OUT/load.csv, $OUT/load.md (the markdown table, also printed), $OUT/load.png,
@@ -59,7 +66,7 @@ JG_PORT=$((PORT_BASE + 1))
 HA_PORT=$((PORT_BASE + 2))
 JG_ADMIN=$((PORT_BASE + 11))
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET_DIR/release/jargate
+BIN=${BIN:-$TARGET_DIR/release/jargate}
 LUA=$ROOT/benches/load/bodies.lua
 ISSUER="https://login.example.com/"
 log() { echo "[load] $*" >&2; }
@@ -80,7 +87,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # nginx's package starts a system service on port 80; it is not the one measured here.
   service nginx stop >/dev/null 2>&1 || true
 fi
-HAPROXY_VERSION=$(haproxy -v | head -1 | awk '{print $3}')
+HAPROXY_VERSION=$(haproxy -v | awk 'NR == 1 {print $3}')
 case $HAPROXY_VERSION in
   2.6.*) ;;
   *) log "warning: HAProxy $HAPROXY_VERSION, not 2.6 (the peer this benchmark names)" ;;
@@ -99,7 +106,7 @@ mkdir -p "$W" "$POOLDIR"
 
 # --- token pools -----------------------------------------------------------------------------
 POOLS=(assertion:RS256 assertion:ES256 request:ES256)
-[ "$QUICK" = 1 ] || POOLS+=(assertion:PS256 assertion:EdDSA)
+[ "$QUICK" = 1 ] || POOLS+=(assertion:PS256 assertion:EdDSA request:RS256)
 gen=()
 for p in "${POOLS[@]}"; do
   f=$POOLDIR/${p/:/-}.meta
@@ -277,9 +284,9 @@ start_server() { # $1 = server kind; sets SERVER_PID (the upstream's pid for "ng
     nginx) SERVER_PID= ;;
     jargate*)
       port_free $JG_PORT
-      local level=${JARGATE_LOG:-warn}
-      # jargate-info: the decision log line of every request, written to a file.
-      [ "$1" = jargate-info ] && level=info
+      local level=${JARGATE_LOG:-info}
+      # jargate-warn: without the decision line of every request.
+      [ "$1" = jargate-warn ] && level=warn
       RUST_LOG=$level "$BIN" serve --config "$W/jargate.toml" >"$W/jargate.log" 2>&1 &
       SERVER_PID=$!
       for _ in $(seq 1 200); do
@@ -332,50 +339,90 @@ stop_server() {
 
 # --- setups ----------------------------------------------------------------------------------
 # name | server | port | lines file | mode | POST path | single use (a line sent twice would
-# be refused as a replay: the pool must last the phase)
+# be refused as a replay: the pool must last the phase) | algorithm whose HAProxy rate sets
+# the fixed rate of the latency phase
 SETUPS=(
-  "upstream direct (nginx)|nginx|$UP_PORT|assertion-ES256|post|/oauth/token|0"
-  "jargate passthrough|jargate|$JG_PORT|assertion-ES256|post|/plain|0"
-  "HAProxy passthrough|haproxy-plain|$HA_PORT|assertion-ES256|post|/plain|0"
-  "HAProxy jwt_verify RS256|haproxy-RS256|$HA_PORT|assertion-RS256|post|/oauth/token|0"
-  "HAProxy jwt_verify ES256|haproxy-ES256|$HA_PORT|assertion-ES256|post|/oauth/token|0"
-  "jargate assertion RS256|jargate|$JG_PORT|assertion-RS256|post|/oauth/token|1"
-  "jargate assertion ES256|jargate|$JG_PORT|assertion-ES256|post|/oauth/token|1"
+  "upstream direct (nginx)|nginx|$UP_PORT|assertion-ES256|post|/oauth/token|0|RS256"
+  "jargate passthrough|jargate|$JG_PORT|assertion-ES256|post|/plain|0|RS256"
+  "HAProxy passthrough|haproxy-plain|$HA_PORT|assertion-ES256|post|/plain|0|RS256"
+  "HAProxy jwt_verify RS256|haproxy-RS256|$HA_PORT|assertion-RS256|post|/oauth/token|0|RS256"
+  "HAProxy jwt_verify ES256|haproxy-ES256|$HA_PORT|assertion-ES256|post|/oauth/token|0|ES256"
+  "jargate assertion RS256|jargate|$JG_PORT|assertion-RS256|post|/oauth/token|1|RS256"
+  "jargate assertion ES256|jargate|$JG_PORT|assertion-ES256|post|/oauth/token|1|ES256"
 )
 if [ "$QUICK" != 1 ]; then
   SETUPS+=(
-    "jargate assertion PS256|jargate|$JG_PORT|assertion-PS256|post|/oauth/token|1"
-    "jargate assertion EdDSA|jargate|$JG_PORT|assertion-EdDSA|post|/oauth/token|1"
-    "jargate assertion ES256, info log|jargate-info|$JG_PORT|assertion-ES256|post|/oauth/token|1"
-    "upstream direct GET /authorize|nginx|$UP_PORT|request-ES256|get|-|0"
+    "jargate assertion PS256|jargate|$JG_PORT|assertion-PS256|post|/oauth/token|1|RS256"
+    "jargate assertion EdDSA|jargate|$JG_PORT|assertion-EdDSA|post|/oauth/token|1|RS256"
+    "jargate assertion RS256, RUST_LOG=warn|jargate-warn|$JG_PORT|assertion-RS256|post|/oauth/token|1|RS256"
+    "upstream direct GET /authorize|nginx|$UP_PORT|request-ES256|get|-|0|ES256"
+    "jargate request object RS256|jargate|$JG_PORT|request-RS256|get|-|1|RS256"
   )
 fi
-SETUPS+=("jargate request object ES256|jargate|$JG_PORT|request-ES256|get|-|1")
+SETUPS+=("jargate request object ES256|jargate|$JG_PORT|request-ES256|get|-|1|ES256")
+
+# Busy jiffies of the whole machine (every core), from /proc/stat: the noise of other work.
+machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+# Ticks of every process of the setup: the server, wrk, and the upstream (when it is not the
+# server itself: nginx direct).
+setup_ticks() { # $1 server pid $2 wrk pid
+  local total=$(($(cpu_ticks "$1") + $(cpu_ticks "$2")))
+  [ "$1" = "$UP_PID" ] || total=$((total + $(cpu_ticks "$UP_PID")))
+  echo "$total"
+}
 
 # One phase of one setup in a fresh server; appends a line to results.txt.
 measure() { # $1 phase (sat|lat) $2 rate $3 duration $4 setup
-  local name server port lines mode path single
-  IFS='|' read -r name server port lines mode path single <<<"$4"
+  local name server port lines mode path single peer
+  IFS='|' read -r name server port lines mode path single peer <<<"$4"
   start_server "$server"
   local pid=${SERVER_PID:-$UP_PID}
-  local c0 u0 c1 u1 result
+  local c0 u0 c1 u1 result wpid
   c0=$(cpu_ticks "$pid")
   u0=$(cpu_ticks "$UP_PID")
-  result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${3}s" -s "$LUA" "http://127.0.0.1:$port" \
-    -- "$POOLDIR/$lines.txt" "$mode" "$path" "$2" "$THREADS" | grep '^WRK_RESULT' || true)
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${3}s" -s "$LUA" "http://127.0.0.1:$port" \
+    -- "$POOLDIR/$lines.txt" "$mode" "$path" "$2" "$THREADS" >"$W/wrk.out" &
+  wpid=$!
+  # CPU busy of the setup (server, upstream and wrk, in cores) over a window inside the load:
+  # from a moment after the server starts working (wrk's second thread is still reading its
+  # pool, Lua work that is not load, when the first one starts) to 1 s before wrk stops; and
+  # of the whole machine over the same window (other work on the cores shows there).
+  local t w0 w1 m0 m1 n0 n1 skip window
+  skip=$(awk -v d="$3" 'BEGIN { print (d >= 6 ? 1 : 0.5) }')
+  window=$(awk -v d="$3" -v s="$skip" 'BEGIN { printf "%.1f", d - s - 1 }')
+  t=$(cpu_ticks "$pid")
+  for _ in $(seq 1 400); do
+    [ "$(cpu_ticks "$pid")" -gt $((t + 2)) ] && break
+    sleep 0.05
+  done
+  sleep "$skip"
+  w0=$(setup_ticks "$pid" "$wpid")
+  m0=$(machine_busy_ticks) n0=$(date +%s%N)
+  sleep "$window"
+  w1=$(setup_ticks "$pid" "$wpid")
+  m1=$(machine_busy_ticks) n1=$(date +%s%N)
+  wait "$wpid" || true
+  result=$(grep '^WRK_RESULT' "$W/wrk.out" || true)
   c1=$(cpu_ticks "$pid")
   u1=$(cpu_ticks "$UP_PID")
   local hwm
   hwm=$(hwm_kib "$pid")
   stop_server
   [ -n "$result" ] || { log "wrk printed no result for $name"; result="WRK_RESULT requests=0"; }
-  echo "$1|$name|${result#WRK_RESULT } cpu_ticks=$((c1 - c0)) upstream_cpu_ticks=$((u1 - u0)) clk_tck=$CLK_TCK hwm_kib=$hwm rate=$2 single_use=$single load=$(cut -d' ' -f1 /proc/loadavg)" \
+  # For nginx direct the server is the upstream: its ticks are not counted twice.
+  local up_ticks=$((u1 - u0))
+  [ "$server" = nginx ] && up_ticks=0
+  echo "$1|$name|${result#WRK_RESULT } cpu_ticks=$((c1 - c0)) upstream_cpu_ticks=$up_ticks setup_busy_ticks=$((w1 - w0)) machine_busy_ticks=$((m1 - m0)) window_us=$(((n1 - n0) / 1000)) clk_tck=$CLK_TCK hwm_kib=$hwm rate=$2 single_use=$single peer=$peer load=$(cut -d' ' -f1 /proc/loadavg)" \
     >>"$W/results.txt"
   log "$1 $name: $(echo "$result" | grep -o 'rps=[0-9.]*') $(echo "$result" | grep -o 'non2xx=[0-9]*') $(echo "$result" | grep -o 'p99_us=[0-9]*')"
 }
 
+# The saturation rate of a setup in this run's results.
+sat_rps() { grep "^sat|$1|" "$W/results.txt" | grep -o ' rps=[0-9.]*' | cut -d= -f2; }
+
 start_upstream
-echo "meta|load_start=$(cut -d' ' -f1-3 /proc/loadavg)|cores=$(nproc)|haproxy=$HAPROXY_VERSION|wrk=-t$THREADS -c$CONNECTIONS|duration=$DURATION|lat_duration=$LAT_DURATION|quick=$QUICK" \
+echo "meta|started_at=$(date +%s)|jargate_log=${JARGATE_LOG:-info}|load_start=$(cut -d' ' -f1-3 /proc/loadavg)|cores=$(nproc)|haproxy=$HAPROXY_VERSION|wrk=-t$THREADS -c$CONNECTIONS|duration=$DURATION|lat_duration=$LAT_DURATION|quick=$QUICK" \
   >>"$W/results.txt"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 
@@ -383,14 +430,28 @@ for s in "${SETUPS[@]}"; do
   measure sat 0 "$DURATION" "$s"
 done
 
-if [ -z "${LAT_RATE:-}" ]; then
-  sat=$(grep '^sat|jargate assertion RS256|' "$W/results.txt" | grep -o ' rps=[0-9.]*' | cut -d= -f2)
-  LAT_RATE=$(awk -v r="$sat" 'BEGIN { printf "%d", r / 2 }')
-fi
-log "latency phase at $LAT_RATE req/s for every setup"
+# The fixed rate: one third of HAProxy's validating rate for the setup's algorithm.
+third() { awk -v r="${1:-0}" 'BEGIN { printf "%d", r / 3 }'; }
+RS_RATE=$(third "$(sat_rps "HAProxy jwt_verify RS256")")
+ES_RATE=$(third "$(sat_rps "HAProxy jwt_verify ES256")")
+log "latency phase at ${LAT_RATE:-$RS_RATE (RS256) / $ES_RATE (ES256)} req/s"
 for s in "${SETUPS[@]}"; do
-  measure lat "$LAT_RATE" "$LAT_DURATION" "$s"
+  rate=${LAT_RATE:-}
+  if [ -z "$rate" ]; then
+    case ${s##*|} in
+      ES256) rate=$ES_RATE ;;
+      *) rate=$RS_RATE ;;
+    esac
+  fi
+  measure lat "$rate" "$LAT_DURATION" "$s"
 done
-echo "meta|load_end=$(cut -d' ' -f1-3 /proc/loadavg)|lat_rate=$LAT_RATE" >>"$W/results.txt"
+echo "meta|load_end=$(cut -d' ' -f1-3 /proc/loadavg)|lat_rate_rs256=${LAT_RATE:-$RS_RATE}|lat_rate_es256=${LAT_RATE:-$ES_RATE}" >>"$W/results.txt"
+kill "$UP_PID" 2>/dev/null || true
+wait "$UP_PID" 2>/dev/null || true
+UP_PID=
 
+if [ "${NO_MEMORY:-0}" != 1 ]; then
+  log "memory: benches/memory.sh"
+  OUT=$OUT NO_BUILD=1 bash "$ROOT/benches/memory.sh" >&2
+fi
 python3 "$ROOT/benches/load_report.py" "$W/results.txt" "$OUT"

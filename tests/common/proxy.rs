@@ -187,6 +187,19 @@ impl Jargate {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// The proxy's stderr once `logged` holds for it, or as it is after 3 s. Lines reach
+    /// stderr a few milliseconds after they are logged (written in batches).
+    pub async fn stderr_once(&self, logged: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let text = self.stderr();
+            if logged(&text) || Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Process id of the `jargate` child, e.g. to send it `SIGHUP`.
     pub fn pid(&self) -> u32 {
         self.child.id()

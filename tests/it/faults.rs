@@ -294,12 +294,19 @@ async fn expect_counted(j: &Jargate, kind: &str, status: u16) {
         assert_eq!(after - before, 1.0, "{endpoint} {kind}: counted once");
         assert_eq!(rejections, 0.0, "an upstream failure is not a refusal");
     }
-    let log = j.stderr();
+    let logged = |log: &str, endpoint: &str| {
+        log.lines().any(|l| {
+            l.contains("upstream failure")
+                && l.contains(&format!("endpoint=\"{endpoint}\""))
+                && l.contains(&format!("kind=\"{kind}\""))
+        })
+    };
+    let log = j
+        .stderr_once(|log| logged(log, "token") && logged(log, "passthrough"))
+        .await;
     for endpoint in ["token", "passthrough"] {
         assert!(
-            log.lines().any(|l| l.contains("upstream failure")
-                && l.contains(&format!("endpoint=\"{endpoint}\""))
-                && l.contains(&format!("kind=\"{kind}\""))),
+            logged(&log, endpoint),
             "logged with the endpoint {endpoint}: {log}"
         );
     }

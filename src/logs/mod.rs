@@ -1,16 +1,18 @@
 //! Process logging (SPEC §8): the stderr format (text, or one flat JSON object per line), the
-//! non-blocking writer in front of stderr, and the bridge that carries Pingora's `log` records
+//! non-blocking, batching writer in front of stderr (`batch`), and the bridge that carries Pingora's `log` records
 //! into `tracing` with anything of the request beyond method and path removed.
 //!
 //! Nothing secret may reach a log line, also from inside Pingora: its error lines end with a
 //! request summary (see `proxy::Gateway::request_summary`, method and path only), and every
 //! record it emits is scrubbed here of query strings and JWT-shaped text as a second guard.
 
+mod batch;
+
+use batch::Batched;
 use clap::ValueEnum;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
+use std::sync::OnceLock;
 use tracing_subscriber::fmt::writer::{EitherWriter, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -29,14 +31,10 @@ const NEVER_DEBUG: [&str; 3] = [
     "pingora_http=info",
 ];
 
-/// Lines buffered in front of stderr before new ones are dropped (and counted) rather than
-/// blocking a worker thread on a slow stderr.
-const BUFFERED_LINES: usize = 64 * 1024;
-
 static FORMAT: OnceLock<Format> = OnceLock::new();
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
-/// Kept for the life of the process: dropping it flushes the buffer (see [`flush`]).
-static GUARD: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+/// The buffer in front of stderr (`None` only if its thread could not start: then lines go
+/// straight to stderr).
+static BATCHED: OnceLock<Batched> = OnceLock::new();
 /// Until the proxy serves, lines are written straight to stderr: a start-up failure that ends
 /// the process at once (some inside Pingora) is never left in the buffer.
 static BUFFERED: AtomicBool = AtomicBool::new(false);
@@ -52,17 +50,11 @@ pub fn init(format: Format) {
         }
     }
     let max_level = filter.max_level_hint();
-    let (writer, guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(BUFFERED_LINES)
-        .lossy(true)
-        .thread_name("jargate-log")
-        .finish(std::io::stderr());
-    let _ = DROPPED.set(writer.error_counter());
-    if let Ok(mut slot) = GUARD.lock() {
-        *slot = Some(guard);
+    if let Ok(batched) = Batched::start("jargate-log", std::io::stderr()) {
+        let _ = BATCHED.set(batched);
     }
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(Switch { buffered: writer })
+        .with_writer(Switch)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let registry = tracing_subscriber::registry().with(filter);
     // Not `try_init`: that would install the plain `log` bridge instead of `Scrubbed`.
@@ -97,33 +89,30 @@ pub fn buffer_from_now() {
     BUFFERED.store(true, Ordering::Release);
 }
 
-/// Straight to stderr before [`buffer_from_now`], through the non-blocking buffer after.
-struct Switch {
-    buffered: NonBlocking,
-}
+/// Straight to stderr before [`buffer_from_now`], through the batching buffer after.
+struct Switch;
 
 impl<'a> MakeWriter<'a> for Switch {
-    type Writer = EitherWriter<NonBlocking, std::io::Stderr>;
+    type Writer = EitherWriter<&'static Batched, std::io::Stderr>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        if BUFFERED.load(Ordering::Acquire) {
-            EitherWriter::A(self.buffered.clone())
-        } else {
-            EitherWriter::B(std::io::stderr())
+        match BATCHED.get() {
+            Some(batched) if BUFFERED.load(Ordering::Acquire) => EitherWriter::A(batched),
+            _ => EitherWriter::B(std::io::stderr()),
         }
     }
 }
 
-/// Writes out every buffered line. Call right before the process exits; lines logged after it
-/// are lost.
+/// Writes out every buffered line. Call right before the process exits.
 pub fn flush() {
-    let guard = GUARD.lock().ok().and_then(|mut slot| slot.take());
-    drop(guard);
+    if let Some(batched) = BATCHED.get() {
+        batched.flush_now(&mut std::io::stderr());
+    }
 }
 
 /// Lines dropped because stderr could not keep up.
 pub fn dropped_lines() -> usize {
-    DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
+    BATCHED.get().map_or(0, Batched::dropped_lines)
 }
 
 /// A fatal start-up error: `jargate: …` as text, or one JSON object in the JSON format.
