@@ -2,9 +2,22 @@
 //! and audience (step 6), plus the readers and comparisons the kinds' own rules use. Each check
 //! is a plain function over the parsed claims and the policy.
 
-use super::check::{Claims, Outcome, Subject};
+use super::check::{Check, ClaimCheck, Claims, Outcome, Subject};
 use crate::reject::{Seconds, TokenFault};
 use serde_json::{Map, Value};
+
+/// The first rules of the claim stage, the same for client assertions and request objects
+/// (SPEC §5): time claims, then the audience.
+pub(super) const TIME_AND_AUDIENCE: &[(Check, ClaimCheck)] = &[
+    (Check::TimeClaims, time_claims),
+    (Check::Exp, exp_present),
+    (Check::NbfRequired, nbf_required),
+    (Check::NotExpired, not_expired),
+    (Check::Lifetime, lifetime),
+    (Check::Iat, iat),
+    (Check::Nbf, nbf),
+    (Check::Aud, audience),
+];
 
 /// Reads a NumericDate claim: absent is `None`; present but not a JSON number is an error.
 fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenFault> {

@@ -99,12 +99,14 @@ impl TokenKind {
         }
     }
 
-    /// The claim stage of this kind, in SPEC §5 order.
-    fn claim_checks(self) -> &'static [(Check, ClaimCheck)] {
-        match self {
+    /// The claim stage of this kind, in SPEC §5 order: the time and audience rules of both
+    /// kinds, then the kind's own.
+    fn claim_checks(self) -> impl Iterator<Item = &'static (Check, ClaimCheck)> {
+        let own = match self {
             TokenKind::Assertion => assertion::CLAIM_CHECKS,
             TokenKind::RequestObject => request_object::CLAIM_CHECKS,
-        }
+        };
+        claims::TIME_AND_AUDIENCE.iter().chain(own)
     }
 }
 

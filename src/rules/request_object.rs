@@ -1,7 +1,7 @@
 //! Request objects (RFC 9101 §4–6, FAPI 2.0, SPEC §5): the claim stage and the typed result.
 
 use super::check::{Check, ClaimCheck, Claims, Outcome, Subject};
-use super::claims::{self, exp_secs, string_claim, typ_is};
+use super::claims::{exp_secs, string_claim, typ_is};
 use super::{first_failure, TokenKind};
 use crate::config::{Client, RequestObjectPolicy};
 use crate::jose::Jws;
@@ -19,16 +19,9 @@ pub struct RequestObject<'j> {
     pub exp: Option<i64>,
 }
 
-/// The claim stage of a request object, in SPEC §5 order.
+/// The claim stage of a request object after the time and audience rules both kinds share
+/// ([`super::claims::TIME_AND_AUDIENCE`]), in SPEC §5 order.
 pub(super) const CLAIM_CHECKS: &[(Check, ClaimCheck)] = &[
-    (Check::TimeClaims, claims::time_claims),
-    (Check::Exp, claims::exp_present),
-    (Check::NbfRequired, claims::nbf_required),
-    (Check::NotExpired, claims::not_expired),
-    (Check::Lifetime, claims::lifetime),
-    (Check::Iat, claims::iat),
-    (Check::Nbf, claims::nbf),
-    (Check::Aud, claims::audience),
     (Check::Typ, typ),
     (Check::ClientId, client_id),
     (Check::IssIsClient, iss_is_client),
