@@ -58,7 +58,7 @@ pub fn content_hash(files: &[PathBuf]) -> String {
         }
     }
     let digest = context.finish();
-    let mut hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let mut hex = crate::random::hex(digest.as_ref());
     hex.truncate(HASH_HEX_DIGITS);
     hex
 }

@@ -34,17 +34,14 @@ pub fn apply(
             http::HeaderValue::from_str(authority.as_str()).ok()
         });
     if let Some(peer) = peer {
-        let sent: Vec<&[u8]> = upstream
-            .headers
-            .get_all(FOR)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect();
-        let mut value = sent.join(&b", "[..]);
-        if !value.is_empty() {
+        // The values as sent, joined, then the peer: one header line.
+        let mut value = Vec::with_capacity(48);
+        for sent in upstream.headers.get_all(FOR) {
+            value.extend_from_slice(sent.as_bytes());
             value.extend_from_slice(b", ");
         }
-        value.extend_from_slice(peer.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = std::io::Write::write_fmt(&mut value, format_args!("{peer}"));
         upstream.insert_header(FOR, value)?;
     }
     if !upstream.headers.contains_key(PROTO) {

@@ -30,7 +30,7 @@ fn visible_ascii(value: &[u8]) -> bool {
 fn generate() -> String {
     // The system RNG does not fail on a supported platform; a fixed id would only lose
     // uniqueness in the logs, never weaken a check.
-    random::hex(&random::bytes::<16>().unwrap_or_default())
+    random::hex(&random::per_request::<16>().unwrap_or_default())
 }
 
 #[cfg(test)]
