@@ -42,13 +42,7 @@ static BUFFERED: AtomicBool = AtomicBool::new(false);
 /// Installs the subscriber and the `log` bridge. Called once, before anything logs.
 pub fn init(format: Format) {
     let _ = FORMAT.set(format);
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for directive in NEVER_DEBUG {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let max_level = filter.max_level_hint();
     if let Ok(batched) = Batched::start("jargate-log", std::io::stderr()) {
         let _ = BATCHED.set(batched);
@@ -82,6 +76,24 @@ pub fn init(format: Format) {
             log::set_max_level(level);
         }
     }
+}
+
+/// The filter of `RUST_LOG` (`info` when unset or invalid), Pingora's crates capped at `info`.
+fn filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let mut filter = rust_log
+        .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    // Only a level above info is capped: added to `RUST_LOG=warn`, the caps would raise
+    // Pingora's own lines to info instead.
+    let above_info = filter
+        .max_level_hint()
+        .is_some_and(|level| level > tracing::level_filters::LevelFilter::INFO);
+    for directive in NEVER_DEBUG.iter().filter(|_| above_info) {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
 }
 
 /// From now on, lines go through the buffer (called once the proxy is about to serve).
@@ -215,7 +227,22 @@ fn skip_while(text: &str, keep: impl Fn(char) -> bool) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::scrub;
+    use super::{filter, scrub};
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn pingora_is_capped_at_info_and_never_raised() {
+        // The caps must not make `warn` verbose: no filter directive above `warn` is added.
+        assert_eq!(
+            filter(Some("warn")).max_level_hint(),
+            Some(LevelFilter::WARN)
+        );
+        assert_eq!(filter(None).max_level_hint(), Some(LevelFilter::INFO));
+        let debug = filter(Some("debug")).to_string();
+        for cap in super::NEVER_DEBUG {
+            assert!(debug.contains(cap), "{debug}");
+        }
+    }
 
     #[test]
     fn scrub_removes_query_strings_and_jwts() {
