@@ -126,7 +126,8 @@ alloc = sum(n for n, name in exclusive
             if re.search(r"^(_int_)?(malloc|free|realloc|calloc)$|malloc_consolidate|^cfree|^_?mi_|^mi_|je_|tcache", name))
 groups = [
     ("signature", incl(r"PublicKey::verify$")),
-    ("decision", incl(r"gate::decide::\{\{closure\}\}$")),
+    # With LTO, gate::decide is inlined into the hook: the hook's share is what is reported.
+    ("request_filter (route, read, decide)", incl(r"ProxyHttp>::request_filter::\{\{closure\}\}$")),
     ("log lines", incl(r"fmt_layer::Layer<.*> as tracing_subscriber::layer::Layer<S>>::on_event$")),
     ("file watcher", incl(r"notify::inotify::EventLoop::(run|handle_inotify)$")),
     ("memcpy", sum(n for n, name in exclusive if "memcpy" in name or "memmove" in name)),
