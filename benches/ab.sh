@@ -20,20 +20,9 @@ SETUPS=${SETUPS:-passthrough RS256 ES256 request-ES256}
 LUA=$PWD/benches/load/bodies.lua
 : "${A:?A=path of the first jargate binary}" "${B:?B=path of the second}"
 [ -f "$W/jargate.toml" ] || { echo "run benches/load.sh first" >&2; exit 1; }
-UP_PORT=$(grep -o 'listen 127.0.0.1:[0-9]*' "$W/nginx.conf" | cut -d: -f2)
-JG_PORT=$(grep -o '^proxy = "127.0.0.1:[0-9]*' "$W/jargate.toml" | cut -d: -f2)
-JG_ADMIN=$(grep -o '^admin = "127.0.0.1:[0-9]*' "$W/jargate.toml" | cut -d: -f2)
-
-UP= SRV=
-cleanup() {
-  [ -n "$SRV" ] && kill -INT "$SRV" 2>/dev/null || true
-  [ -n "$UP" ] && kill "$UP" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-nginx -c "$W/nginx.conf" -p "$W/nginx" >/dev/null 2>&1 &
-UP=$!
-sleep 0.5
+# shellcheck source=load/after.sh
+. "$PWD/benches/load/after.sh"
+start_upstream "$JG_PORT" "$JG_ADMIN"
 
 run() { # $1 binary $2 environment $3 setup; prints req/s
   local lines mode path

@@ -38,27 +38,9 @@ command -v valgrind >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null
 }
 mkdir -p "$I"
-UP_PORT=$(grep -o 'listen 127.0.0.1:[0-9]*' "$W/nginx.conf" | cut -d: -f2)
-JG_PORT=$(grep -o '^proxy = "127.0.0.1:[0-9]*' "$W/jargate.toml" | cut -d: -f2)
-JG_ADMIN=$(grep -o '^admin = "127.0.0.1:[0-9]*' "$W/jargate.toml" | cut -d: -f2)
-for port in $UP_PORT $JG_PORT; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    log "port $port is busy"
-    exit 1
-  fi
-done
-
-UP=
-SRV=
-cleanup() {
-  [ -n "$SRV" ] && kill -INT "$SRV" 2>/dev/null || true
-  [ -n "$UP" ] && kill "$UP" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-nginx -c "$W/nginx.conf" -p "$W/nginx" >/dev/null 2>&1 &
-UP=$!
-sleep 0.5
+# shellcheck source=load/after.sh
+. "$ROOT/benches/load/after.sh"
+start_upstream "$JG_PORT"
 
 # wrk against jargate; prints the number of requests answered.
 send() { # $1 lines $2 mode $3 path $4 seconds

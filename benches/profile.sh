@@ -40,27 +40,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 mkdir -p "$P"
 
-UP=
-SRV=
-cleanup() {
-  [ -n "$SRV" ] && kill -INT "$SRV" 2>/dev/null && kill "$SRV" 2>/dev/null || true
-  [ -n "$UP" ] && kill "$UP" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-# The ports of the configurations load.sh wrote (PORT_BASE there).
-UP_PORT=$(grep -o 'listen 127.0.0.1:[0-9]*' "$W/nginx.conf" | cut -d: -f2)
-JG_PORT=$((UP_PORT + 1))
-HA_PORT=$((UP_PORT + 2))
-for port in $UP_PORT $JG_PORT $HA_PORT; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    log "port $port is busy"
-    exit 1
-  fi
-done
-nginx -c "$W/nginx.conf" -p "$W/nginx" >/dev/null 2>&1 &
-UP=$!
-sleep 0.5
+# shellcheck source=load/after.sh
+. "$ROOT/benches/load/after.sh"
+start_upstream "$JG_PORT" "$HA_PORT"
 
 start() { # $1 = jargate | haproxy-plain | haproxy-RS256
   case $1 in
