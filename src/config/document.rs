@@ -20,10 +20,12 @@ pub fn json<T: DeserializeOwned>(
     file: &Path,
     context: impl Fn(&Value, &str) -> String,
 ) -> Result<T, String> {
-    // Without a `${VAR}` there is nothing to expand: read the types straight from the text.
-    // A registry of 10 000 clients then never exists as a tree too (the load's peak memory
-    // halves). Any error takes the path below, which places it.
-    if !text.contains("${") && super::locate::no_duplicate_members(text).is_ok() {
+    // Without a `$` in any string there is nothing to expand: read the types straight from
+    // the text, so that a registry of 10 000 clients never exists as a tree too (the load's
+    // peak memory halves). `$` may also be written `\u0024`, which the tree would decode and
+    // expand. Any error takes the path below, which places it.
+    let expandable = text.contains('$') || text.contains("\\u0024");
+    if !expandable && super::locate::no_duplicate_members(text).is_ok() {
         if let Ok(value) = serde_json::from_str::<T>(text) {
             return Ok(value);
         }
@@ -123,5 +125,36 @@ fn full_path(path: &str, message: &str) -> String {
         path
     } else {
         format!("{path}: ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn read(text: &str) -> Result<BTreeMap<String, String>, String> {
+        super::json(text, Path::new("clients.json"), |_, _| String::new())
+    }
+
+    #[test]
+    fn a_variable_is_expanded_however_its_dollar_and_brace_are_written() {
+        let path = std::env::var("PATH").expect("PATH is set");
+        for text in [
+            r#"{"a": "${PATH}"}"#,
+            r#"{"a": "\u0024{PATH}"}"#,
+            r#"{"a": "$\u007bPATH}"}"#,
+        ] {
+            assert_eq!(read(text).expect(text)["a"], path, "{text}");
+        }
+        assert_eq!(read(r#"{"a": "plain"}"#).expect("plain")["a"], "plain");
+    }
+
+    #[test]
+    fn errors_read_straight_from_the_text_are_placed_as_before() {
+        let repeated = read("{\"a\": \"x\",\n \"a\": \"y\"}").unwrap_err();
+        assert!(repeated.starts_with("clients.json:2:"), "{repeated}");
+        let wrong_type = read(r#"{"a": 1}"#).unwrap_err();
+        assert!(wrong_type.starts_with("clients.json:1:"), "{wrong_type}");
     }
 }
