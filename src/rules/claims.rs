@@ -105,10 +105,7 @@ pub fn not_expired(s: &Subject, c: &Claims) -> Outcome<'static> {
 }
 
 pub fn lifetime(s: &Subject, c: &Claims) -> Outcome<'static> {
-    let Some(t) = &c.times else {
-        return Outcome::Skip;
-    };
-    let Some(exp) = t.exp else {
+    let Some((t, exp)) = c.times.as_ref().and_then(|t| Some((t, t.exp?))) else {
         return Outcome::Skip;
     };
     let (start, from) = lifetime_start(t, s.now);
