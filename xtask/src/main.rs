@@ -7,7 +7,8 @@
 //! Set-up: every program of [`deps::TOOLS`] for the stage is probed; the missing ones are
 //! installed with `apt-get` when running as root on Debian, otherwise the command stops at once
 //! and prints the exact command to run (also with `XTASK_NO_INSTALL=1`). Then the Python venv
-//! (`target/xtask-python`, [`deps::PYTHON_PACKAGES`]) and the npm packages of the test directories ([`deps::NPM_DIRS`]).
+//! (`target/xtask-python`, [`deps::PYTHON_PACKAGES`]) and the npm packages of the test directories ([`deps::NPM_DIRS`]);
+//! for `ci`, also those of [`deps::CI_NPM_DIRS`] (helm).
 //!
 //! The xtask convention (a workspace member run through a Cargo alias) keeps this in Rust,
 //! standard library only, so it builds before anything is installed.
@@ -72,7 +73,10 @@ fn setup(stage: Stage) -> Result<Option<PathBuf>, String> {
         return Ok(None);
     }
     let python = python_venv()?;
-    npm_ci()?;
+    npm_ci(deps::NPM_DIRS)?;
+    if stage >= Stage::Ci {
+        npm_ci(deps::CI_NPM_DIRS)?;
+    }
     Ok(Some(python))
 }
 
@@ -196,11 +200,11 @@ fn python_venv() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-/// `npm ci` in each of [`deps::NPM_DIRS`] whose node_modules is missing or older than its lock
-/// file.
-fn npm_ci() -> Result<(), String> {
+/// `npm ci` in each of `dirs` ([`deps::NPM_DIRS`], [`deps::CI_NPM_DIRS`]) whose node_modules is
+/// missing or older than its lock file.
+fn npm_ci(dirs: &[&str]) -> Result<(), String> {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    for dir in deps::NPM_DIRS {
+    for dir in dirs {
         let dir = root().join(dir);
         let lock = modified(&dir.join("package-lock.json"));
         let installed = modified(&dir.join("node_modules").join(".package-lock.json"));
