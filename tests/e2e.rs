@@ -560,7 +560,7 @@ fn start_jargate(
 }
 
 /// The legacy client secret reached jargate through its environment only, and it appears in none
-/// of the logs and results (README: "never in logs").
+/// of the logs and results (docs/operations.md: "Nothing secret is logged").
 fn assert_secret_only_in_environment(workdir: &Path) {
     let secret = upstream_client_secret(workdir);
     for name in [

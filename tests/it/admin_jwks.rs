@@ -1,5 +1,5 @@
-//! The clients' JWK Sets on the admin listener (README "Client keys for the authorization
-//! server"): `GET /clients/{client_id}/jwks.json` (private_key_jwt keys) and `/jar-jwks.json`
+//! The clients' JWK Sets on the admin listener (docs/client-keys.md):
+//! `GET /clients/{client_id}/jwks.json` (private_key_jwt keys) and `/jar-jwks.json`
 //! (request-object keys), through the real `jargate` binary. Public members only, current
 //! credentials only, `kid` = the registered kid or the RFC 7638 thumbprint, `alg` and
 //! `use: "sig"`, a short `Cache-Control: max-age`; `jwks_uri` credentials contribute their keys

@@ -1,4 +1,4 @@
-//! Who uses what (SPEC §8, README "Metrics"): `jargate_client_auth_total{method}` counts the
+//! Who uses what (SPEC §8, docs/metrics.md): `jargate_client_auth_total{method}` counts the
 //! client-authentication requests jargate lets through by the method the *client* used
 //! (private_key_jwt, client_secret_post, client_secret_basic, none), and every decision line
 //! carries `auth_method`, so the clients still sending a secret are one query away.

@@ -1,4 +1,4 @@
-//! Discovery for a legacy IdP (SPEC §1 `discovery`, README "Front a legacy IdP"), through the
+//! Discovery for a legacy IdP (SPEC §1 `discovery`, docs/legacy.md), through the
 //! real `jargate` binary in front of a canned upstream that answers every request with fixed
 //! bytes and records the request heads. In legacy mode with `legacy.discovery` (the default) a
 //! `200` JSON-object answer on the two well-known paths gains jargate's PAR endpoint, request

@@ -1,4 +1,4 @@
-//! `upstream.mode = "legacy"` (SPEC §1, README "Front a legacy IdP (legacy mode)"), through the
+//! `upstream.mode = "legacy"` (SPEC §1, docs/legacy.md), through the
 //! real `jargate` binary and a recording stub upstream. Every accepted request checks exactly
 //! what the upstream received: method, path and query byte for byte, body byte for byte,
 //! `Content-Length` equal to the body length, no `Transfer-Encoding`, the `Authorization`
@@ -632,7 +632,7 @@ async fn par_request_uris_are_random_and_bound_to_their_client() {
         up.requests()
     );
 
-    // README: a request_uri tried by another client is consumed by that attempt.
+    // docs/legacy.md: a request_uri tried by another client is consumed by that attempt.
     let resp = get(j.proxy_addr(), &redeem_target("app-1", &a, "")).await;
     assert_error(&resp, 400, "invalid_request_uri");
     assert_eq!(up.count(), 0);

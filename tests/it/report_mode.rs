@@ -1,4 +1,4 @@
-//! Report mode (SPEC §5 "Report mode", README "Roll out: report mode"), through the real
+//! Report mode (SPEC §5 "Report mode", docs/rollout.md), through the real
 //! `jargate` binary and a recording stub upstream, in passthrough and legacy mode. A request
 //! that would be refused reaches the upstream exactly as it was sent (method, target, body,
 //! `Authorization`), is counted in `jargate_would_reject_total{error,rule}` and
