@@ -50,7 +50,7 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 const IDP_READY_TIMEOUT: Duration = Duration::from_secs(15);
 const FLOW_TIMEOUT: Duration = Duration::from_secs(30);
 /// The cases driver.py reports (each one a step or a refusal; see its `run`).
-const CASES: usize = 13;
+const CASES: usize = 14;
 
 /// The environment variable that carries the client secret into jargate's clients.json.
 const SECRET_VAR: &str = "JARGATE_E2E_UPSTREAM_SECRET";

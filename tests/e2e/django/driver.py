@@ -267,6 +267,7 @@ class Flow:
         self.case("par_authorize_token_with_authlib", self.par_code_flow)
         self.case("request_object_by_value_then_its_replay", self.request_by_value)
         self.case("introspection_with_private_key_jwt", self.introspection)
+        self.case("authlib_repeating_its_jti_refused", self.repeated_jti)
         self.case("forged_client_assertion_refused", self.forged_assertion)
         self.case("expired_client_assertion_refused", self.expired_assertion)
         self.case("replayed_client_assertion_refused", self.replayed_assertion)
@@ -447,6 +448,23 @@ class Flow:
         check(answer.get("username") == USERNAME, f"introspection: {answer}")
         self.check_secret_only(self.log.since(mark), "/o/introspect/")
         return {"active": True}
+
+    def repeated_jti(self):
+        """authlib's PrivateKeyJWT given extra `claims` stores the jti it draws in that dict, so
+        every later assertion repeats it: the first introspection passes, the second is a replay
+        that jargate refuses before the IdP sees it."""
+        stock = PrivateKeyJWT(
+            claims={"exp": int(time.time()) + 60},
+            headers={"kid": self.client.auth_key.thumbprint()},
+        )
+        auth = self.client.session.client_auth(stock)
+        endpoint = self.client.metadata["introspection_endpoint"]
+        token = {"token": self.token["access_token"]}
+        first = requests.post(endpoint, data=token, auth=auth, timeout=HTTP_TIMEOUT)
+        check(first.status_code == 200, f"first introspection: {first.status_code}")
+        mark = self.log.mark()
+        second = requests.post(endpoint, data=token, auth=auth, timeout=HTTP_TIMEOUT)
+        return expect_refusal(second, 401, "invalid_client", self.log, mark)
 
     def token_request(self, assertion):
         return requests.post(

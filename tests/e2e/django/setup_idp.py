@@ -24,7 +24,7 @@ from oauth2_provider.models import get_application_model  # noqa: E402
 
 
 def main():
-    call_command("migrate", interactive=False, verbosity=0)
+    call_command("migrate", run_syncdb=True, interactive=False, verbosity=0)
     user = get_user_model().objects.create_user(
         username=os.environ["E2E_DJANGO_USERNAME"],
         password=os.environ["E2E_DJANGO_PASSWORD"],

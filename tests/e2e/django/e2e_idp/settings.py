@@ -63,6 +63,10 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/accounts/done/"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A database made for one run: the tables are created from the models at once
+# (`migrate --run-syncdb`) instead of replaying every app's migration history, which takes
+# several seconds of CPU.
+MIGRATION_MODULES = {app: None for app in ["auth", "contenttypes", "sessions", "oauth2_provider"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
