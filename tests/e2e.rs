@@ -49,8 +49,8 @@ use ports::free_ports;
 #[path = "common/e2e_run.rs"]
 mod e2e_run;
 use e2e_run::{
-    check_jargate_config, keep_workdir_if_asked, read_log, start_jargate, toml_string,
-    wait_with_timeout, Children,
+    assert_secret_in_none_of, check_jargate_config, keep_workdir_if_asked, read_json, read_log,
+    run_client_script, start_jargate, toml_string, wait_with_timeout, Children,
 };
 
 /// The whole test, npm install excepted, must stay well under a minute.
@@ -342,44 +342,14 @@ fn run_flow(
     provider_url: &str,
     via: &str,
 ) -> Value {
-    let stdout_path = workdir.join("flow.stdout");
-    let stderr_path = workdir.join("flow.stderr");
-    let mut child = node("flow.mjs")
+    let mut command = node("flow.mjs");
+    command
         .arg("--workdir")
         .arg(workdir)
         .args(["--issuer", issuer, "--provider", provider_url, "--via", via])
         .args(["--mode", scenario.provider_mode])
-        .args(["--client-auth", scenario.client_auth])
-        .stdout(File::create(&stdout_path).expect("flow.stdout"))
-        .stderr(File::create(&stderr_path).expect("flow.stderr"))
-        .spawn()
-        .expect("spawn node flow.mjs");
-    let status = wait_with_timeout(&mut child, FLOW_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
-    let last_line = stdout.lines().rev().find(|line| !line.trim().is_empty());
-    match (
-        status,
-        last_line.and_then(|line| serde_json::from_str(line).ok()),
-    ) {
-        (Some(status), Some(result)) => {
-            let mut result: Value = result;
-            result["exit_status"] = json!(status.code());
-            result
-        }
-        (status, _) => json!({
-            "ok": false,
-            "error": match status {
-                None => format!("flow.mjs did not finish within {FLOW_TIMEOUT:?}"),
-                Some(status) => format!("flow.mjs printed no JSON result ({status})"),
-            },
-            "stdout": stdout,
-            "stderr": read_log(&stderr_path),
-        }),
-    }
+        .args(["--client-auth", scenario.client_auth]);
+    run_client_script(command, "flow.mjs", workdir, FLOW_TIMEOUT)
 }
 
 /// Asserts every case passed, and that there were `expected_cases`; otherwise fails with the
@@ -502,22 +472,15 @@ fn jargate_environment(workdir: &Path, scenario: &Scenario) -> Vec<(&'static str
 /// The legacy client secret reached jargate through its environment only, and it appears in none
 /// of the logs and results (README: "never in logs").
 fn assert_secret_only_in_environment(workdir: &Path) {
-    let secret = upstream_client_secret(workdir);
-    for name in [
+    let names = [
         "jargate.toml",
         "clients.json",
         "jargate.log",
         "provider.log",
         "flow.stdout",
         "flow.stderr",
-    ] {
-        let text =
-            fs::read_to_string(workdir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
-        assert!(
-            !text.contains(&secret),
-            "the upstream client secret appears in {name}"
-        );
-    }
+    ];
+    assert_secret_in_none_of(workdir, &upstream_client_secret(workdir), &names);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,9 +489,4 @@ fn assert_secret_only_in_environment(workdir: &Path) {
 fn assert_within_budget(started: Instant) {
     let elapsed = started.elapsed();
     assert!(elapsed < TEST_BUDGET, "the e2e test took {elapsed:?}");
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }

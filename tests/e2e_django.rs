@@ -40,8 +40,8 @@ use ports::free_ports;
 #[path = "common/e2e_run.rs"]
 mod e2e_run;
 use e2e_run::{
-    check_jargate_config, keep_workdir_if_asked, read_log, start_jargate, toml_string,
-    wait_with_timeout, Children,
+    assert_secret_in_none_of, check_jargate_config, keep_workdir_if_asked, read_json, read_log,
+    run_client_script, start_jargate, toml_string, wait_with_timeout, Children,
 };
 
 /// The whole test, well under a minute (the IdP's schema migration is most of it).
@@ -225,43 +225,13 @@ fn wait_for_idp(workdir: &Path, port: u16, children: &mut Children) {
 
 /// Runs driver.py flow; its JSON result line with `exit_status`, or a synthetic failure.
 fn run_flow(python: &Path, workdir: &Path, proxy: &str, idp: &str) -> Value {
-    let stdout_path = workdir.join("flow.stdout");
-    let stderr_path = workdir.join("flow.stderr");
-    let mut child = driver(python)
+    let mut command = driver(python);
+    command
         .args(["flow", "--workdir"])
         .arg(workdir)
         .args(["--proxy", proxy, "--idp", idp, "--request-log"])
-        .arg(workdir.join("idp-requests.jsonl"))
-        .stdout(File::create(&stdout_path).expect("flow.stdout"))
-        .stderr(File::create(&stderr_path).expect("flow.stderr"))
-        .spawn()
-        .expect("spawn driver.py flow");
-    let status = wait_with_timeout(&mut child, FLOW_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
-    let result = stdout
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .and_then(|line| serde_json::from_str::<Value>(line).ok());
-    match (status, result) {
-        (Some(status), Some(mut result)) => {
-            result["exit_status"] = json!(status.code());
-            result
-        }
-        (status, _) => json!({
-            "ok": false,
-            "error": match status {
-                None => format!("driver.py did not finish within {FLOW_TIMEOUT:?}"),
-                Some(status) => format!("driver.py printed no JSON result ({status})"),
-            },
-            "stdout": stdout,
-            "stderr": read_log(&stderr_path),
-        }),
-    }
+        .arg(workdir.join("idp-requests.jsonl"));
+    run_client_script(command, "driver.py", workdir, FLOW_TIMEOUT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,8 +318,7 @@ file = "clients.json"
 /// The client secret reached jargate through its environment and the IdP through its set-up
 /// step only: it appears in none of the configs, logs and results.
 fn assert_secret_only_in_environment(workdir: &Path) {
-    let secret = secret(workdir);
-    for name in [
+    let names = [
         "jargate.toml",
         "clients.json",
         "jargate.log",
@@ -357,14 +326,8 @@ fn assert_secret_only_in_environment(workdir: &Path) {
         "idp-requests.jsonl",
         "flow.stdout",
         "flow.stderr",
-    ] {
-        let text =
-            fs::read_to_string(workdir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
-        assert!(
-            !text.contains(&secret),
-            "the upstream client secret appears in {name}"
-        );
-    }
+    ];
+    assert_secret_in_none_of(workdir, &secret(workdir), &names);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,9 +361,4 @@ fn text(value: &Value, pointer: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("client.json has no {pointer}"))
         .to_owned()
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }

@@ -7,6 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
+
+use serde_json::{json, Value};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -135,6 +137,68 @@ pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitSta
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Runs a client script (`command`, named `name` in messages) with its output in
+/// `workdir/flow.stdout` and `flow.stderr`; returns the JSON object of its last line with the
+/// script's `exit_status`, or `{"ok": false, "error": …}` when it timed out or printed none.
+pub fn run_client_script(
+    mut command: Command,
+    name: &str,
+    workdir: &Path,
+    timeout: Duration,
+) -> Value {
+    let stdout_path = workdir.join("flow.stdout");
+    let stderr_path = workdir.join("flow.stderr");
+    let mut child = command
+        .stdout(File::create(&stdout_path).expect("flow.stdout"))
+        .stderr(File::create(&stderr_path).expect("flow.stderr"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let status = wait_with_timeout(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
+    let last_line = stdout.lines().rev().find(|line| !line.trim().is_empty());
+    match (
+        status,
+        last_line.and_then(|line| serde_json::from_str(line).ok()),
+    ) {
+        (Some(status), Some(result)) => {
+            let mut result: Value = result;
+            result["exit_status"] = json!(status.code());
+            result
+        }
+        (status, _) => json!({
+            "ok": false,
+            "error": match status {
+                None => format!("{name} did not finish within {timeout:?}"),
+                Some(status) => format!("{name} printed no JSON result ({status})"),
+            },
+            "stdout": stdout,
+            "stderr": read_log(&stderr_path),
+        }),
+    }
+}
+
+/// The upstream client secret appears in none of the named files of `workdir` (configs, logs,
+/// results: README "never in logs").
+pub fn assert_secret_in_none_of(workdir: &Path, secret: &str, names: &[&str]) {
+    for name in names {
+        let text =
+            fs::read_to_string(workdir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        assert!(
+            !text.contains(secret),
+            "the upstream client secret appears in {name}"
+        );
+    }
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
 /// A TOML basic string (JSON string syntax is valid TOML for these ASCII values).
