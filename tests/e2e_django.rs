@@ -8,11 +8,11 @@
 //! logs the test user in through Django's login form, pushes a request object (PAR, answered by
 //! jargate), follows `/authorize` with the `request_uri` to the redirect with a code, redeems it
 //! with authlib's private_key_jwt (jargate swaps the assertion for the secret), calls a protected
-//! view and the introspection endpoint with the token. A test-only middleware writes what
-//! reached Django; the driver checks from it that django-oauth-toolkit saw plain parameters and
-//! a client secret only, and that forged, expired and replayed assertions and request objects,
-//! refused by jargate, never arrived. A control case shows the IdP alone refuses a client
-//! assertion.
+//! view and the introspection endpoint with the token, and at last revokes it. A test-only
+//! middleware writes what reached Django; the driver checks from it that django-oauth-toolkit
+//! saw plain parameters and a client secret only, and that forged, expired and replayed
+//! assertions and request objects, refused by jargate, never arrived. A control case shows the
+//! IdP alone refuses a client assertion. docs/e2e.md lists the cases.
 //!
 //! Needs the Python packages of `xtask/src/deps.rs` (`cargo xtask setup test` puts them in the
 //! venv `target/xtask-python`, which this test uses when it exists, else `python3` on PATH); the
@@ -50,7 +50,7 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 const IDP_READY_TIMEOUT: Duration = Duration::from_secs(15);
 const FLOW_TIMEOUT: Duration = Duration::from_secs(30);
 /// The cases driver.py reports (each one a step or a refusal; see its `run`).
-const CASES: usize = 14;
+const CASES: usize = 15;
 
 /// The environment variable that carries the client secret into jargate's clients.json.
 const SECRET_VAR: &str = "JARGATE_E2E_UPSTREAM_SECRET";

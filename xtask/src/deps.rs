@@ -82,7 +82,7 @@ pub const TOOLS: &[Tool] = &[
         // A venv needs ensurepip, which Debian ships apart from python3.
         probe: &["python3", "-c", "import ensurepip, venv"],
         package: "python3-venv",
-        why: "Python test helpers and deploy/validate.sh run in a venv",
+        why: "Python test helpers, tests/e2e_django.rs and deploy/validate.sh run in a venv",
         stage: Stage::Test,
     },
     Tool {

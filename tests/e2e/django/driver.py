@@ -275,6 +275,7 @@ class Flow:
         self.case("expired_request_object_refused", self.expired_request_object)
         self.case("replayed_request_uri_refused", self.replayed_request_uri)
         self.case("forged_request_object_refused_at_par", self.forged_push)
+        self.case("revocation_with_private_key_jwt", self.revocation)
 
     # The control: the IdP itself knows no client assertion (success through jargate is its
     # translation).
@@ -316,7 +317,13 @@ class Flow:
             "private_key_jwt" in metadata.get("token_endpoint_auth_methods_supported", []),
             "token_endpoint_auth_methods_supported",
         )
-        for endpoint in ["authorization_endpoint", "token_endpoint", "introspection_endpoint"]:
+        endpoints = [
+            "authorization_endpoint",
+            "token_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+        ]
+        for endpoint in endpoints:
             check(
                 metadata.get(endpoint, "").startswith(f"{self.proxy}/o/"),
                 f"{endpoint}: {metadata.get(endpoint)}",
@@ -465,6 +472,26 @@ class Flow:
         mark = self.log.mark()
         second = requests.post(endpoint, data=token, auth=auth, timeout=HTTP_TIMEOUT)
         return expect_refusal(second, 401, "invalid_client", self.log, mark)
+
+    def revocation(self):
+        """Last, as it ends the token: revoked with private_key_jwt, then refused by the IdP's
+        protected view."""
+        mark = self.log.mark()
+        response = self.client.session.revoke_token(
+            self.client.metadata["revocation_endpoint"],
+            token=self.token["access_token"],
+            token_type_hint="access_token",
+            timeout=HTTP_TIMEOUT,
+        )
+        check(response.status_code == 200, f"revocation: {response.status_code}")
+        self.check_secret_only(self.log.since(mark), "/o/revoke_token/")
+        me = requests.get(
+            f"{self.proxy}/api/me",
+            headers={"Authorization": f"Bearer {self.token['access_token']}"},
+            timeout=HTTP_TIMEOUT,
+        )
+        check(me.status_code in (401, 403), f"/api/me after revocation: {me.status_code}")
+        return {"after_revocation": me.status_code}
 
     def token_request(self, assertion):
         return requests.post(
