@@ -27,10 +27,9 @@
 //! `JARGATE_E2E_KEEP=1` to keep the work dir with the configs and logs).
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
@@ -38,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-// Two modules of the shared harness that stand alone: the "not installed" message (the rest of
-// tools.rs is not used here) and the free ports.
+// Modules of the shared harness that stand alone: the "not installed" message (the rest of
+// tools.rs is not used here), the free ports, and what both end-to-end tests share.
 #[allow(dead_code)]
 #[path = "common/tools.rs"]
 mod tools;
@@ -47,11 +46,16 @@ use tools::missing_program_message;
 #[path = "common/ports.rs"]
 mod ports;
 use ports::free_ports;
+#[path = "common/e2e_run.rs"]
+mod e2e_run;
+use e2e_run::{
+    assert_secret_in_none_of, check_jargate_config, keep_workdir_if_asked, read_json, read_log,
+    run_client_script, start_jargate, toml_string, wait_with_timeout, Children,
+};
 
 /// The whole test, npm install excepted, must stay well under a minute.
 const TEST_BUDGET: Duration = Duration::from_secs(50);
 const PROVIDER_READY_TIMEOUT: Duration = Duration::from_secs(15);
-const JARGATE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(20);
 const FLOW_TIMEOUT: Duration = Duration::from_secs(30);
 const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -172,12 +176,13 @@ fn run_through_jargate(scenario: &Scenario) {
         &issuer,
     );
     let environment = jargate_environment(workdir.path(), scenario);
-    check_jargate_config(&config, &environment);
+    check_jargate_config(&config, &environment, SECRET_VAR);
     start_jargate(
         &mut children,
         workdir.path(),
         &config,
         &environment,
+        SECRET_VAR,
         admin_port,
     );
 
@@ -337,44 +342,14 @@ fn run_flow(
     provider_url: &str,
     via: &str,
 ) -> Value {
-    let stdout_path = workdir.join("flow.stdout");
-    let stderr_path = workdir.join("flow.stderr");
-    let mut child = node("flow.mjs")
+    let mut command = node("flow.mjs");
+    command
         .arg("--workdir")
         .arg(workdir)
         .args(["--issuer", issuer, "--provider", provider_url, "--via", via])
         .args(["--mode", scenario.provider_mode])
-        .args(["--client-auth", scenario.client_auth])
-        .stdout(File::create(&stdout_path).expect("flow.stdout"))
-        .stderr(File::create(&stderr_path).expect("flow.stderr"))
-        .spawn()
-        .expect("spawn node flow.mjs");
-    let status = wait_with_timeout(&mut child, FLOW_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
-    let last_line = stdout.lines().rev().find(|line| !line.trim().is_empty());
-    match (
-        status,
-        last_line.and_then(|line| serde_json::from_str(line).ok()),
-    ) {
-        (Some(status), Some(result)) => {
-            let mut result: Value = result;
-            result["exit_status"] = json!(status.code());
-            result
-        }
-        (status, _) => json!({
-            "ok": false,
-            "error": match status {
-                None => format!("flow.mjs did not finish within {FLOW_TIMEOUT:?}"),
-                Some(status) => format!("flow.mjs printed no JSON result ({status})"),
-            },
-            "stdout": stdout,
-            "stderr": read_log(&stderr_path),
-        }),
-    }
+        .args(["--client-auth", scenario.client_auth]);
+    run_client_script(command, "flow.mjs", workdir, FLOW_TIMEOUT)
 }
 
 /// Asserts every case passed, and that there were `expected_cases`; otherwise fails with the
@@ -494,170 +469,24 @@ fn jargate_environment(workdir: &Path, scenario: &Scenario) -> Vec<(&'static str
     }
 }
 
-/// `jargate check` must accept the generated configuration (SPEC §2).
-fn check_jargate_config(config: &Path, environment: &[(&'static str, String)]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .arg("check")
-        .arg("--config")
-        .arg(config)
-        .env_remove(SECRET_VAR)
-        .envs(environment.iter().map(|(name, value)| (name, value)))
-        .output()
-        .expect("run jargate check");
-    assert!(
-        output.status.success(),
-        "jargate check refused the generated configuration ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Starts `jargate serve` and waits for its admin /healthz to answer 200.
-fn start_jargate(
-    children: &mut Children,
-    workdir: &Path,
-    config: &Path,
-    environment: &[(&'static str, String)],
-    admin_port: u16,
-) {
-    let log_path = workdir.join("jargate.log");
-    let log = File::create(&log_path).expect("jargate.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_jargate"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env_remove(SECRET_VAR)
-        .envs(environment.iter().map(|(name, value)| (name, value)))
-        .stdout(log.try_clone().expect("log handle"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn jargate");
-    children.add("jargate", child);
-
-    let deadline = Instant::now() + JARGATE_HEALTHY_TIMEOUT;
-    loop {
-        if let Some(status) = children.exited("jargate") {
-            panic!(
-                "jargate exited ({status}) before it was healthy; its log:\n{}\nconfig:\n{}",
-                read_log(&log_path),
-                fs::read_to_string(config).unwrap_or_default()
-            );
-        }
-        if http_status(admin_port, "/healthz") == Some(200) {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "jargate's /healthz on 127.0.0.1:{admin_port} not 200 within \
-                 {JARGATE_HEALTHY_TIMEOUT:?}; its log:\n{}",
-                read_log(&log_path)
-            );
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The legacy client secret reached jargate through its environment only, and it appears in none
 /// of the logs and results (docs/operations.md: "Nothing secret is logged").
 fn assert_secret_only_in_environment(workdir: &Path) {
-    let secret = upstream_client_secret(workdir);
-    for name in [
+    let names = [
         "jargate.toml",
         "clients.json",
         "jargate.log",
         "provider.log",
         "flow.stdout",
         "flow.stderr",
-    ] {
-        let text =
-            fs::read_to_string(workdir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
-        assert!(
-            !text.contains(&secret),
-            "the upstream client secret appears in {name}"
-        );
-    }
-}
-
-/// Status code of a plain GET on a loopback port, or None when it cannot be had.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.split_whitespace().nth(1)?.parse().ok()
+    ];
+    assert_secret_in_none_of(workdir, &upstream_client_secret(workdir), &names);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Child processes killed (and reaped) on drop, also when the test panics.
-#[derive(Default)]
-struct Children(Vec<(&'static str, Child)>);
-
-impl Children {
-    fn add(&mut self, name: &'static str, child: Child) {
-        self.0.push((name, child));
-    }
-
-    /// The exit status of the named child, if it has exited.
-    fn exited(&mut self, name: &str) -> Option<ExitStatus> {
-        let (_, child) = self.0.iter_mut().find(|(n, _)| *n == name)?;
-        child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for (_, child) in self.0.iter_mut().rev() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// With `JARGATE_E2E_KEEP=1`, the work dir (configs, logs, keys) survives the test for a look.
-fn keep_workdir_if_asked(workdir: tempfile::TempDir) {
-    if std::env::var_os("JARGATE_E2E_KEEP").is_some_and(|value| value == "1") {
-        println!("work dir kept: {}", workdir.keep().display());
-    }
-}
-
 fn assert_within_budget(started: Instant) {
     let elapsed = started.elapsed();
     assert!(elapsed < TEST_BUDGET, "the e2e test took {elapsed:?}");
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A TOML basic string (JSON string syntax is valid TOML for these ASCII values).
-fn toml_string(value: &str) -> String {
-    serde_json::to_string(value).expect("json string")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-}
-
-/// The last 60 lines of a log file (logs never contain keys or tokens).
-fn read_log(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| format!("<{}: {e}>", path.display()));
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
 }

@@ -1,7 +1,12 @@
-//! Which endpoint a request path names. Intercepted paths match only in their exact normal form;
+//! Which endpoint a request path names. Intercepted paths match only as they are configured;
 //! any other spelling that normalises to one of them (percent-encoding, dot segments, repeated
 //! or trailing slashes, `;` parameters, letter case) is refused as ambiguous, because the
 //! upstream might read it as the intercepted endpoint while jargate would have passed it through.
+//!
+//! A configured path may end in one `/` (Django and django-oauth-toolkit serve `/o/token/`, and
+//! nothing else, for their endpoints): that exact spelling is the endpoint, and every other
+//! spelling of the same normal form, the one without the slash included, is ambiguous. SPEC §5
+//! does not name this case; refusing the slash-less form keeps "one spelling per endpoint".
 
 use percent_encoding::percent_decode;
 
@@ -39,28 +44,38 @@ pub enum Route {
 #[derive(Debug, Clone)]
 pub struct Routes {
     table: Vec<(String, Endpoint)>,
+    /// The normal form of each `table` path, in the same order (equal to it unless the path
+    /// ends in `/`).
+    normal_forms: Vec<String>,
 }
 
 impl Routes {
     /// The router of the `intercepted` paths, each with the endpoint it names, where `upgrade`
     /// lists the passthrough paths that may relay a tunnel. Every path must be in normal form
-    /// itself, else nothing could ever match it.
+    /// itself, or its normal form followed by one `/`, else nothing could ever match it.
     pub fn new(intercepted: Vec<(String, Endpoint)>, upgrade: &[String]) -> Result<Routes, String> {
         let table = intercepted;
+        let mut normal_forms: Vec<String> = Vec::with_capacity(table.len());
         for (path, _) in &table {
-            if normalize(path) != *path {
+            let normal = normalize(path);
+            let with_slash = normal != "/" && path.strip_suffix('/') == Some(normal.as_str());
+            if normal != *path && !with_slash {
                 return Err(format!(
-                    "paths: {path:?} is not in normal form (write it as {:?})",
-                    normalize(path)
+                    "paths: {path:?} is not in normal form (write it as {normal:?}, or {:?})",
+                    format!("{normal}/")
                 ));
             }
-        }
-        for (i, (path, _)) in table.iter().enumerate() {
-            if table[..i].iter().any(|(p, _)| p == path) {
-                return Err(format!("paths: {path:?} is listed twice"));
+            if normal_forms.contains(&normal) {
+                return Err(format!(
+                    "paths: {path:?} is listed twice (with or without a trailing slash)"
+                ));
             }
+            normal_forms.push(normal);
         }
-        let routes = Routes { table };
+        let routes = Routes {
+            table,
+            normal_forms,
+        };
         // A tunnel is never allowed on an intercepted endpoint; listing one there is a mistake
         // worth refusing rather than a silent no-op.
         for path in upgrade {
@@ -85,7 +100,8 @@ impl Routes {
         } else {
             std::borrow::Cow::Owned(normalize(raw))
         };
-        if *normal != *raw && self.is_intercepted(&normal) {
+        // Not the configured spelling (that matched above), yet the same normal form.
+        if self.is_intercepted(&normal) {
             return Route::Ambiguous;
         }
         if self.is_intercepted(without_suffix(&normal)) {
@@ -95,7 +111,7 @@ impl Routes {
     }
 
     fn is_intercepted(&self, normal: &str) -> bool {
-        self.table.iter().any(|(p, _)| p == normal)
+        self.normal_forms.iter().any(|p| p == normal)
     }
 }
 
@@ -276,6 +292,54 @@ mod tests {
             );
         }
         assert!(Routes::new(table(), &["/ws".into()]).is_ok());
+    }
+
+    #[test]
+    fn a_path_configured_with_a_trailing_slash_is_the_only_spelling() {
+        let routes = Routes::new(
+            vec![
+                ("/o/authorize/".into(), Endpoint::Authorize),
+                ("/o/token/".into(), Endpoint::Token),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            routes.classify("/o/token/"),
+            Route::Intercept(Endpoint::Token)
+        );
+        assert_eq!(
+            routes.classify("/o/authorize/"),
+            Route::Intercept(Endpoint::Authorize)
+        );
+        for raw in [
+            "/o/token",
+            "/o/token//",
+            "/o//token/",
+            "/O/token/",
+            "/o/%74oken/",
+        ] {
+            assert_eq!(routes.classify(raw), Route::Ambiguous, "{raw}");
+        }
+        assert_eq!(routes.classify("/o/token.json"), Route::Suffixed);
+        assert_eq!(routes.classify("/o/tokens/"), Route::Passthrough);
+    }
+
+    #[test]
+    fn one_endpoint_path_with_and_without_a_slash_is_listed_twice() {
+        let error = Routes::new(
+            vec![
+                ("/o/token".into(), Endpoint::Token),
+                ("/o/token/".into(), Endpoint::ClientAuth),
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert!(error.contains("listed twice"), "{error}");
+        for bad in ["/o/token//", "//", "/O/token/"] {
+            let error = Routes::new(vec![(bad.into(), Endpoint::Token)], &[]).unwrap_err();
+            assert!(error.contains("normal form"), "{bad}: {error}");
+        }
     }
 
     #[test]

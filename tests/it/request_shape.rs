@@ -359,6 +359,20 @@ cases! { ambiguous_path_is_refused;
     percent_encoded_revoke_path_is_refused: "/oauth/rev%6Fke";
 }
 
+/// Django and django-oauth-toolkit serve `/o/token/`: configured with its slash, that spelling is
+/// the endpoint and every other one, the slash-less path included, is refused.
+#[tokio::test]
+async fn a_token_path_configured_with_a_trailing_slash_is_its_only_spelling() {
+    let (up, j) = start_with("[paths]\ntoken = \"/o/token/\"\n", default_clients()).await;
+    for path in ["/o/token", "/o/token//", "/O/token/"] {
+        let resp = post_form(j.proxy_addr(), path, &valid_form()).await;
+        assert_rejected(&resp, 400, "invalid_request", &up);
+    }
+    let body = valid_form();
+    let resp = post_form(j.proxy_addr(), "/o/token/", &body).await;
+    assert_forwarded(&resp, &up, "POST", "/o/token/", body.as_bytes());
+}
+
 #[tokio::test]
 async fn query_string_on_post_token_is_refused() {
     let (up, j) = start_default().await;

@@ -82,7 +82,7 @@ pub const TOOLS: &[Tool] = &[
         // A venv needs ensurepip, which Debian ships apart from python3.
         probe: &["python3", "-c", "import ensurepip, venv"],
         package: "python3-venv",
-        why: "Python test helpers and deploy/validate.sh run in a venv",
+        why: "Python test helpers, tests/e2e_django.rs and deploy/validate.sh run in a venv",
         stage: Stage::Test,
     },
     Tool {
@@ -94,8 +94,34 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// pip requirement specifiers for the test venv (`target/xtask-python`), pinned.
-/// Werkzeug is one of the re-parsers of `tests/it/differential.rs`.
-pub const PYTHON_PACKAGES: &[&str] = &["werkzeug==3.1.8"];
+/// Werkzeug is one of the re-parsers of `tests/it/differential.rs`. `tests/e2e_django.rs` runs
+/// django-oauth-toolkit on Django behind gunicorn, driven by authlib (which signs with
+/// joserfc); their dependencies are pinned too, so that a fresh machine gets the same set.
+/// Django 5.2 (LTS) is the newest that supports Python 3.10 and 3.11.
+pub const PYTHON_PACKAGES: &[&str] = &[
+    "werkzeug==3.1.8",
+    // tests/e2e_django.rs: the IdP ...
+    "django==5.2.20",
+    "django-oauth-toolkit==3.4.1",
+    "gunicorn==27.0.1",
+    "asgiref==3.13.0",
+    "sqlparse==0.6.1",
+    "oauthlib==4.0.1",
+    "jwcrypto==1.6.2",
+    // ... and the client.
+    "authlib==1.9.10",
+    "joserfc==1.8.0",
+    "requests==2.34.2",
+    "certifi==2026.10.19.post1",
+    "charset-normalizer==3.5.3",
+    "idna==3.21",
+    "urllib3==2.8.0",
+    "cryptography==51.0.1",
+    "cffi==2.1.1",
+    "pycparser==3.12",
+    "typing-extensions==4.16.0",
+    "markupsafe==3.0.4",
+];
 
 /// Test directories whose npm packages `npm ci` installs from their `package-lock.json`.
 pub const NPM_DIRS: &[&str] = &["tests/e2e", "tests/it/differential"];
