@@ -211,7 +211,7 @@ impl ProxyHttp for Gateway {
         if let Some(document) = ctx.document.as_mut() {
             let mut out = body.take().and_then(|chunk| document.push(chunk));
             if end_of_stream {
-                out = out.or_else(|| document.finish(&discovery::Provided::of(&ctx.snapshot)));
+                out = out.or_else(|| document.finish(&discovery::Advertised::of(&ctx.snapshot)));
             }
             *body = Some(out.unwrap_or_default());
         }
