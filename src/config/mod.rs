@@ -9,6 +9,7 @@ mod locate;
 pub mod policy;
 pub mod position;
 pub mod registry;
+pub mod response_iss;
 pub mod settings;
 pub mod tls;
 
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub policies: TokenPolicies,
     /// `[compliance]` and the levels the clients resolve to (SPEC §9).
     pub compliance: Compliance,
+    /// The callbacks whose authorization responses gain `iss` (SPEC §12).
+    pub response_iss: response_iss::IssCallbacks,
     pub proxy_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     /// Every file this snapshot was read from (config, registry, key files).
@@ -158,9 +161,16 @@ impl Snapshot {
             return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
         }
         let compliance = registry.resolve_levels(&settings.compliance);
+        let response_iss = response_iss::IssCallbacks::new(
+            settings.compliance.response_iss,
+            compliance.global(),
+            &registry,
+            &settings.issuer.identifier,
+        );
         Ok(Snapshot {
             policies: TokenPolicies::new(&settings),
             compliance,
+            response_iss,
             settings,
             upstream,
             routes,

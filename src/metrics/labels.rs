@@ -49,6 +49,8 @@ pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "reset", "pro
 pub const STORE_OPS: [&str; 3] = ["insert_once", "put", "take"];
 pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// `jargate_response_iss_total{result}` (SPEC §12).
+pub const RESPONSE_ISS_RESULTS: [&str; 3] = ["added", "present", "mismatch"];
 
 /// `(error, rule)` of every refusal jargate can answer, without duplicates.
 pub fn rejections() -> Vec<(&'static str, &'static str)> {
