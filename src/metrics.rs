@@ -61,6 +61,8 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Clients too slow to send their request, by `phase` (header, body).
     pub client_timeouts: IntCounterVec,
+    /// Authorization responses inspected for `iss` (SPEC §12), by `result`.
+    pub response_iss: IntCounterVec,
 }
 
 impl Metrics {
@@ -244,6 +246,14 @@ impl Metrics {
         for phase in ["header", "body"] {
             client_timeouts.with_label_values(&[phase]);
         }
+        let response_iss = counter_vec(
+            "jargate_response_iss_total",
+            "Authorization responses to registered callbacks: iss added, present, or mismatch",
+            &["result"],
+        );
+        for result in labels::RESPONSE_ISS_RESULTS {
+            response_iss.with_label_values(&[result]);
+        }
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
@@ -298,6 +308,7 @@ impl Metrics {
             passthrough,
             upstream_errors,
             client_timeouts,
+            response_iss,
         }
     }
 

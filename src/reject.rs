@@ -5,6 +5,9 @@
 use crate::clock::{rfc3339, span};
 use std::fmt;
 
+mod compliance;
+pub use compliance::ComplianceFault;
+
 /// A problem with a JWT (client assertion or request object). The same fault maps to
 /// `invalid_client` for an assertion and to `invalid_request_object` for a request object.
 /// A fault carries the values its rule was decided on, for `jargate explain`; what the client
@@ -416,6 +419,8 @@ pub enum Rejection {
     StoreUnavailable,
     UpstreamUnreachable,
     UpstreamTimeout,
+    /// A rule of the client's compliance level (SPEC §9).
+    Compliance(ComplianceFault),
 }
 
 impl Rejection {
@@ -432,6 +437,7 @@ impl Rejection {
             Rejection::StoreUnavailable => 503,
             Rejection::UpstreamUnreachable => 502,
             Rejection::UpstreamTimeout => 504,
+            Rejection::Compliance(f) => f.status(),
         }
     }
 
@@ -448,6 +454,7 @@ impl Rejection {
             Rejection::StoreUnavailable
             | Rejection::UpstreamUnreachable
             | Rejection::UpstreamTimeout => "temporarily_unavailable",
+            Rejection::Compliance(f) => f.error(),
         }
     }
 
@@ -467,6 +474,7 @@ impl Rejection {
             Rejection::StoreUnavailable => "store_unavailable",
             Rejection::UpstreamUnreachable => "upstream_unreachable",
             Rejection::UpstreamTimeout => "upstream_timeout",
+            Rejection::Compliance(f) => f.rule(),
         }
     }
 
@@ -497,6 +505,7 @@ impl Rejection {
             Rejection::StoreUnavailable => "replay store unavailable".into(),
             Rejection::UpstreamUnreachable => "authorization server unreachable".into(),
             Rejection::UpstreamTimeout => "authorization server timed out".into(),
+            Rejection::Compliance(f) => f.describe().into(),
         }
     }
 
@@ -519,6 +528,12 @@ impl fmt::Display for Rejection {
             self.rule(),
             self.description()
         )
+    }
+}
+
+impl From<ComplianceFault> for Rejection {
+    fn from(f: ComplianceFault) -> Self {
+        Rejection::Compliance(f)
     }
 }
 

@@ -2,15 +2,18 @@
 //! (`${VAR}`), validated and turned into one immutable `Snapshot`. A snapshot is built whole or
 //! not at all; requests only ever see a complete one. No I/O happens here on the request path.
 
+pub mod compliance;
 mod document;
 pub mod env;
 mod locate;
 pub mod policy;
 pub mod position;
 pub mod registry;
+pub mod response_iss;
 pub mod settings;
 pub mod tls;
 
+pub use compliance::{Callbacks, Compliance, Level};
 pub use policy::{
     AssertionPolicy, AudiencePolicy, RequestObjectPolicy, TokenPolicies, TokenPolicy,
 };
@@ -39,6 +42,10 @@ pub struct Snapshot {
     pub registry: Registry,
     /// The token rules' view of `settings`, built once here.
     pub policies: TokenPolicies,
+    /// `[compliance]` and the levels the clients resolve to (SPEC §9).
+    pub compliance: Compliance,
+    /// The callbacks whose authorization responses gain `iss` (SPEC §12).
+    pub response_iss: response_iss::IssCallbacks,
     pub proxy_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     /// Every file this snapshot was read from (config, registry, key files).
@@ -103,7 +110,7 @@ impl Snapshot {
     }
 
     /// Validates settings against each other and the registry.
-    pub fn build(settings: Settings, registry: Registry) -> Result<Snapshot, String> {
+    pub fn build(settings: Settings, mut registry: Registry) -> Result<Snapshot, String> {
         let proxy_addr = parse_addr("listen.proxy", &settings.listen.proxy)?;
         let admin_addr = match settings.listen.admin.as_str() {
             "" => None,
@@ -153,8 +160,17 @@ impl Snapshot {
         if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 600 {
             return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
         }
+        let compliance = registry.resolve_levels(&settings.compliance);
+        let response_iss = response_iss::IssCallbacks::new(
+            settings.compliance.response_iss,
+            compliance.global(),
+            &registry,
+            &settings.issuer.identifier,
+        );
         Ok(Snapshot {
             policies: TokenPolicies::new(&settings),
+            compliance,
+            response_iss,
             settings,
             upstream,
             routes,

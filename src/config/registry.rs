@@ -7,6 +7,7 @@ pub mod auth0_fields;
 mod export;
 mod raw;
 
+use super::compliance::{Callbacks, Compliance, ComplianceSettings, Level};
 use crate::keys::{Alg, Credential, CredentialSet, PublicKey};
 use raw::{AuthMethod, CredentialType, RawClient, RawCredential};
 use serde_json::Value;
@@ -38,6 +39,13 @@ pub struct Client {
     pub auth_jwks_uris: Vec<String>,
     /// Secret presented upstream in legacy mode; never logged.
     pub upstream_client_secret: Option<String>,
+    /// The registry's `compliance_level`: `None` = absent or `null` (the global level applies).
+    pub compliance_level: Option<Level>,
+    /// The level this client is held to, resolved against `compliance.level` once per
+    /// snapshot (`Registry::resolve_levels`).
+    pub level: Level,
+    /// Auth0's `callbacks`: the registered redirect URIs (SPEC §9).
+    pub callbacks: Callbacks,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
@@ -77,6 +85,25 @@ impl Registry {
 
     pub fn clients(&self) -> impl Iterator<Item = &Arc<Client>> {
         self.clients.values()
+    }
+
+    /// Resolves every client's level against the global one (SPEC §9: absent or `null` = the
+    /// global level, `"none"` opts out), once per snapshot, and sums up the levels in use.
+    pub fn resolve_levels(&mut self, settings: &ComplianceSettings) -> Compliance {
+        let mut in_use = Vec::new();
+        for client in self.clients.values_mut() {
+            let level = client.compliance_level.unwrap_or(settings.level);
+            if client.level != level {
+                Arc::make_mut(client).level = level;
+            }
+            in_use.push(level);
+        }
+        in_use.sort();
+        in_use.dedup();
+        Compliance {
+            settings: settings.clone(),
+            levels_in_use: in_use,
+        }
     }
 
     /// Parses a registry document built in code. `base` resolves `pem_file` paths.
@@ -240,6 +267,9 @@ fn build_client(
         jar_jwks_uris,
         auth_jwks_uris,
         upstream_client_secret: raw.upstream_client_secret,
+        compliance_level: raw.compliance_level,
+        level: raw.compliance_level.unwrap_or_default(),
+        callbacks: Callbacks::new(raw.callbacks.unwrap_or_default()),
     })
 }
 

@@ -27,6 +27,8 @@ pub struct Settings {
     pub enforcement: Enforcement,
     #[serde(default)]
     pub legacy: LegacySettings,
+    #[serde(default)]
+    pub compliance: super::compliance::ComplianceSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +149,8 @@ pub struct Paths {
     /// Paths where an upstream's `101 Switching Protocols` is relayed (SPEC §3); elsewhere
     /// it closes the connection, so no tunnel ever bypasses jargate.
     pub upgrade: Vec<String>,
+    /// Access tokens in its query or body are refused under a global compliance level (SPEC §9).
+    pub userinfo: String,
 }
 
 impl Paths {
@@ -184,6 +188,7 @@ impl Default for Paths {
             .map(String::from)
             .to_vec(),
             upgrade: Vec::new(),
+            userinfo: "/userinfo".into(),
         }
     }
 }

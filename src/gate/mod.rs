@@ -11,6 +11,7 @@ mod facts;
 mod legacy;
 mod outside;
 pub mod report;
+pub mod response_iss;
 #[cfg(test)]
 mod tests;
 

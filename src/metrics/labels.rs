@@ -5,7 +5,9 @@
 //! Every refusal is enumerated from `src/reject.rs` through exhaustive matches: a new variant
 //! there does not compile until it is listed here, so no rule is missing from `/metrics`.
 
-use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
+use crate::reject::{
+    ClientFault, ComplianceFault, Rejection, RequestFault, RequestUriFault, TokenFault,
+};
 use crate::request::Endpoint;
 use strum::IntoEnumIterator;
 
@@ -47,6 +49,8 @@ pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "reset", "pro
 pub const STORE_OPS: [&str; 3] = ["insert_once", "put", "take"];
 pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// `jargate_response_iss_total{result}` (SPEC §12).
+pub const RESPONSE_ISS_RESULTS: [&str; 3] = ["added", "present", "mismatch"];
 
 /// `(error, rule)` of every refusal jargate can answer, without duplicates.
 pub fn rejections() -> Vec<(&'static str, &'static str)> {
@@ -56,6 +60,7 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
         all.push(Rejection::RequestObject(f));
     }
     all.extend(RequestFault::iter().map(Rejection::Request));
+    all.extend(ComplianceFault::iter().map(Rejection::Compliance));
     all.extend([
         Rejection::Client(ClientFault::Unknown),
         Rejection::Client(ClientFault::MalformedBasic),
@@ -96,7 +101,8 @@ fn listed(r: &Rejection) {
         | Rejection::RequestUriNotSupported
         | Rejection::StoreUnavailable
         | Rejection::UpstreamUnreachable
-        | Rejection::UpstreamTimeout => {}
+        | Rejection::UpstreamTimeout
+        | Rejection::Compliance(_) => {}
     }
 }
 
@@ -114,8 +120,9 @@ mod tests {
             .filter(|p| p.0 == "invalid_request_object")
             .count();
         assert!(object > 30, "{pairs:?}");
-        // Plus unknown_client, malformed_basic and assertion_required.
-        assert_eq!(assertion, object + 3, "{pairs:?}");
+        // Plus unknown_client, malformed_basic, assertion_required and the level's method.
+        assert_eq!(assertion, object + 4, "{pairs:?}");
+        assert!(pairs.contains(&("unsupported_response_type", "level_response_type")));
         assert!(pairs.contains(&("invalid_request", "ambiguous_path")));
         assert!(pairs.contains(&("invalid_request", "unknown_client")));
         assert!(pairs.contains(&("temporarily_unavailable", "store_unavailable")));

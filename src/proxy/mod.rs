@@ -6,10 +6,12 @@
 mod canonical;
 mod forwarded;
 mod head_deadline;
+mod interaction_id;
 mod intercept;
 mod outcome;
 mod request_id;
 mod respond;
+mod response_iss;
 mod rewrite;
 mod upstream_failure;
 
@@ -75,6 +77,8 @@ struct Trace {
     traceparent: Option<String>,
     /// The TCP peer (also what `X-Forwarded-For` gets).
     peer: Option<std::net::IpAddr>,
+    /// `x-fapi-interaction-id` (`compliance.interaction_id`, SPEC §8).
+    interaction_id: Option<String>,
 }
 
 #[async_trait]
@@ -119,6 +123,16 @@ impl ProxyHttp for Gateway {
             .req_header_mut()
             .insert_header(request_id::X_REQUEST_ID, id.as_str())?;
         ctx.trace.request_id = id;
+        if ctx.snapshot.settings.compliance.interaction_id {
+            let req = session.req_header();
+            let sent = req.headers.get_all(interaction_id::HEADER);
+            let id = interaction_id::accept_or_generate(sent.iter().map(|v| v.as_bytes()));
+            let req = session.req_header_mut();
+            req.insert_header(interaction_id::HEADER, id.as_str())?;
+            req.extensions_mut()
+                .insert(interaction_id::InteractionId(id.clone()));
+            ctx.trace.interaction_id = Some(id);
+        }
         Ok(())
     }
 
@@ -131,6 +145,14 @@ impl ProxyHttp for Gateway {
         close_if_draining(session);
         if !upstream.headers.contains_key(request_id::X_REQUEST_ID) {
             upstream.insert_header(request_id::X_REQUEST_ID, ctx.trace.request_id.as_str())?;
+        }
+        if let Some(id) = &ctx.trace.interaction_id {
+            if !upstream.headers.contains_key(interaction_id::HEADER) {
+                upstream.insert_header(interaction_id::HEADER, id.as_str())?;
+            }
+        }
+        if upstream.status.is_redirection() && !ctx.snapshot.response_iss.is_empty() {
+            response_iss::apply(&self.app.metrics, upstream, ctx)?;
         }
         let encoding = upstream.headers.get(http::header::CONTENT_ENCODING);
         if ctx.discovery
@@ -211,7 +233,7 @@ impl ProxyHttp for Gateway {
         if let Some(document) = ctx.document.as_mut() {
             let mut out = body.take().and_then(|chunk| document.push(chunk));
             if end_of_stream {
-                out = out.or_else(|| document.finish(&discovery::Provided::of(&ctx.snapshot)));
+                out = out.or_else(|| document.finish(&discovery::Advertised::of(&ctx.snapshot)));
             }
             *body = Some(out.unwrap_or_default());
         }
@@ -325,6 +347,7 @@ impl Gateway {
             request_id = ctx.trace.request_id,
             peer = ctx.trace.peer.map(tracing::field::display),
             traceparent = ctx.trace.traceparent,
+            interaction_id = ctx.trace.interaction_id,
             method = %req.method,
             path = req.uri.path(),
             status = session.response_written().map_or(0, |r| r.status.as_u16()),

@@ -64,6 +64,7 @@ pub(super) fn record(metrics: &Metrics, ctx: &Ctx, endpoint: &str, status: u16) 
         request_id = ctx.trace.request_id,
         peer = ctx.trace.peer.map(tracing::field::display),
         traceparent = ctx.trace.traceparent,
+        interaction_id = ctx.trace.interaction_id,
         kid = token.and_then(|t| t.kid.as_deref()),
         alg = token.and_then(|t| t.alg.as_deref()),
         exp_in_secs = token.and_then(|t| t.exp_in),

@@ -42,6 +42,10 @@ pub async fn write_json(
     {
         header.insert_header(super::request_id::X_REQUEST_ID, id.clone())?;
     }
+    let req = session.req_header();
+    if let Some(id) = req.extensions.get::<super::interaction_id::InteractionId>() {
+        header.insert_header(super::interaction_id::HEADER, id.0.as_str())?;
+    }
     if let Some(value) = www_authenticate {
         header.insert_header(http::header::WWW_AUTHENTICATE, value)?;
     }

@@ -11,14 +11,20 @@ pub enum AuthMethod {
     ClientSecretPost,
     ClientSecretBasic,
     None,
+    /// RFC 8705 §2.1: a CA-issued certificate whose subject is registered (SPEC §10).
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a registered self-signed certificate (SPEC §10).
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 6] = [
         AuthMethod::PrivateKeyJwt,
         AuthMethod::ClientSecretPost,
         AuthMethod::ClientSecretBasic,
         AuthMethod::None,
+        AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
     ];
 
     /// The metric label and log field value.
@@ -28,6 +34,8 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::None => "none",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 

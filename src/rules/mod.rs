@@ -9,6 +9,7 @@
 pub mod assertion;
 pub mod check;
 pub mod claims;
+pub mod compliance;
 pub mod request_object;
 
 pub use assertion::{check_assertion, check_assertion_with, ClientAssertion};

@@ -13,6 +13,7 @@ mod deploy;
 mod differential;
 mod discovery;
 mod docs;
+mod fapi_responses;
 mod faults;
 mod jwks;
 mod legacy;

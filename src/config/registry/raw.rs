@@ -54,6 +54,10 @@ pub struct RawClient {
     pub require_pushed_authorization_requests: Option<bool>,
     pub client_metadata: Option<BTreeMap<String, String>>,
     pub upstream_client_secret: Option<String>,
+    /// Auth0's `compliance_level`: `None` when absent or `null` (the global level applies).
+    pub compliance_level: Option<crate::config::compliance::Level>,
+    /// Auth0's `callbacks`: the registered redirect URIs.
+    pub callbacks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +185,8 @@ impl<'de> Visitor<'de> for ClientVisitor {
                 }
                 "client_metadata" => c.client_metadata = map.next_value()?,
                 "upstream_client_secret" => c.upstream_client_secret = map.next_value()?,
+                "compliance_level" => c.compliance_level = map.next_value()?,
+                "callbacks" => c.callbacks = map.next_value()?,
                 known if auth0_fields::CLIENT.contains(&known) => {
                     map.next_value::<IgnoredAny>()?;
                 }
