@@ -525,7 +525,7 @@ async fn authorize_post_by_value_becomes_a_get_without_a_body() {
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
     assert!(rec.body.is_empty(), "no body upstream");
 
-    // Query and form together (one parameter set): still only the object counts.
+    // Query and form together: never both (SPEC §5), in legacy mode too.
     let claims = rich_claims("app-1");
     let resp = request(
         j.proxy_addr(),
@@ -535,8 +535,8 @@ async fn authorize_post_by_value_becomes_a_get_without_a_body() {
         format!("request={}&scope=admin", object("app-1", &claims)).as_bytes(),
     )
     .await;
-    let rec = relayed_nth(&resp, &up, 1);
-    assert_authorize_get(&rec, &rich_query("app-1", &claims));
+    assert_error(&resp, 400, "invalid_request");
+    assert_eq!(up.count(), 1, "the upstream received nothing more");
 }
 
 // ---------------------------------------------------------------------------------------------
