@@ -9,6 +9,7 @@ use super::{legacy, outside, pushed, Action, Decision, Forward, Incoming, Single
 use crate::config::{Client, OutsideParameters, Unregistered};
 use crate::jose::Jws;
 use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
+use crate::request::params::Origin;
 use crate::request::urn::is_urn;
 use crate::request::Params;
 use crate::rules::{check_request_object_with, RequestObject, TokenKind, PAR_URN_PREFIX};
@@ -45,8 +46,12 @@ impl Decision<'_> {
         if let Some(uri) = request_uri {
             let client_id = client_id.ok_or(RequestFault::MissingParameter("client_id"))?;
             if self.legacy() {
-                // Only the pushed parameters count; outside ones are refused or dropped.
-                outside::apply(policy, params, Inside::Nothing, req.query, req.body)?;
+                // Only the pushed parameters go upstream; outside ones identical to them pass
+                // `reject`, others are refused before the request is redeemed (a refusal does
+                // not spend it). An unknown `request_uri` is left to `redeem`.
+                if let Some(pushed) = self.legacy_pushed(uri).await? {
+                    outside::apply(policy, params, Inside::Pushed(&pushed), req.query, req.body)?;
+                }
                 return self.redeem(uri, client_id).await;
             }
             // Passthrough mode: the upstream holds the pushed request and checks its binding;
@@ -188,6 +193,26 @@ impl Decision<'_> {
             status: 201,
             body: Bytes::from(body.to_string().into_bytes()),
         })
+    }
+
+    /// Legacy: the request jargate keeps under `request_uri`, read without redeeming it, as the
+    /// parameters outside parameters are compared with.
+    async fn legacy_pushed(&self, request_uri: &str) -> Result<Option<pushed::Record>, Rejection> {
+        let stored = self
+            .store
+            .get(&legacy::pushed_key(request_uri))
+            .await
+            .map_err(|_| Rejection::StoreUnavailable)?;
+        let Some(entry) =
+            stored.and_then(|s| serde_json::from_slice::<legacy::PushedRequest>(&s).ok())
+        else {
+            return Ok(None);
+        };
+        let mut params = Params::default();
+        params
+            .add_form(entry.query.as_bytes(), Origin::Query)
+            .map_err(|_| Rejection::RequestUri(RequestUriFault::UnknownOrUsed))?;
+        Ok(Some(pushed::Record::from_params(&entry.client_id, &params)))
     }
 
     /// Legacy `/authorize?request_uri=…`: the pushed request, once, for the client that pushed it.

@@ -588,6 +588,30 @@ async fn par_is_answered_by_jargate_and_redeemed_once() {
 }
 
 #[tokio::test]
+async fn par_reject_policy_compares_repeated_parameters_with_the_stored_request() {
+    // OIDC clients repeat response_type, scope and redirect_uri next to request_uri: identical
+    // to what was pushed, they pass `reject`; a different one is refused without spending the
+    // request_uri.
+    let (up, j) = start(&format!("{LEGACY}[jar]\noutside_parameters = \"reject\"\n")).await;
+    let claims = rich_claims("app-1");
+    let uri = assert_pushed(
+        &push(&j, &par_body("app-1", &object("app-1", &claims))).await,
+        30,
+    );
+    let repeated = "&response_type=code&scope=openid+email+profile&max_age=300";
+    let resp = get(
+        j.proxy_addr(),
+        &redeem_target("app-1", &uri, &format!("{repeated}&state=evil")),
+    )
+    .await;
+    assert_error(&resp, 400, "invalid_request");
+    assert_eq!(up.count(), 0, "the upstream received nothing");
+    let resp = get(j.proxy_addr(), &redeem_target("app-1", &uri, repeated)).await;
+    let rec = relayed_nth(&resp, &up, 0);
+    assert_authorize_get(&rec, &rich_query("app-1", &claims));
+}
+
+#[tokio::test]
 async fn par_request_uris_are_random_and_bound_to_their_client() {
     let (up, j) = start(LEGACY).await;
     let a = assert_pushed(
