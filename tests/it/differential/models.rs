@@ -275,15 +275,7 @@ pub fn php(raw: &Raw) -> View {
             map.insert(base, vec![value]);
         }
     }
-    let get = |n: &str| map.get(n).and_then(|v| v.last().cloned());
-    let client = client(raw, &map, false, get);
-    View {
-        path: raw.target.split('?').next().unwrap_or("").to_owned(),
-        client,
-        params: map,
-        case_insensitive: false,
-        partial: false,
-    }
+    at_target(raw, map, false, Pick::Last, false)
 }
 
 /// Rack 2 (`parse_nested_query`): `&` and `;` separate; leading brackets are dropped
@@ -392,15 +384,8 @@ pub fn form_any_body(raw: &Raw) -> View {
             .into_iter()
             .chain(pairs(&body, &['&'])),
     );
-    let get = |n: &str| map.get(n).and_then(|v| v.first().cloned());
-    let client = client(raw, &map, false, get);
-    View {
-        path: raw.target.split('?').next().unwrap_or("").to_owned(),
-        client,
-        params: map,
-        case_insensitive: false,
-        partial: raw.form().is_none() && !raw.body.is_empty(),
-    }
+    let partial = raw.form().is_none() && !raw.body.is_empty();
+    at_target(raw, map, false, Pick::First, partial)
 }
 
 /// A stack that reads a POST's parameters from its body only and a GET's (or HEAD's) from its
@@ -413,15 +398,40 @@ pub fn body_only_post(raw: &Raw) -> View {
     } else {
         pairs(raw.query(), &['&'])
     };
-    let map = collect(all);
-    let get = |n: &str| map.get(n).and_then(|v| v.last().cloned());
-    let client = client(raw, &map, true, get);
+    at_target(raw, collect(all), true, Pick::Last, false)
+}
+
+/// Which value of a repeated name a stack's `get` returns.
+#[derive(Clone, Copy)]
+enum Pick {
+    First,
+    Last,
+}
+
+/// The view of a stack that routes on the target's path: `map` read as it is, the client
+/// Basic first or the `client_id` parameter first.
+fn at_target(
+    raw: &Raw,
+    map: BTreeMap<String, Vec<String>>,
+    basic_first: bool,
+    pick: Pick,
+    partial: bool,
+) -> View {
+    let get = |n: &str| {
+        let values = map.get(n)?;
+        match pick {
+            Pick::First => values.first(),
+            Pick::Last => values.last(),
+        }
+        .cloned()
+    };
+    let client = client(raw, &map, basic_first, get);
     View {
         path: raw.target.split('?').next().unwrap_or("").to_owned(),
         client,
         params: map,
         case_insensitive: false,
-        partial: false,
+        partial,
     }
 }
 
