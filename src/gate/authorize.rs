@@ -49,8 +49,11 @@ impl Decision<'_> {
                 // Only the pushed parameters go upstream; outside ones identical to them pass
                 // `reject`, others are refused before the request is redeemed (a refusal does
                 // not spend it). An unknown `request_uri` is left to `redeem`.
-                if let Some(pushed) = self.legacy_pushed(uri).await? {
-                    outside::apply(policy, params, Inside::Pushed(&pushed), req.query, req.body)?;
+                if policy != OutsideParameters::Allow {
+                    if let Some(pushed) = self.legacy_pushed(uri).await? {
+                        let inside = Inside::Pushed(&pushed);
+                        outside::apply(policy, params, inside, req.query, req.body)?;
+                    }
                 }
                 return self.redeem(uri, client_id).await;
             }
