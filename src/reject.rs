@@ -297,6 +297,11 @@ pub enum RequestFault {
     NulInValue,
     /// Two identities of the client (client_id, Basic user id) disagree.
     IdentityMismatch,
+    /// A POST to `/authorize` with a query string: stacks that read only the body of a POST
+    /// would process another request than the one validated.
+    AuthorizePostWithQuery,
+    /// A JSON body whose raw bytes, read as a form, name this interpreted parameter.
+    JsonReadsAsForm(&'static str),
 }
 
 impl RequestFault {
@@ -334,6 +339,8 @@ impl RequestFault {
             ByteOrderMark => "byte_order_mark",
             NulInValue => "nul_in_value",
             IdentityMismatch => "identity_mismatch",
+            AuthorizePostWithQuery => "authorize_post_with_query",
+            JsonReadsAsForm(_) => "json_reads_as_form",
         }
     }
 
@@ -383,6 +390,14 @@ impl RequestFault {
             ByteOrderMark => "a byte-order mark is not allowed".into(),
             NulInValue => "a NUL character is not allowed in a parameter value".into(),
             IdentityMismatch => "the request names more than one client".into(),
+            AuthorizePostWithQuery => {
+                "a POST authorization request carries its parameters in the body only, \
+                 not in the query string"
+                    .into()
+            }
+            JsonReadsAsForm(p) => {
+                format!("the JSON body, read as a form, names the parameter {p}")
+            }
         }
     }
 }
@@ -614,6 +629,8 @@ mod tests {
             ByteOrderMark,
             NulInValue,
             IdentityMismatch,
+            AuthorizePostWithQuery,
+            JsonReadsAsForm("client_assertion"),
         ];
         let mut rules: Vec<&str> = faults.iter().map(RequestFault::rule).collect();
         for fault in faults {
@@ -622,7 +639,7 @@ mod tests {
         }
         rules.sort_unstable();
         rules.dedup();
-        assert_eq!(rules.len(), 14, "each rule has its own name");
+        assert_eq!(rules.len(), 16, "each rule has its own name");
         let basic = Rejection::Client(ClientFault::MalformedBasic);
         assert_eq!((basic.status(), basic.error()), (401, "invalid_client"));
         assert_eq!(basic.rule(), "malformed_basic");

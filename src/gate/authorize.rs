@@ -1,11 +1,16 @@
 //! Authorization requests: `/authorize` (a request object by value, or a PAR `request_uri`) and
 //! `/oauth/par` (client authentication, then the request object). In legacy mode the validated
-//! request is translated (see `legacy`) and PAR is answered by jargate itself.
+//! request is translated (see `legacy`) and PAR is answered by jargate itself; in passthrough
+//! mode a forwarded push is remembered (see `pushed`) for the outside parameters that come
+//! back with its `request_uri`.
 
-use super::{legacy, outside, Action, Decision, Forward, Incoming, SingleUse};
-use crate::config::{Client, Unregistered};
+use super::outside::Inside;
+use super::{legacy, outside, pushed, Action, Decision, Forward, Incoming, SingleUse};
+use crate::config::{Client, OutsideParameters, Unregistered};
 use crate::jose::Jws;
 use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
+use crate::request::params::Origin;
+use crate::request::urn::is_urn;
 use crate::request::Params;
 use crate::rules::{check_request_object_with, RequestObject, TokenKind, PAR_URN_PREFIX};
 use crate::store::jti_key;
@@ -25,8 +30,10 @@ impl Decision<'_> {
             return Err(RequestFault::RequestWithRequestUri.into());
         }
         if let Some(uri) = request_uri {
-            // jargate never fetches a URL a client names; only PAR references are accepted.
-            if !uri.starts_with(PAR_URN_PREFIX) {
+            // jargate never fetches a URL a client names, and no server fetches a URN: only
+            // PAR references are accepted, any URN in passthrough (servers name them
+            // differently), jargate's own in legacy mode.
+            if !is_urn(uri) || (self.legacy() && !uri.starts_with(PAR_URN_PREFIX)) {
                 return Err(Rejection::RequestUriNotSupported);
             }
         }
@@ -38,12 +45,23 @@ impl Decision<'_> {
             .cloned();
         if let Some(uri) = request_uri {
             let client_id = client_id.ok_or(RequestFault::MissingParameter("client_id"))?;
-            // Only the pushed parameters count; outside ones are refused or dropped.
-            let forward = outside::apply(policy, params, None, req.query, req.body)?;
             if self.legacy() {
+                // Only the pushed parameters go upstream; outside ones identical to them pass
+                // `reject`, others are refused before the request is redeemed (a refusal does
+                // not spend it). An unknown `request_uri` is left to `redeem`.
+                if policy != OutsideParameters::Allow {
+                    if let Some(pushed) = self.legacy_pushed(uri).await? {
+                        let inside = Inside::Pushed(&pushed);
+                        outside::apply(policy, params, inside, req.query, req.body)?;
+                    }
+                }
                 return self.redeem(uri, client_id).await;
             }
-            // Passthrough mode: the upstream holds the pushed request and checks its binding.
+            // Passthrough mode: the upstream holds the pushed request and checks its binding;
+            // outside parameters are compared with what jargate saw pushed, if it did.
+            let pushed = self.recall_pushed(policy, uri, client_id).await?;
+            let inside = pushed.as_ref().map_or(Inside::Nothing, Inside::Pushed);
+            let forward = outside::apply(policy, params, inside, req.query, req.body)?;
             self.admit(client.as_ref())?;
             return Ok(forward.into());
         }
@@ -67,7 +85,8 @@ impl Decision<'_> {
         let checked = self.check_object(&jws, &client).await?;
         let single_use = self.object_single_use(&client, &checked);
         self.remember(&single_use);
-        let forward = outside::apply(policy, params, Some(checked.claims), req.query, req.body)?;
+        let inside = Inside::Object(checked.claims);
+        let forward = outside::apply(policy, params, inside, req.query, req.body)?;
         let legacy_query = self.legacy_query(&client.id, checked.claims)?;
         self.record_all(single_use).await?;
         if let Some(query) = legacy_query {
@@ -110,7 +129,17 @@ impl Decision<'_> {
                     let query = legacy::query_from_params(&client.id, params);
                     self.push(&client, query).await
                 }
-                _ => Ok(Forward::default().into()),
+                client => {
+                    let pusher = client.as_ref().map(|c| c.id.as_str());
+                    let record = pusher
+                        .or(params.get("client_id"))
+                        .map(|id| pushed::Record::from_params(id, params));
+                    Ok(Forward {
+                        push: record,
+                        ..Forward::default()
+                    }
+                    .into())
+                }
             };
         };
         // A request object needs the registered keys of an authenticated client.
@@ -120,13 +149,15 @@ impl Decision<'_> {
         let object_single_use = self.object_single_use(&client, &checked);
         self.remember(&object_single_use);
         let policy = self.snapshot.settings.jar.outside_parameters;
-        let forward = outside::apply(policy, params, Some(checked.claims), None, req.body)?;
+        let inside = Inside::Object(checked.claims);
+        let mut forward = outside::apply(policy, params, inside, None, req.body)?;
         let legacy_query = self.legacy_query(&client.id, checked.claims)?;
         single_use.extend(object_single_use);
         self.record_all(single_use).await?;
         if let Some(query) = legacy_query {
             return self.push(&client, query).await;
         }
+        forward.push = Some(pushed::Record::from_claims(&client.id, checked.claims));
         Ok(forward.into())
     }
 
@@ -167,6 +198,26 @@ impl Decision<'_> {
         })
     }
 
+    /// Legacy: the request jargate keeps under `request_uri`, read without redeeming it, as the
+    /// parameters outside parameters are compared with.
+    async fn legacy_pushed(&self, request_uri: &str) -> Result<Option<pushed::Record>, Rejection> {
+        let stored = self
+            .store
+            .get(&legacy::pushed_key(request_uri))
+            .await
+            .map_err(|_| Rejection::StoreUnavailable)?;
+        let Some(entry) =
+            stored.and_then(|s| serde_json::from_slice::<legacy::PushedRequest>(&s).ok())
+        else {
+            return Ok(None);
+        };
+        let mut params = Params::default();
+        params
+            .add_form(entry.query.as_bytes(), Origin::Query)
+            .map_err(|_| Rejection::RequestUri(RequestUriFault::UnknownOrUsed))?;
+        Ok(Some(pushed::Record::from_params(&entry.client_id, &params)))
+    }
+
     /// Legacy `/authorize?request_uri=…`: the pushed request, once, for the client that pushed it.
     async fn redeem(&mut self, request_uri: &str, client_id: &str) -> Result<Action, Rejection> {
         let stored = self
@@ -181,6 +232,24 @@ impl Decision<'_> {
             return Err(Rejection::RequestUri(RequestUriFault::OtherClient));
         }
         Ok(legacy::authorize_with(entry.query).into())
+    }
+
+    /// Passthrough `/authorize?request_uri=…`: what `client_id` pushed through jargate under
+    /// `request_uri`, when the policy compares with it. A record of another client is not
+    /// used (the upstream refuses the reuse); a store failure follows `store.on_error`.
+    async fn recall_pushed(
+        &mut self,
+        policy: OutsideParameters,
+        request_uri: &str,
+        client_id: &str,
+    ) -> Result<Option<pushed::Record>, Rejection> {
+        if policy == OutsideParameters::Allow {
+            return Ok(None);
+        }
+        match pushed::recall(self.store, request_uri).await {
+            Ok(record) => Ok(record.filter(|r| r.client_id() == client_id)),
+            Err(e) => self.store_failed(e).map(|()| None),
+        }
     }
 
     /// A request without a JWT from an unknown client is refused, unless

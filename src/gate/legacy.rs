@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// JWT claims that describe the object itself, not the authorization request (SPEC §1).
-const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
+pub(super) const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
 
 /// The authorization request carried by a request object, as a query string: every claim but
 /// the JWT ones; strings as they are, numbers and booleans as JSON text, objects and arrays as

@@ -10,6 +10,7 @@ pub mod discovery;
 mod facts;
 mod legacy;
 mod outside;
+pub mod pushed;
 pub mod report;
 pub mod response_iss;
 #[cfg(test)]
@@ -66,6 +67,9 @@ pub struct Forward {
     pub as_get: bool,
     /// Remove the client's `Authorization` header (legacy `client_secret_post`).
     pub drop_authorization: bool,
+    /// A push forwarded in passthrough mode: remember it under the `request_uri` of the
+    /// upstream's `201` answer (`pushed`).
+    pub push: Option<pushed::Record>,
 }
 
 impl From<Forward> for Action {
@@ -95,8 +99,12 @@ pub fn precheck(
     has_query: bool,
     content_length: Option<usize>,
 ) -> Result<(), Rejection> {
+    // HEAD is validated as GET: most stacks run the GET handler for it, and the `Location`
+    // of the answer still carries a code.
     let allowed = match endpoint {
-        Endpoint::Authorize => method == Method::GET || method == Method::POST,
+        Endpoint::Authorize => {
+            method == Method::GET || method == Method::HEAD || method == Method::POST
+        }
         _ => method == Method::POST,
     };
     if !allowed {
@@ -104,6 +112,12 @@ pub fn precheck(
     }
     if has_query && endpoint != Endpoint::Authorize {
         return Err(RequestFault::QueryNotAllowed.into());
+    }
+    // GET query or POST form, never both: a stack reading only the body of a POST (Django's
+    // `request.POST`, Express's `req.body`) would process another request than the one
+    // validated.
+    if has_query && endpoint == Endpoint::Authorize && method == Method::POST {
+        return Err(RequestFault::AuthorizePostWithQuery.into());
     }
     if content_length.is_some_and(|n| n > snapshot.settings.limits.max_body_bytes) {
         return Err(Rejection::BodyTooLarge);
@@ -306,12 +320,16 @@ fn read_params(req: &Incoming<'_>, max: usize) -> Result<Params, Rejection> {
     if let Some(query) = req.query {
         params.add_form(query, Origin::Query)?;
     }
-    if req.method == Method::GET && !req.body.is_empty() {
+    let bodiless = req.method == Method::GET || req.method == Method::HEAD;
+    if bodiless && !req.body.is_empty() {
         return Err(RequestFault::MalformedBody.into());
     }
     match body_kind(req.content_type, req.content_encoding, req.body.is_empty())? {
         BodyKind::Form => params.add_form(req.body, Origin::Form)?,
-        BodyKind::Json => params.add_json(req.body)?,
+        BodyKind::Json => {
+            params.add_json(req.body)?;
+            crate::request::json_form::check(req.body)?;
+        }
         BodyKind::None => {}
     }
     Ok(params)

@@ -2,6 +2,7 @@
 //! only the object counts; some servers merge outside parameters anyway, so jargate strips or
 //! refuses those that could change the meaning of the request.
 
+use super::pushed::Record;
 use super::Forward;
 use crate::config::OutsideParameters;
 use crate::reject::{Rejection, RequestFault};
@@ -9,12 +10,33 @@ use crate::request::params::{json_body, Origin, Param, Params, INTERPRETED};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-/// Applies the policy. `object` is `None` when the object is not at hand (a PAR `request_uri`
-/// forwarded in passthrough mode): then no outside parameter can be shown identical.
+/// What outside parameters are compared with.
+#[derive(Debug, Clone, Copy)]
+pub enum Inside<'a> {
+    /// Nothing at hand (a PAR `request_uri` jargate never saw pushed): no outside parameter
+    /// can be shown identical.
+    Nothing,
+    /// The request object's claims.
+    Object(&'a Map<String, Value>),
+    /// What was pushed through jargate in passthrough mode.
+    Pushed(&'a Record),
+}
+
+impl Inside<'_> {
+    fn holds(&self, name: &str, value: &str) -> bool {
+        match self {
+            Inside::Nothing => false,
+            Inside::Object(o) => o.get(name).is_some_and(|v| same_value(v, value)),
+            Inside::Pushed(r) => r.holds(name, value),
+        }
+    }
+}
+
+/// Applies the policy to the parameters outside what is `inside`.
 pub fn apply(
     policy: OutsideParameters,
     params: &Params,
-    object: Option<&Map<String, Value>>,
+    inside: Inside<'_>,
     query: Option<&[u8]>,
     body: &[u8],
 ) -> Result<Forward, Rejection> {
@@ -23,10 +45,7 @@ pub fn apply(
     }
     let keep = |p: &Param| {
         // Never outside parameters: they name the client, authenticate it or carry the object.
-        INTERPRETED.contains(&p.name.as_str())
-            || object
-                .and_then(|o| o.get(&p.name))
-                .is_some_and(|v| same_value(v, &p.value))
+        INTERPRETED.contains(&p.name.as_str()) || inside.holds(&p.name, &p.value)
     };
     if let Some(dropped) = params.iter().find(|p| !keep(p)) {
         if policy == OutsideParameters::Reject {
@@ -53,7 +72,16 @@ pub fn apply(
 fn same_value(claim: &Value, outside: &str) -> bool {
     match claim {
         Value::String(s) => s == outside,
-        other => serde_json::to_string(other).is_ok_and(|text| text == outside),
+        other => claim_text(other) == outside,
+    }
+}
+
+/// A claim as an outside parameter must spell it to be identical: a string as it is, any
+/// other JSON as its compact text.
+pub(super) fn claim_text(claim: &Value) -> String {
+    match claim {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -82,7 +110,7 @@ mod tests {
         let fwd = apply(
             OutsideParameters::Strip,
             &params,
-            object.as_object(),
+            Inside::Object(object.as_object().unwrap()),
             Some(query),
             b"",
         )
@@ -100,7 +128,7 @@ mod tests {
         let err = apply(
             OutsideParameters::Reject,
             &query_params(query),
-            object.as_object(),
+            Inside::Object(object.as_object().unwrap()),
             Some(query),
             b"",
         )
@@ -116,7 +144,14 @@ mod tests {
             OutsideParameters::Reject,
             OutsideParameters::Allow,
         ] {
-            let fwd = apply(policy, &query_params(query), None, Some(query), b"").unwrap();
+            let fwd = apply(
+                policy,
+                &query_params(query),
+                Inside::Nothing,
+                Some(query),
+                b"",
+            )
+            .unwrap();
             assert_eq!(fwd, Forward::default());
         }
     }
@@ -127,7 +162,7 @@ mod tests {
         let fwd = apply(
             OutsideParameters::Strip,
             &query_params(query),
-            None,
+            Inside::Nothing,
             Some(query),
             b"",
         )

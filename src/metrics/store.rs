@@ -53,6 +53,12 @@ impl Store for CountedStore {
         result
     }
 
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let result = self.inner.get(key).await;
+        self.count("get", &result);
+        result
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

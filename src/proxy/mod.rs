@@ -1,7 +1,8 @@
 //! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 //! `request_filter` runs the steps of `intercept` (route → precheck → read body → decide →
-//! apply); `outcome` says what became of a decided request in the decision line and metrics.
+//! apply); `outcome` says what became of a decided request in the decision line and metrics;
+//! `par_answer` reads the upstream's answer to a forwarded push (passthrough PAR memory).
 
 mod canonical;
 mod forwarded;
@@ -9,6 +10,7 @@ mod head_deadline;
 mod interaction_id;
 mod intercept;
 mod outcome;
+mod par_answer;
 mod request_id;
 mod respond;
 mod response_iss;
@@ -68,6 +70,8 @@ pub struct Ctx {
     discovery: bool,
     /// The discovery document being buffered for rewriting.
     document: Option<DocumentBuffer>,
+    /// The upstream's answer to a forwarded push, copied to remember the push.
+    par_answer: Option<par_answer::ParAnswer>,
 }
 
 /// What identifies a request in the logs.
@@ -102,6 +106,7 @@ impl ProxyHttp for Gateway {
             auth_method: None,
             discovery: false,
             document: None,
+            par_answer: None,
         }
     }
 
@@ -165,6 +170,7 @@ impl ProxyHttp for Gateway {
             upstream.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
             ctx.document = Some(DocumentBuffer::default());
         }
+        ctx.par_answer = par_answer::ParAnswer::watch(upstream, ctx.forward.push.take());
         Ok(())
     }
 
@@ -236,6 +242,14 @@ impl ProxyHttp for Gateway {
                 out = out.or_else(|| document.finish(&discovery::Advertised::of(&ctx.snapshot)));
             }
             *body = Some(out.unwrap_or_default());
+        }
+        if let Some(answer) = ctx.par_answer.as_mut() {
+            answer.copy(body.as_ref());
+            if end_of_stream {
+                if let Some(answer) = ctx.par_answer.take() {
+                    answer.finish(self.app.store.clone());
+                }
+            }
         }
         Ok(None)
     }

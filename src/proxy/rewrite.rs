@@ -27,7 +27,10 @@ pub fn head(upstream: &mut RequestHeader, forward: &Forward, base: &str) -> Resu
     if forward.as_get {
         // A GET carries no body: the original one, if any, is dropped by `body`. An explicit
         // zero length, or Pingora would frame the dropped body as chunked.
-        upstream.set_method(http::Method::GET);
+        // A HEAD stays a HEAD: its answer has no body.
+        if upstream.method != http::Method::HEAD {
+            upstream.set_method(http::Method::GET);
+        }
         upstream.remove_header(&http::header::CONTENT_TYPE);
         upstream.remove_header(&http::header::TRANSFER_ENCODING);
         upstream.insert_header(http::header::CONTENT_LENGTH, "0")?;
@@ -35,6 +38,11 @@ pub fn head(upstream: &mut RequestHeader, forward: &Forward, base: &str) -> Resu
     if let Some(body) = &forward.body {
         upstream.remove_header(&http::header::TRANSFER_ENCODING);
         upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    }
+    if forward.push.is_some() {
+        // The answer to a push is read to remember it (`gate::pushed`): it must come
+        // uncompressed.
+        upstream.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
     }
     if forward.drop_authorization {
         upstream.remove_header(&http::header::AUTHORIZATION);

@@ -170,6 +170,11 @@ impl Store for MemoryStore {
         Ok(taken.and_then(|(value, expires)| (Instant::now() < expires).then_some(value)))
     }
 
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let found = self.pushed.get(key);
+        Ok(found.and_then(|(value, expires)| (Instant::now() < expires).then_some(value)))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

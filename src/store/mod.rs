@@ -1,5 +1,6 @@
 //! The store behind single use: `jti` values already seen (per client and use) and, in legacy
-//! mode, pushed authorization requests waiting to be redeemed. One trait, several backends.
+//! mode, pushed authorization requests waiting to be redeemed; in passthrough mode, what was
+//! pushed through jargate (`gate::pushed`). One trait, several backends.
 
 pub mod memory;
 pub mod redis;
@@ -28,6 +29,10 @@ pub trait Store: Send + Sync {
 
     /// Removes and returns a pushed request: a second `take` of the same key finds nothing.
     async fn take(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+
+    /// Reads a stored value without removing it (a pushed request remembered in passthrough
+    /// mode, which expires rather than being consumed).
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
 
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

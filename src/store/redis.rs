@@ -314,6 +314,20 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn get(&self, key_: &str) -> Result<Option<Bytes>, StoreError> {
+        let key = key(key_);
+        self.call(move |inner, deadline| async move {
+            let mut get = redis::cmd("GET");
+            get.arg(&key);
+            // A read changes nothing: retry after any broken connection.
+            let (value, _) = inner
+                .query::<Option<Vec<u8>>>(&get, deadline, broken)
+                .await?;
+            Ok(value.map(Bytes::from))
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.call(|inner, deadline| async move {
             inner

@@ -120,6 +120,15 @@ impl RedisServer {
             .await
             .expect("PTTL")
     }
+
+    /// The keys matching `pattern` (`KEYS`: a test instance holds a handful).
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut self.conn().await)
+            .await
+            .expect("KEYS")
+    }
 }
 
 impl Drop for RedisServer {

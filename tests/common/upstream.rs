@@ -1,5 +1,5 @@
 //! Stand-ins for the authorization server: [`StubUpstream`] records every request and answers
-//! [`STUB_RESPONSE`]; [`SilentUpstream`] never answers; [`CannedUpstream`] answers fixed bytes (a
+//! [`STUB_RESPONSE`] (or, [`StubUpstream::oidc_strict`], as an OIDC-strict server with PAR); [`SilentUpstream`] never answers; [`CannedUpstream`] answers fixed bytes (a
 //! discovery document, a JWK Set); [`ClosedPort`] refuses connections.
 
 use bytes::Bytes;
@@ -45,8 +45,48 @@ pub struct StubUpstream {
 
 pub const STUB_RESPONSE: &str = r#"{"access_token":"stub","token_type":"Bearer"}"#;
 
+/// The `expires_in` of [`StubUpstream::oidc_strict`]'s PAR answers.
+pub const STRICT_PAR_EXPIRES_IN: u64 = 60;
+
+/// The OIDC-strict answers: a PAR `POST …/par` gets `201` with a fresh `urn:uuid:` request_uri
+/// (as idpyoidc answers); an `/authorize` with `request_uri` but without `response_type`,
+/// `scope` or `redirect_uri` next to it (OIDC Core §6.1) gets `400`. `None`: the stub answer.
+fn strict_answer(method: &http::Method, uri: &http::Uri, n: usize) -> Option<(u16, String)> {
+    if method == http::Method::POST && uri.path().ends_with("/par") {
+        let body = serde_json::json!({
+            "request_uri": format!("urn:uuid:f81d4fae-7dec-11d0-a765-{n:012x}"),
+            "expires_in": STRICT_PAR_EXPIRES_IN,
+        });
+        return Some((201, body.to_string()));
+    }
+    let query = uri.query().unwrap_or_default();
+    let names: Vec<&str> = query
+        .split('&')
+        .map(|p| p.split('=').next().unwrap_or_default())
+        .collect();
+    if uri.path().ends_with("/authorize") && names.contains(&"request_uri") {
+        for required in ["response_type", "scope", "redirect_uri"] {
+            if !names.contains(&required) {
+                let body = serde_json::json!({"error": "invalid_request",
+                    "error_description": format!("Missing required attribute '{required}'")});
+                return Some((400, body.to_string()));
+            }
+        }
+    }
+    None
+}
+
 impl StubUpstream {
     pub async fn start() -> StubUpstream {
+        StubUpstream::start_as(false).await
+    }
+
+    /// A stub that answers as an OIDC-strict server with PAR (see [`strict_answer`]).
+    pub async fn oidc_strict() -> StubUpstream {
+        StubUpstream::start_as(true).await
+    }
+
+    async fn start_as(strict: bool) -> StubUpstream {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind stub upstream");
@@ -73,16 +113,22 @@ impl StubUpstream {
                                 .path_and_query()
                                 .map(|pq| pq.as_str().to_owned())
                                 .unwrap_or_else(|| parts.uri.to_string());
-                            shared.lock().expect("stub lock").push(Recorded {
+                            let mut recorded = shared.lock().expect("stub lock");
+                            let (status, answer) = strict
+                                .then(|| strict_answer(&parts.method, &parts.uri, recorded.len()))
+                                .flatten()
+                                .unwrap_or((200, STUB_RESPONSE.to_owned()));
+                            recorded.push(Recorded {
                                 method: parts.method.to_string(),
                                 path_and_query,
                                 headers: parts.headers,
                                 body,
                             });
+                            drop(recorded);
                             let resp = hyper::Response::builder()
-                                .status(200)
+                                .status(status)
                                 .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from_static(STUB_RESPONSE.as_bytes())))
+                                .body(Full::new(Bytes::from(answer)))
                                 .expect("stub response");
                             Ok::<_, std::convert::Infallible>(resp)
                         }

@@ -6,9 +6,30 @@
 //! request targets, framing, headers, parameter names, client identities, tunnels and legacy
 //! rewrites: each is either refused with its status and error and nothing forwarded, or
 //! forwarded and read identically by every re-parser.
+//!
+//! Two stacks were added after issue 22 found them behind a real IdP: one that hands every
+//! body to its form parser whatever the `Content-Type` (`models::form_any_body`), and one that
+//! reads a POST's parameters from its body only (`models::body_only_post`). Looking at how the
+//! modelled servers read bodies of unusual types gave the further classes of
+//! `issue_22_cases`, each refused, with the argument for it:
+//! - `multipart/form-data`: Werkzeug, Django, Spring, PHP and ASP.NET read its parts as
+//!   parameters, jargate reads none: refused as an unsupported type;
+//! - `text/plain`: a form parser for every body reads a form in it: refused likewise;
+//! - a `charset` on JSON other than UTF-8: ASP.NET and Jackson decode UTF-16 JSON, so names
+//!   jargate compared as bytes would read differently: refused;
+//! - a GET with a body: Werkzeug and body-parser read a form body whatever the method, Go
+//!   does not: refused;
+//! - DELETE, PUT and other methods with a body: frameworks that route every method to one
+//!   handler (Express `app.all`, Rails `via: :all`) would read it: 405;
+//! - HEAD on `/authorize`: most stacks run the GET handler, whose `Location` still carries a
+//!   code, so HEAD is validated exactly as GET (tests/it/request_shape.rs).
+//!
+//! Still out of reach of any model: a stack that reads JSON members from a form-typed body
+//! (none found), and HTTP/2 specifics (jargate's listener speaks HTTP/1.1 to the upstream).
 
 mod models;
 mod reparsers;
+mod rules;
 mod upstream;
 
 use crate::common::*;
@@ -257,6 +278,7 @@ fn passthrough_cases(a: SocketAddr) -> Vec<Case> {
         bad("json_bom", raw(a, "POST", TOKEN, &[("Content-Type", "application/json")], &format!("\u{feff}{}", json!({"grant_type": "client_credentials", "client_id": "app-post"})))),
         bad("percent_encoded_name_variant", form(a, TOKEN, &[], &with("client%5Fassertion%2Ex=1"))),
     ]);
+    cases.extend(issue_22_cases(a));
     // What is legitimate keeps working, and every stack reads it as jargate did.
     let v2 = valid();
     let mut params = token_params(&v2);
@@ -360,6 +382,57 @@ fn passthrough_cases(a: SocketAddr) -> Vec<Case> {
         Some("app-post"),
     ));
     cases
+}
+
+/// A valid request object of app-jar (JAR key rsa-b, PS256).
+fn app_jar_object() -> String {
+    object_by("rsa-b", "PS256", object_claims("app-jar", json!({})))
+}
+
+/// The JSON body of issue 22: a valid assertion `a` as a member, a second assertion `b` in a
+/// value that a form parser reads as parameters.
+fn json_with_form_inside(a: &str, b: &str) -> String {
+    json!({
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": a,
+        "x": format!("&grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={b}&"),
+    })
+    .to_string()
+}
+
+/// Issue 22's two differentials, and the classes of body reading found looking for more
+/// (see `models::form_any_body` and `models::body_only_post`):
+/// - a JSON body read as a form by a stack that hands every body to its form parser;
+/// - a POST to `/authorize` with a query, read by a stack that reads a POST's body only;
+/// - bodies of other types a lenient stack still parses (`multipart/form-data`: Werkzeug,
+///   Django, Spring, PHP all read it as parameters; `text/plain`: a form parser for every
+///   body reads it; JSON in UTF-16: ASP.NET and Jackson decode it, jargate's bytes differ);
+/// - a body on a GET (Werkzeug and body-parser read a form body whatever the method) and
+///   methods other than those of the endpoint (DELETE with a body: Express routes
+///   `app.all`, Rails matches `match via: :all`).
+fn issue_22_cases(a: SocketAddr) -> Vec<Case> {
+    let bad = |name, raw| refused(name, raw, 400, "invalid_request");
+    let json_type = ("Content-Type", "application/json");
+    let jar_form = "client_id=app-jar&response_type=code&scope=openid";
+    let multipart = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"client_assertion\"\r\n\r\n{}\r\n--b--\r\n",
+        forged()
+    );
+    vec![
+        bad("json_body_reads_as_a_form", raw(a, "POST", TOKEN, &[json_type], &json_with_form_inside(&valid(), &forged()))),
+        bad("json_body_reads_as_a_form_par", raw(a, "POST", PAR, &[json_type], &json!({"client_id": "app-jar", "x": format!("&request={}&", app_jar_object())}).to_string())),
+        bad("json_semicolon_reads_as_a_form", raw(a, "POST", TOKEN, &[json_type], &json!({"grant_type": "client_credentials", "client_id": "app-post", "x": ";client_id=app-1"}).to_string())),
+        bad("post_authorize_with_query", form(a, &format!("/authorize?request={}", app_jar_object()), &[], jar_form)),
+        bad("post_authorize_with_query_client_id", form(a, "/authorize?client_id=app-jar", &[], &format!("response_type=code&request={}", app_jar_object()))),
+        bad("multipart_body", raw(a, "POST", TOKEN, &[("Content-Type", "multipart/form-data; boundary=b")], &multipart)),
+        bad("text_plain_body", raw(a, "POST", TOKEN, &[("Content-Type", "text/plain")], &assertion_form(&forged()))),
+        bad("json_in_utf16", raw(a, "POST", TOKEN, &[("Content-Type", "application/json; charset=utf-16")], &json!({"grant_type": "client_credentials"}).to_string())),
+        bad("get_authorize_with_body", raw(a, "GET", "/authorize?client_id=app-jar&response_type=code", &[FORM], &format!("request={}", app_jar_object()))),
+        refused("delete_token_with_body", raw(a, "DELETE", TOKEN, &[FORM], &assertion_form(&forged())), 405, "invalid_request"),
+        refused("delete_authorize", raw(a, "DELETE", "/authorize?client_id=app-jar&response_type=code", &[], ""), 405, "invalid_request"),
+        refused("put_par", raw(a, "PUT", PAR, &[FORM], jar_form), 405, "invalid_request"),
+    ]
 }
 
 /// A form of distinct three-letter names, `abc&` each, of `size` bytes.
@@ -476,6 +549,9 @@ fn disagreement(
             n.to_owned()
         }
     };
+    if view.partial {
+        return partial_disagreement(view, params, client, fold);
+    }
     let expected: BTreeMap<String, Vec<String>> = params
         .iter()
         .map(|(n, v)| (fold(n), vec![v.clone()]))
@@ -497,6 +573,31 @@ fn disagreement(
         return Some(format!("client {:?} instead of {client:?}", view.client));
     }
     None
+}
+
+/// A stack that read noise (a JSON body through its form parser) agrees when whatever it
+/// reads under an interpreted name, and the client it finds, are what jargate validated: it
+/// may find nothing, never something else.
+fn partial_disagreement(
+    view: &View,
+    params: &[(&str, String)],
+    client: Option<&str>,
+    fold: impl Fn(&str) -> String,
+) -> Option<String> {
+    for name in INTERPRETED {
+        let mine = params.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+        if let Some(theirs) = view.params.get(&fold(name)).and_then(|v| v.first()) {
+            if Some(theirs) != mine {
+                return Some(format!("{name} differently"));
+            }
+        }
+    }
+    match &view.client {
+        Some(theirs) if Some(theirs.as_str()) != client => {
+            Some(format!("client {theirs:?} instead of {client:?}"))
+        }
+        _ => None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -570,6 +671,7 @@ fn the_stacks_see_each_differential_of_the_issue() {
     let a: SocketAddr = "127.0.0.1:1".parse().expect("addr");
     let f = forged();
     let v = valid();
+    let jar = app_jar_object();
     let body = assertion_form(&v);
     let p = |extra: Vec<(&'static str, String)>| {
         let mut all = token_params(&v);
@@ -588,6 +690,20 @@ fn the_stacks_see_each_differential_of_the_issue() {
         ("form_then_multipart", raw(a, "POST", TOKEN, &[FORM, ("Content-Type", "multipart/form-data; boundary=b")], "--b\r\nContent-Disposition: form-data; name=\"client_id\"\r\n\r\napp-1\r\n--b--\r\n"), TOKEN, vec![], None),
         ("format_suffix", form(a, "/oauth/token.json", &[], &body), "/oauth/token.json", p(vec![]), Some("app-1")),
         ("rewrite_header", raw(a, "GET", "/userinfo", &[("X-Original-URL", "/oauth/token")], ""), "/userinfo", vec![], None),
+        // Issue 22: the JSON members were read; a form parser for every body reads `f`.
+        ("json_body_reads_as_a_form", raw(a, "POST", TOKEN, &[("Content-Type", "application/json")], &json_with_form_inside(&v, &f)), TOKEN, {
+            let mut all = token_params(&v);
+            all.push(("x", format!("&grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={f}&")));
+            all
+        }, Some("app-1")),
+        // Issue 22: query and form were one set; a stack reading a POST's body only misses
+        // the request object.
+        ("post_authorize_with_query", form(a, &format!("/authorize?request={jar}"), &[], "client_id=app-jar&response_type=code&scope=openid"), "/authorize", vec![
+            ("request", jar.clone()),
+            ("client_id", "app-jar".into()),
+            ("response_type", "code".into()),
+            ("scope", "openid".into()),
+        ], Some("app-jar")),
     ];
     for (name, raw_request, path, params, client) in cases {
         let mut views: Vec<(String, View)> = models::all(&raw_request)

@@ -525,7 +525,7 @@ async fn authorize_post_by_value_becomes_a_get_without_a_body() {
     assert_authorize_get(&rec, &rich_query("app-1", &claims));
     assert!(rec.body.is_empty(), "no body upstream");
 
-    // Query and form together (one parameter set): still only the object counts.
+    // Query and form together: never both (SPEC §5), in legacy mode too.
     let claims = rich_claims("app-1");
     let resp = request(
         j.proxy_addr(),
@@ -535,8 +535,8 @@ async fn authorize_post_by_value_becomes_a_get_without_a_body() {
         format!("request={}&scope=admin", object("app-1", &claims)).as_bytes(),
     )
     .await;
-    let rec = relayed_nth(&resp, &up, 1);
-    assert_authorize_get(&rec, &rich_query("app-1", &claims));
+    assert_error(&resp, 400, "invalid_request");
+    assert_eq!(up.count(), 1, "the upstream received nothing more");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,6 +585,30 @@ async fn par_is_answered_by_jargate_and_redeemed_once() {
     let resp = get(j.proxy_addr(), &redeem_target("app-1", &unknown, "")).await;
     assert_error(&resp, 400, "invalid_request_uri");
     assert_eq!(up.count(), 2);
+}
+
+#[tokio::test]
+async fn par_reject_policy_compares_repeated_parameters_with_the_stored_request() {
+    // OIDC clients repeat response_type, scope and redirect_uri next to request_uri: identical
+    // to what was pushed, they pass `reject`; a different one is refused without spending the
+    // request_uri.
+    let (up, j) = start(&format!("{LEGACY}[jar]\noutside_parameters = \"reject\"\n")).await;
+    let claims = rich_claims("app-1");
+    let uri = assert_pushed(
+        &push(&j, &par_body("app-1", &object("app-1", &claims))).await,
+        30,
+    );
+    let repeated = "&response_type=code&scope=openid+email+profile&max_age=300";
+    let resp = get(
+        j.proxy_addr(),
+        &redeem_target("app-1", &uri, &format!("{repeated}&state=evil")),
+    )
+    .await;
+    assert_error(&resp, 400, "invalid_request");
+    assert_eq!(up.count(), 0, "the upstream received nothing");
+    let resp = get(j.proxy_addr(), &redeem_target("app-1", &uri, repeated)).await;
+    let rec = relayed_nth(&resp, &up, 0);
+    assert_authorize_get(&rec, &rich_query("app-1", &claims));
 }
 
 #[tokio::test]

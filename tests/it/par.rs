@@ -382,3 +382,219 @@ async fn allow_forwards_every_outside_parameter() {
     let body = with_outside(&object_with("app-1", json!({})), &assertion("app-1"));
     expect_pushed(&up, &j, &body).await;
 }
+
+// ----------------------------------------------------------------------------------------------
+// Pushed requests remembered in passthrough mode (SPEC §5 `strip` for a PAR request_uri)
+// ----------------------------------------------------------------------------------------------
+
+/// An OIDC-strict upstream with PAR behind a passthrough jargate.
+async fn start_strict(extra_toml: &str) -> (StubUpstream, Jargate) {
+    let up = StubUpstream::oidc_strict().await;
+    let j = Jargate::start(up.addr(), extra_toml, clients()).await;
+    (up, j)
+}
+
+/// Pushes `body`; the upstream's `201` reaches the client unchanged. Returns its request_uri.
+async fn push(up: &StubUpstream, j: &Jargate, body: &str) -> String {
+    let nth = up.count();
+    let resp = post_form(j.proxy_addr(), PAR, body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    assert_eq!(up.count(), nth + 1);
+    let answer: Value = serde_json::from_slice(&resp.body).expect("a JSON answer");
+    assert_eq!(answer["expires_in"], STRICT_PAR_EXPIRES_IN);
+    let request_uri = answer["request_uri"].as_str().expect("request_uri");
+    assert!(request_uri.starts_with("urn:uuid:"), "{request_uri}");
+    request_uri.to_owned()
+}
+
+fn form_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// `GET /authorize?client_id=…&request_uri=…&extra`; returns the answer and the query the
+/// upstream received (nothing refused).
+async fn authorize_with(
+    up: &StubUpstream,
+    j: &Jargate,
+    client: &str,
+    request_uri: &str,
+    extra: &str,
+) -> (Response, String) {
+    let nth = up.count();
+    let target = format!(
+        "/authorize?client_id={client}&request_uri={}{extra}",
+        form_encode(request_uri)
+    );
+    let resp = get(j.proxy_addr(), &target).await;
+    assert_eq!(up.count(), nth + 1, "forwarded: {}", resp.text());
+    let got = up.requests()[nth].path_and_query.clone();
+    (resp, got)
+}
+
+/// What an OIDC client library repeats next to `request_uri`, plus two parameters the pushed
+/// object does not hold (`state` differs, `prompt` is absent).
+const REPEATED: &str =
+    "&response_type=code&scope=openid%20email&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb";
+const FOREIGN: &str = "&state=evil&prompt=none";
+
+#[tokio::test]
+async fn an_oidc_strict_upstream_receives_the_repeated_parameters_after_par() {
+    let (up, j) = start_strict("").await;
+    let request_uri = push(&up, &j, &valid_body("app-1", json!({}))).await;
+    let kept = format!(
+        "/authorize?client_id=app-1&request_uri={}{REPEATED}",
+        form_encode(&request_uri)
+    );
+    let (resp, got) = authorize_with(
+        &up,
+        &j,
+        "app-1",
+        &request_uri,
+        &format!("{REPEATED}{FOREIGN}"),
+    )
+    .await;
+    assert_eq!(got, kept, "identical parameters kept, others dropped");
+    assert_eq!(
+        resp.status,
+        200,
+        "the strict upstream accepted: {}",
+        resp.text()
+    );
+    // Read, not consumed: a second /authorize with the same request_uri (a reload) too.
+    let (resp, got) = authorize_with(&up, &j, "app-1", &request_uri, REPEATED).await;
+    assert_eq!((resp.status, got), (200, kept));
+}
+
+#[tokio::test]
+async fn a_plain_push_is_remembered_by_its_parameters() {
+    let (up, j) = start_strict("").await;
+    let body = format!(
+        "client_id=app-1&response_type=code&scope=openid%20email&redirect_uri={REDIRECT_FORM}\
+         &client_assertion_type={ASSERTION_TYPE_FORM}&client_assertion={}",
+        assertion("app-1")
+    );
+    let request_uri = push(&up, &j, &body).await;
+    let (resp, got) = authorize_with(
+        &up,
+        &j,
+        "app-1",
+        &request_uri,
+        &format!("{REPEATED}&scope2=x"),
+    )
+    .await;
+    assert_eq!(
+        got,
+        format!(
+            "/authorize?client_id=app-1&request_uri={}{REPEATED}",
+            form_encode(&request_uri)
+        )
+    );
+    assert_eq!(resp.status, 200);
+}
+
+#[tokio::test]
+async fn a_request_uri_not_pushed_through_jargate_keeps_only_client_id_and_request_uri() {
+    let (up, j) = start_strict("").await;
+    let request_uri = "urn:uuid:0b7d6a1e-0000-4000-8000-000000000000";
+    let (resp, got) = authorize_with(&up, &j, "app-1", request_uri, REPEATED).await;
+    assert_eq!(
+        got,
+        format!(
+            "/authorize?client_id=app-1&request_uri={}",
+            form_encode(request_uri)
+        )
+    );
+    // The strict upstream refuses it: nothing to compare, nothing repeated.
+    assert_eq!(resp.status, 400);
+}
+
+#[tokio::test]
+async fn another_client_does_not_use_the_pushed_request() {
+    let (up, j) = start_strict("").await;
+    let request_uri = push(&up, &j, &valid_body("app-1", json!({}))).await;
+    let (_, got) = authorize_with(&up, &j, "jar-req", &request_uri, REPEATED).await;
+    assert_eq!(
+        got,
+        format!(
+            "/authorize?client_id=jar-req&request_uri={}",
+            form_encode(&request_uri)
+        )
+    );
+}
+
+#[tokio::test]
+async fn reject_compares_outside_parameters_with_the_pushed_request() {
+    let (up, j) = start_strict("[jar]\noutside_parameters = \"reject\"\n").await;
+    let request_uri = push(&up, &j, &valid_body("app-1", json!({}))).await;
+    let (resp, got) = authorize_with(&up, &j, "app-1", &request_uri, REPEATED).await;
+    assert_eq!(resp.status, 200);
+    assert!(got.ends_with(REPEATED), "forwarded as received: {got}");
+    let target = format!(
+        "/authorize?client_id=app-1&request_uri={}{REPEATED}&state=evil",
+        form_encode(&request_uri)
+    );
+    let nth = up.count();
+    let resp = get(j.proxy_addr(), &target).await;
+    assert_error(&resp, 400, "invalid_request");
+    assert_eq!(up.count(), nth, "the upstream received nothing");
+}
+
+#[tokio::test]
+async fn an_answer_other_than_201_is_forwarded_and_nothing_remembered() {
+    // The plain stub answers a push 200 with a token-like body: nothing to remember, and the
+    // answer reaches the client unchanged.
+    let (up, j) = start("").await;
+    let resp = post_form(j.proxy_addr(), PAR, &valid_body("app-1", json!({}))).await;
+    assert_eq!((resp.status, resp.text()), (200, STUB_RESPONSE.to_owned()));
+    assert_eq!(
+        up.requests()[0].header("accept-encoding").as_deref(),
+        Some("identity"),
+        "the answer to a push is asked uncompressed"
+    );
+}
+
+#[tokio::test]
+async fn any_urn_is_a_request_uri_in_passthrough_and_nothing_else() {
+    let (up, j) = start("").await;
+    for uri in [
+        "urn%3Auuid%3Af81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+        PAR_URI_FORM,
+        "URN%3Aexample%3Aa%2Fb",
+    ] {
+        let nth = up.count();
+        let target = format!("/authorize?client_id=app-1&request_uri={uri}");
+        let resp = get(j.proxy_addr(), &target).await;
+        assert_forwarded_nth(&resp, &up, nth, "GET", &target, b"");
+    }
+    let long = format!("urn:uuid:{}", "a".repeat(504));
+    for uri in [
+        "urn%3Aa%3Ax",
+        "urn%3Auuid%3A",
+        "urn%3Auuid%3Aa%20b",
+        "https%3A%2F%2Fapp.example.com%2Fro.jwt",
+        long.as_str(),
+    ] {
+        let resp = get(
+            j.proxy_addr(),
+            &format!("/authorize?client_id=app-1&request_uri={uri}"),
+        )
+        .await;
+        assert_error(&resp, 400, "request_uri_not_supported");
+        assert_eq!(up.count(), 3, "the upstream received nothing more");
+    }
+}
+
+#[tokio::test]
+async fn legacy_mode_accepts_only_its_own_request_uris() {
+    let mut registry = clients();
+    for client in registry["clients"].as_array_mut().expect("clients") {
+        client["upstream_client_secret"] = json!("s");
+    }
+    let (up, j) = start_with("[upstream]\nmode = \"legacy\"\n", registry).await;
+    let resp = get(
+        j.proxy_addr(),
+        "/authorize?client_id=app-1&request_uri=urn%3Auuid%3Af81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+    )
+    .await;
+    assert_rejected(&resp, 400, "request_uri_not_supported", &up);
+}

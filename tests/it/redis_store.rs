@@ -350,8 +350,11 @@ async fn entries_expire_at_their_ttl_and_pushed_requests_are_taken_once() {
         .expect("put");
     let pttl = redis.pttl("jargate:par:u").await;
     assert!(pttl > 28_000 && pttl <= 30_000, "PTTL {pttl}");
+    // `get` reads without consuming (passthrough PAR memory); `take` consumes.
+    assert_eq!(store.get("par:u").await, Ok(Some(value.clone())));
     assert_eq!(store.take("par:u").await, Ok(Some(value)));
     assert_eq!(store.take("par:u").await, Ok(None));
+    assert_eq!(store.get("par:u").await, Ok(None));
     assert_eq!(store.ping().await, Ok(()));
 }
 
@@ -586,4 +589,43 @@ fn a_redis_test_without_redis_server_fails_naming_the_install_command() {
         text.contains("`redis-server` is not installed") && text.contains("cargo xtask setup test"),
         "the failure does not name the install command:\n{text}"
     );
+}
+
+/// Passthrough PAR memory (SPEC §5 `strip`): a push forwarded by replica A is remembered in
+/// Redis under the upstream's `request_uri`, so replica B keeps the parameters an OIDC client
+/// repeats next to it, for as long as the upstream's `expires_in`.
+#[tokio::test]
+async fn a_push_through_one_replica_is_compared_at_the_other() {
+    let redis = RedisServer::start().await;
+    let upstream = StubUpstream::oidc_strict().await;
+    let toml = store_toml(&redis.url(), "reject");
+    let a = Jargate::start(upstream.addr(), &toml, default_clients()).await;
+    let b = Jargate::start(upstream.addr(), &toml, default_clients()).await;
+    let repeated =
+        "response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb";
+    let body = format!(
+        "client_id=app-1&{repeated}&client_assertion_type={ASSERTION_TYPE_FORM}\
+         &client_assertion={}",
+        app1_assertion(valid_assertion_claims("app-1"))
+    );
+    let resp = post_form(a.proxy_addr(), PAR, &body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let answer: Value = serde_json::from_slice(&resp.body).expect("JSON");
+    let request_uri = answer["request_uri"].as_str().expect("request_uri");
+    let encoded: String = form_urlencoded::byte_serialize(request_uri.as_bytes()).collect();
+    let target = format!("/authorize?client_id=app-1&request_uri={encoded}&{repeated}");
+    let resp = get(b.proxy_addr(), &format!("{target}&state=other")).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].path_and_query, target,
+        "identical kept, state dropped"
+    );
+    // Kept under a digest of the request_uri, for the upstream's expires_in.
+    let keys = redis.keys("jargate:pushed:*").await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let pttl = redis.pttl(&keys[0]).await;
+    assert!(pttl > 55_000 && pttl <= 60_000, "PTTL {pttl}");
+    assert!(!keys[0].contains(request_uri));
 }

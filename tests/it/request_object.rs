@@ -26,7 +26,7 @@
 //! | object must contain `response_type` | `object_without_response_type_is_refused` |
 //! | object must not carry `sub` = client id | `object_with_sub_equal_to_the_client_id_is_refused`, `object_with_another_sub_is_accepted` |
 //! | `nbf` required with `jar.require_nbf` | `require_nbf_refuses_an_object_without_nbf`, `require_nbf_accepts_an_object_with_nbf` |
-//! | outside parameters: `strip` | `strip_drops_a_differing_state_and_keeps_identical_parameters_as_sent`, `strip_drops_outside_parameters_from_a_post_form_body`, `strip_drops_an_outside_query_parameter_of_a_post`, `strip_with_request_uri_forwards_only_client_id_and_request_uri`, `nothing_outside_is_forwarded_unchanged` |
+//! | outside parameters: `strip` | `strip_drops_a_differing_state_and_keeps_identical_parameters_as_sent`, `strip_drops_outside_parameters_from_a_post_form_body`, `a_post_with_a_query_is_refused_rather_than_stripped`, `strip_with_request_uri_forwards_only_client_id_and_request_uri`, `nothing_outside_is_forwarded_unchanged` |
 //! | outside parameters: `reject` | `reject_refuses_a_differing_outside_parameter`, `reject_refuses_a_parameter_absent_from_the_object`, `reject_accepts_identical_outside_parameters`, `reject_with_request_uri_refuses_any_other_parameter` |
 //! | outside parameters: `allow` | `allow_forwards_every_outside_parameter`, `allow_with_request_uri_forwards_every_parameter` |
 //! | `jti`, when present, single use | `replayed_object_is_refused_and_forwarded_once`, `new_object_reusing_a_jti_is_refused` |
@@ -303,7 +303,7 @@ async fn repeated_parameter_is_invalid_request() {
 
 #[tokio::test]
 async fn parameter_in_both_query_and_form_is_repeated() {
-    // GET query and POST form are one set of parameters (SPEC §5).
+    // GET query or POST form, never both (SPEC §5): refused whatever the query repeats.
     let (up, j) = start("").await;
     let form = by_value("app-1", &object_with("app-1", json!({})));
     let resp = request(
@@ -685,7 +685,9 @@ async fn strip_drops_outside_parameters_from_a_post_form_body() {
 }
 
 #[tokio::test]
-async fn strip_drops_an_outside_query_parameter_of_a_post() {
+async fn a_post_with_a_query_is_refused_rather_than_stripped() {
+    // GET query or POST form, never both (SPEC §5): a stack reading a POST's body only would
+    // process another request than the one validated.
     let (up, j) = start("").await;
     let form = by_value("app-1", &object_with("app-1", json!({})));
     let resp = request(
@@ -696,7 +698,7 @@ async fn strip_drops_an_outside_query_parameter_of_a_post() {
         form.as_bytes(),
     )
     .await;
-    assert_forwarded(&resp, &up, "POST", AUTHORIZE, form.as_bytes());
+    assert_rejected(&resp, 400, "invalid_request", &up);
 }
 
 #[tokio::test]

@@ -494,14 +494,12 @@ async fn max_parameters_outside_1_to_1000_is_a_config_error() {
 }
 
 #[tokio::test]
-async fn query_and_form_count_together_at_authorize() {
+async fn parameters_over_the_limit_at_authorize_are_refused() {
+    // Query and form never count together any more: a POST with a query is refused itself.
     let (up, j) = start_with("[limits]\nmax_parameters = 3\n", default_clients()).await;
-    let resp = request(
+    let resp = get(
         j.proxy_addr(),
-        "POST",
-        "/authorize?client_id=app-post&response_type=code",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        b"scope=openid&state=x",
+        "/authorize?client_id=app-post&response_type=code&scope=openid&state=x",
     )
     .await;
     assert_rejected(&resp, 400, "invalid_request", &up);

@@ -3,8 +3,9 @@
 //! bracket names and `;` separators (Doorkeeper on Rack 2), ASP.NET's case-insensitive form
 //! collection (Duende), Go's request-target parsing (`ParseRequestURI`: Hydra, Dex) and
 //! pre-1.17 `;` splitting, Puma's and Rails' routing of non-origin targets and `.format`
-//! suffixes, Spring MVC's suffix matching, and Symfony's `X-Original-URL` routing. Each model
-//! is a small function from the raw forwarded request to a [`View`].
+//! suffixes, Spring MVC's suffix matching, Symfony's `X-Original-URL` routing, a stack that
+//! reads every body as a form whatever its type, and one that reads a POST's body only. Each
+//! model is a small function from the raw forwarded request to a [`View`].
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
@@ -19,10 +20,14 @@ pub struct View {
     pub client: Option<String>,
     /// Parameter names are looked up ignoring case (ASP.NET).
     pub case_insensitive: bool,
+    /// The stack read a body it does not understand as noise (a JSON body through a form
+    /// parser): only what it reads under an interpreted name, and its client, must agree.
+    pub partial: bool,
 }
 
 /// A raw HTTP/1.1 request split as every model reads it.
 pub struct Raw {
+    pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -36,11 +41,9 @@ impl Raw {
             .expect("a complete head");
         let head = String::from_utf8_lossy(&raw[..end]);
         let mut lines = head.split("\r\n");
-        let target = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .unwrap_or("")
-            .to_owned();
+        let request_line = lines.next().unwrap_or("");
+        let method = request_line.split(' ').next().unwrap_or("").to_owned();
+        let target = request_line.split(' ').nth(1).unwrap_or("").to_owned();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -53,6 +56,7 @@ impl Raw {
             body = dechunk(&body);
         }
         Raw {
+            method,
             target,
             headers,
             body,
@@ -271,14 +275,7 @@ pub fn php(raw: &Raw) -> View {
             map.insert(base, vec![value]);
         }
     }
-    let get = |n: &str| map.get(n).and_then(|v| v.last().cloned());
-    let client = client(raw, &map, false, get);
-    View {
-        path: raw.target.split('?').next().unwrap_or("").to_owned(),
-        client,
-        params: map,
-        case_insensitive: false,
-    }
+    at_target(raw, map, false, Pick::Last, false)
 }
 
 /// Rack 2 (`parse_nested_query`): `&` and `;` separate; leading brackets are dropped
@@ -310,6 +307,7 @@ pub fn rack(raw: &Raw) -> View {
         client,
         params: map,
         case_insensitive: false,
+        partial: false,
     }
 }
 
@@ -330,6 +328,7 @@ pub fn aspnet(raw: &Raw) -> View {
         client,
         params: map,
         case_insensitive: true,
+        partial: false,
     }
 }
 
@@ -350,6 +349,7 @@ pub fn go(raw: &Raw) -> View {
         client,
         params: map,
         case_insensitive: false,
+        partial: false,
     }
 }
 
@@ -372,6 +372,69 @@ pub fn spring_symfony(raw: &Raw) -> View {
     view
 }
 
+/// A stack that hands every body to its form parser whatever its `Content-Type`: a WSGI
+/// application reading `parse_qs(environ["wsgi.input"].read())` (the example application of a
+/// Python OIDC provider does), PHP's `parse_str(file_get_contents("php://input"))`, Express
+/// with `urlencoded({type: () => true})`. `&` separates; the first value wins
+/// (`parse_qs(…)[name][0]`); the client is the `client_id` parameter first.
+pub fn form_any_body(raw: &Raw) -> View {
+    let body = String::from_utf8_lossy(&raw.body);
+    let map = collect(
+        pairs(raw.query(), &['&'])
+            .into_iter()
+            .chain(pairs(&body, &['&'])),
+    );
+    let partial = raw.form().is_none() && !raw.body.is_empty();
+    at_target(raw, map, false, Pick::First, partial)
+}
+
+/// A stack that reads a POST's parameters from its body only and a GET's (or HEAD's) from its
+/// query only: Django's `request.POST` / `request.GET`, Express's `req.body`, Rails'
+/// `request.request_parameters`. Basic first (django-oauth-toolkit).
+pub fn body_only_post(raw: &Raw) -> View {
+    let all = if raw.method.eq_ignore_ascii_case("POST") {
+        let body = raw.form().unwrap_or_default();
+        pairs(&body, &['&']).into_iter().chain(raw.json()).collect()
+    } else {
+        pairs(raw.query(), &['&'])
+    };
+    at_target(raw, collect(all), true, Pick::Last, false)
+}
+
+/// Which value of a repeated name a stack's `get` returns.
+#[derive(Clone, Copy)]
+enum Pick {
+    First,
+    Last,
+}
+
+/// The view of a stack that routes on the target's path: `map` read as it is, the client
+/// Basic first or the `client_id` parameter first.
+fn at_target(
+    raw: &Raw,
+    map: BTreeMap<String, Vec<String>>,
+    basic_first: bool,
+    pick: Pick,
+    partial: bool,
+) -> View {
+    let get = |n: &str| {
+        let values = map.get(n)?;
+        match pick {
+            Pick::First => values.first(),
+            Pick::Last => values.last(),
+        }
+        .cloned()
+    };
+    let client = client(raw, &map, basic_first, get);
+    View {
+        path: raw.target.split('?').next().unwrap_or("").to_owned(),
+        client,
+        params: map,
+        case_insensitive: false,
+        partial,
+    }
+}
+
 /// Every model, by name.
 pub fn all(raw: &[u8]) -> Vec<(&'static str, View)> {
     let raw = Raw::parse(raw);
@@ -381,5 +444,7 @@ pub fn all(raw: &[u8]) -> Vec<(&'static str, View)> {
         ("aspnet", aspnet(&raw)),
         ("go", go(&raw)),
         ("spring_symfony", spring_symfony(&raw)),
+        ("form_any_body", form_any_body(&raw)),
+        ("body_only_post", body_only_post(&raw)),
     ]
 }

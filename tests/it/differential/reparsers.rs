@@ -132,5 +132,6 @@ fn view_from_json(v: &Value) -> View {
         params,
         client: v["client"].as_str().map(str::to_owned),
         case_insensitive: false,
+        partial: false,
     }
 }
