@@ -21,6 +21,8 @@ mod observability;
 mod online;
 mod operations;
 mod par;
+mod redis_cluster;
+mod redis_sentinel;
 mod redis_store;
 mod registry;
 mod reload;
