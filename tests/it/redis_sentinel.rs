@@ -2,16 +2,20 @@
 //! loopback ([`SentinelSet`]), two jargate replicas asking the sentinels for the primary.
 //!
 //! * a forced failover (`SENTINEL FAILOVER`) under traffic: every request answered within the
-//!   timeout budget, refusals (503) only around the switch, service back on its own; with
-//!   `redis_wait_replicas = 1` every accepted assertion is on the new primary and its replay is
-//!   refused at both replicas; the idle replica's first request after the switch goes to the
-//!   new primary;
+//!   timeout budget, refusals (503) only around the switch, service back on its own; the idle
+//!   replica's first request after the switch goes to the new primary; a replay of any jti the
+//!   new primary holds is refused at both replicas, and only records accepted in the switch's
+//!   window can be missing there (the replay window docs/replicas.md describes);
+//! * `redis_wait_replicas = 1` closes that window: an accepted jti is on the replica when the
+//!   answer leaves, and nothing passes while no replica acknowledges;
 //! * the primary killed: the sentinels promote the replica and both jargate replicas follow;
 //! * `check --online` names the primary the sentinels report.
 
 use super::redis_store::{fresh_assertion, token, wait_readyz_store};
 use crate::common::*;
 use jargate::store::jti_key;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn sentinel_toml(set: &SentinelSet, wait_replicas: u32) -> String {
@@ -43,9 +47,9 @@ struct Sent {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forced_failover_under_traffic_is_followed_and_loses_no_accepted_jti() {
+async fn a_forced_failover_under_traffic_is_followed_and_no_replay_the_new_primary_saw_passes() {
     let set = SentinelSet::start().await;
-    let toml = sentinel_toml(&set, 1);
+    let toml = sentinel_toml(&set, 0);
     let upstream = StubUpstream::start().await;
     let busy = Jargate::start(upstream.addr(), &toml, default_clients()).await;
     let idle = Jargate::start(upstream.addr(), &toml, default_clients()).await;
@@ -53,22 +57,19 @@ async fn a_forced_failover_under_traffic_is_followed_and_loses_no_accepted_jti()
     wait_readyz_store(&idle, 200, Duration::from_secs(5)).await;
     let (old, new) = (set.primary.port(), set.replica.port());
 
+    let stop = Arc::new(AtomicBool::new(false));
     let traffic = {
         let busy = busy.proxy_addr();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let task = tokio::spawn(async move {
+        let stop = stop.clone();
+        tokio::spawn(async move {
             let mut sent = Vec::new();
             // Bounded: at most 30 s and 3000 requests, whatever happens.
             let end = Instant::now() + Duration::from_secs(30);
-            while !flag.load(std::sync::atomic::Ordering::Relaxed)
-                && Instant::now() < end
-                && sent.len() < 3000
-            {
+            while !stop.load(Ordering::Relaxed) && Instant::now() < end && sent.len() < 3000 {
                 let (assertion, jti) = fresh_assertion(120);
                 let at = Instant::now();
                 let resp = post_form(busy, TOKEN, &assertion_form(&assertion)).await;
-                if resp.status == 503 {
+                if resp.status != 200 {
                     assert_error(&resp, 503, "temporarily_unavailable");
                 }
                 sent.push(Sent {
@@ -81,96 +82,127 @@ async fn a_forced_failover_under_traffic_is_followed_and_loses_no_accepted_jti()
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             sent
-        });
-        (stop, task)
+        })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let failover_at = Instant::now();
     set.force_failover().await;
     set.wait_primary(new, Duration::from_secs(15)).await;
     let switched_at = Instant::now();
+    // Once the sentinels agree, every replica moves within a probe interval (1 s) and a
+    // store timeout (1 s).
+    let settled = switched_at + Duration::from_millis(2000);
 
-    // The idle replica's first request since the switch: the probe has moved it (within its
-    // 1 s interval); a write on the old primary could not be acknowledged by a replica.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The idle replica's first request since the switch: its probe has moved it, so the
+    // write lands on the new primary (the old one still takes writes for a few seconds, until
+    // the sentinels turn it into a replica).
+    tokio::time::sleep(settled - Instant::now()).await;
     let (assertion, jti) = fresh_assertion(120);
     let resp = token(&idle, &assertion).await;
     assert_eq!(resp.status, 200, "idle replica after the switch: {}", resp.text());
     assert!(
         holds(new, &assertion_key(&jti)).await,
-        "the idle replica wrote elsewhere than the new primary"
+        "the idle replica still writes to the old primary"
     );
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    traffic.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = traffic.1.await.expect("traffic task");
+    stop.store(true, Ordering::Relaxed);
+    let sent = traffic.await.expect("traffic task");
 
-    let accepted: Vec<&Sent> = sent.iter().filter(|s| s.status == 200).collect();
+    let mut on_new = Vec::new();
+    let mut lost = Vec::new();
+    for s in sent.iter().filter(|s| s.status == 200) {
+        if holds(new, &assertion_key(&s.jti)).await {
+            on_new.push(s);
+        } else {
+            lost.push(s);
+        }
+    }
     let refused: Vec<&Sent> = sent.iter().filter(|s| s.status == 503).collect();
     eprintln!(
-        "failover: {} requests, {} accepted, {} refused (503); sentinels switched {:?} after SENTINEL FAILOVER",
+        "failover: {} requests, {} accepted ({} of them lost with the old primary), {} refused; \
+         sentinels agreed {:?} after SENTINEL FAILOVER",
         sent.len(),
-        accepted.len(),
+        on_new.len() + lost.len(),
+        lost.len(),
         refused.len(),
         switched_at - failover_at
-    );
-    assert!(
-        sent.iter().all(|s| s.status == 200 || s.status == 503),
-        "statuses: {:?}",
-        sent.iter().map(|s| s.status).collect::<Vec<_>>()
     );
     let slowest = sent.iter().map(|s| s.took).max().unwrap_or_default();
     assert!(
         slowest < Duration::from_millis(2000),
         "a request took {slowest:?}: beyond store.timeout_ms (1 s) and its margin"
     );
-    assert!(
-        sent.iter().any(|s| s.status == 200 && s.at < failover_at),
-        "no traffic before the failover"
-    );
-    // Refusals only around the switch: none once the sentinels name the new primary and a
-    // timeout (1 s) plus a probe interval (1 s) have passed.
-    let settled = switched_at + Duration::from_millis(2000);
     let late: Vec<Duration> = refused
         .iter()
         .filter(|s| s.at > settled)
         .map(|s| s.at - switched_at)
         .collect();
     assert!(late.is_empty(), "refused after the switch settled: {late:?}");
-    assert!(
-        sent.iter().any(|s| s.status == 200 && s.at > settled),
-        "no request accepted after the switch"
-    );
-    if let (Some(first), Some(last)) = (refused.first(), refused.last()) {
-        eprintln!(
-            "refusal window: {:?} (from {:?} after SENTINEL FAILOVER)",
-            last.at + last.took - first.at,
-            first.at.saturating_duration_since(failover_at)
-        );
-    }
-
-    // WAIT 1: every accepted jti reached the replica that is now primary, and no replica
-    // accepts it again.
-    for s in &accepted {
+    // What the old primary took before the failover had reached the replica; only writes in
+    // the window between the promotion and the move can be lost, and none after it.
+    for s in &lost {
         assert!(
-            holds(new, &assertion_key(&s.jti)).await,
-            "accepted jti {} is not on the new primary",
-            s.jti
+            s.at > failover_at && s.at < settled,
+            "a record accepted {:?} after SENTINEL FAILOVER was lost",
+            s.at.saturating_duration_since(failover_at)
         );
     }
-    let forwarded = upstream.count();
-    assert_eq!(
-        forwarded,
-        accepted.len() + 1,
-        "the upstream saw other requests than the accepted ones"
+    assert!(
+        on_new.iter().any(|s| s.at > settled) && on_new.iter().any(|s| s.at < failover_at),
+        "traffic must run before the failover and after the switch"
     );
-    for (i, s) in accepted.iter().enumerate() {
+
+    // No replay of a jti the new primary holds passes, at either replica.
+    let forwarded = upstream.count();
+    assert_eq!(forwarded, on_new.len() + lost.len() + 1);
+    for (i, s) in on_new.iter().enumerate() {
         let at = if i % 2 == 0 { &busy } else { &idle };
         assert_error(&token(at, &s.assertion).await, 401, "invalid_client");
     }
     assert_error(&token(&busy, &assertion).await, 401, "invalid_client");
     assert_eq!(upstream.count(), forwarded, "a replay reached the upstream");
     assert_ne!(old, new);
+}
+
+/// `redis_wait_replicas = 1` on a primary with one replica (`redis_url`): an accepted jti is on
+/// the replica by the time the answer leaves; with the replica gone, no write is acknowledged
+/// and the request is refused within the timeout, never forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_replicas_an_accepted_jti_is_on_the_replica_and_without_one_nothing_passes() {
+    let primary = RedisServer::start().await;
+    let replica_args = vec![
+        "--replicaof".to_string(),
+        "127.0.0.1".to_string(),
+        primary.port().to_string(),
+    ];
+    let mut replica = RedisServer::start_with(replica_args).await;
+    wait_until("replica in sync", Duration::from_secs(10), || async {
+        let info: String = redis_cmd(primary.port(), redis::cmd("INFO").arg("replication"))
+            .await
+            .unwrap_or_default();
+        info.contains("state=online")
+    })
+    .await;
+    let toml = format!(
+        "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\nredis_wait_replicas = 1\ntimeout_ms = 1000\n",
+        primary.url()
+    );
+    let (upstream, j) = start_with(&toml, default_clients()).await;
+    wait_readyz_store(&j, 200, Duration::from_secs(5)).await;
+    for _ in 0..20 {
+        let (assertion, jti) = fresh_assertion(120);
+        assert_eq!(token(&j, &assertion).await.status, 200);
+        // Read at once: WAIT returned only after the replica had it.
+        assert!(holds(replica.port(), &assertion_key(&jti)).await);
+    }
+
+    replica.stop();
+    let (assertion, _) = fresh_assertion(120);
+    let started = Instant::now();
+    assert_error(&token(&j, &assertion).await, 503, "temporarily_unavailable");
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert_eq!(upstream.count(), 20, "an unreplicated record was forwarded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
