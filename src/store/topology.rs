@@ -35,12 +35,14 @@ impl fmt::Debug for Address {
     }
 }
 
-/// Parses `host:port` or `[v6]:port`.
+/// Parses `host:port` or `[v6]:port`. Errors quote the text unless it may hold a password.
 pub fn parse_address(text: &str) -> Result<Address, String> {
-    if text.contains("://") {
-        return Err(format!(
-            "{text:?}: write host:port (credentials and TLS have keys of their own)"
-        ));
+    if text.contains("://") || text.contains('@') {
+        return Err(
+            "a URL or user@host is not an address: write host:port (credentials and TLS have \
+             keys of their own)"
+                .into(),
+        );
     }
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (v6, port) = rest
@@ -177,6 +179,10 @@ mod tests {
             "host name:7000",
         ] {
             assert!(parse_address(bad).is_err(), "{bad:?} accepted");
+        }
+        for secret in ["redis://:hunter2@h:7000", ":hunter2@h:7000"] {
+            let e = parse_address(secret).unwrap_err();
+            assert!(!e.contains("hunter2"), "{e}");
         }
     }
 

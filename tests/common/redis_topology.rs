@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 pub const SENTINEL_MASTER: &str = "jargate";
 
 /// `cmd` against `port` on loopback (a Redis node or a sentinel), with a 2 s budget.
-pub async fn redis_cmd<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+pub async fn redis_cmd<T: redis::FromRedisValue>(
+    port: u16,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -135,9 +138,14 @@ impl SentinelSet {
         .await;
         let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(primary.port())).collect();
         for s in &sentinels {
-            wait_until("sentinel sees the replica", Duration::from_secs(15), || async {
-                s.primary_port().await == Some(primary.port()) && s.healthy_replicas().await == 1
-            })
+            wait_until(
+                "sentinel sees the replica",
+                Duration::from_secs(15),
+                || async {
+                    s.primary_port().await == Some(primary.port())
+                        && s.healthy_replicas().await == 1
+                },
+            )
             .await;
         }
         SentinelSet {
@@ -243,15 +251,17 @@ impl RedisCluster {
     /// The port of the node serving `key`'s slot, as `CLUSTER SLOTS` at the first node says.
     pub async fn owner(&self, key: &str) -> u16 {
         let slot = self.slot(key).await;
-        let ranges: Vec<redis::Value> = redis_cmd(self.nodes[0].port(), redis::cmd("CLUSTER").arg("SLOTS"))
-            .await
-            .expect("CLUSTER SLOTS");
+        let ranges: Vec<redis::Value> =
+            redis_cmd(self.nodes[0].port(), redis::cmd("CLUSTER").arg("SLOTS"))
+                .await
+                .expect("CLUSTER SLOTS");
         for range in ranges {
             // [start, end, [host, port, id], replicas...]
             let (start, end, primary): (u16, u16, Vec<redis::Value>) = match range {
                 redis::Value::Array(items) if items.len() >= 3 => {
                     let mut items = items.into_iter();
-                    let (Some(s), Some(e), Some(p)) = (items.next(), items.next(), items.next()) else {
+                    let (Some(s), Some(e), Some(p)) = (items.next(), items.next(), items.next())
+                    else {
                         continue;
                     };
                     (
@@ -272,9 +282,12 @@ impl RedisCluster {
 
     /// `CLUSTER KEYSLOT key`.
     pub async fn slot(&self, key: &str) -> u16 {
-        redis_cmd(self.nodes[0].port(), redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
-            .await
-            .expect("CLUSTER KEYSLOT")
+        redis_cmd(
+            self.nodes[0].port(),
+            redis::cmd("CLUSTER").arg("KEYSLOT").arg(key),
+        )
+        .await
+        .expect("CLUSTER KEYSLOT")
     }
 
     /// `["127.0.0.1:P", …]` of the nodes, as TOML.

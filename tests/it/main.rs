@@ -29,5 +29,6 @@ mod reload;
 mod report_mode;
 mod request_object;
 mod request_shape;
+mod store_config;
 mod tls;
 mod walkthrough;

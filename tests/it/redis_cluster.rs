@@ -23,7 +23,9 @@ fn assertion_key(jti: &str) -> String {
 }
 
 async fn dbsize(port: u16) -> u64 {
-    redis_cmd(port, &redis::cmd("DBSIZE")).await.expect("DBSIZE")
+    redis_cmd(port, &redis::cmd("DBSIZE"))
+        .await
+        .expect("DBSIZE")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,8 +92,12 @@ impl Migration {
             cmd.arg("SETSLOT").arg(slot).arg(state).arg(id);
             cmd
         };
-        let _: () = redis_cmd(to, &setslot("IMPORTING", &from_id)).await.expect("IMPORTING");
-        let _: () = redis_cmd(from, &setslot("MIGRATING", &to_id)).await.expect("MIGRATING");
+        let _: () = redis_cmd(to, &setslot("IMPORTING", &from_id))
+            .await
+            .expect("IMPORTING");
+        let _: () = redis_cmd(from, &setslot("MIGRATING", &to_id))
+            .await
+            .expect("MIGRATING");
         let mut migrate = redis::cmd("MIGRATE");
         migrate.arg("127.0.0.1").arg(to).arg(key).arg(0).arg(5000);
         let _: () = redis_cmd(from, &migrate).await.expect("MIGRATE");
@@ -106,7 +112,10 @@ impl Migration {
     async fn finish(&self, cluster: &RedisCluster) {
         for node in &cluster.nodes {
             let mut cmd = redis::cmd("CLUSTER");
-            cmd.arg("SETSLOT").arg(self.slot).arg("NODE").arg(&self.to_id);
+            cmd.arg("SETSLOT")
+                .arg(self.slot)
+                .arg("NODE")
+                .arg(&self.to_id);
             let _: () = redis_cmd(node.port(), &cmd).await.expect("SETSLOT NODE");
         }
     }
@@ -126,7 +135,10 @@ async fn a_migrated_slot_is_followed_through_ask_and_moved() {
     let on_target: bool = redis_cmd(migration.to, redis::cmd("EXISTS").arg(&key))
         .await
         .unwrap_or(false);
-    assert!(!on_target, "a plain EXISTS on the importing node must not see the key");
+    assert!(
+        !on_target,
+        "a plain EXISTS on the importing node must not see the key"
+    );
     assert_error(&token(&j, &assertion).await, 401, "invalid_client");
 
     // Reassigned: the source answers MOVED.

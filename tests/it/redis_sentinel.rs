@@ -99,7 +99,12 @@ async fn a_forced_failover_under_traffic_is_followed_and_no_replay_the_new_prima
     tokio::time::sleep(settled - Instant::now()).await;
     let (assertion, jti) = fresh_assertion(120);
     let resp = token(&idle, &assertion).await;
-    assert_eq!(resp.status, 200, "idle replica after the switch: {}", resp.text());
+    assert_eq!(
+        resp.status,
+        200,
+        "idle replica after the switch: {}",
+        resp.text()
+    );
     assert!(
         holds(new, &assertion_key(&jti)).await,
         "the idle replica still writes to the old primary"
@@ -138,7 +143,10 @@ async fn a_forced_failover_under_traffic_is_followed_and_no_replay_the_new_prima
         .filter(|s| s.at > settled)
         .map(|s| s.at - switched_at)
         .collect();
-    assert!(late.is_empty(), "refused after the switch settled: {late:?}");
+    assert!(
+        late.is_empty(),
+        "refused after the switch settled: {late:?}"
+    );
     // What the old primary took before the failover had reached the replica; only writes in
     // the window between the promotion and the move can be lost, and none after it.
     for s in &lost {
@@ -201,7 +209,11 @@ async fn with_wait_replicas_an_accepted_jti_is_on_the_replica_and_without_one_no
     let (assertion, _) = fresh_assertion(120);
     let started = Instant::now();
     assert_error(&token(&j, &assertion).await, 503, "temporarily_unavailable");
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(upstream.count(), 20, "an unreplicated record was forwarded");
 }
 
@@ -227,7 +239,11 @@ async fn a_killed_primary_is_replaced_and_both_replicas_follow_without_a_restart
     let started = Instant::now();
     let resp = token(&b, &during).await;
     assert_error(&resp, 503, "temporarily_unavailable");
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(upstream.count(), 1);
 
     // down-after-milliseconds 500, then the vote and the promotion.
