@@ -15,7 +15,17 @@ pub async fn redis_cmd<T: redis::FromRedisValue>(
     port: u16,
     cmd: &redis::Cmd,
 ) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    redis_cmd_as(port, None, cmd).await
+}
+
+/// [`redis_cmd`] with a password.
+pub async fn redis_cmd_as<T: redis::FromRedisValue>(
+    port: u16,
+    password: Option<&str>,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+    let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}/"))?;
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)));
@@ -41,13 +51,22 @@ where
 /// `redis-server --sentinel` with its own (writable) configuration file.
 pub struct Sentinel {
     port: u16,
+    /// The sentinel's own password (`requirepass`).
+    password: Option<String>,
     _dir: tempfile::TempDir,
     child: Child,
 }
 
 impl Sentinel {
-    fn start(primary_port: u16) -> Sentinel {
+    fn start(primary_port: u16, passwords: &Passwords) -> Sentinel {
         let port = free_ports::<1>()[0];
+        let mut auth = String::new();
+        if let Some(p) = &passwords.servers {
+            auth.push_str(&format!("sentinel auth-pass {SENTINEL_MASTER} {p}\n"));
+        }
+        if let Some(p) = &passwords.sentinels {
+            auth.push_str(&format!("requirepass {p}\nsentinel sentinel-pass {p}\n"));
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let conf = dir.path().join("sentinel.conf");
         std::fs::write(
@@ -57,7 +76,7 @@ impl Sentinel {
                  sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary_port} 2\n\
                  sentinel down-after-milliseconds {SENTINEL_MASTER} 500\n\
                  sentinel failover-timeout {SENTINEL_MASTER} 3000\n\
-                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
+                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n{auth}",
                 dir = dir.path().display()
             ),
         )
@@ -72,6 +91,7 @@ impl Sentinel {
             .unwrap_or_else(|e| panic!("spawn redis-server --sentinel: {e}"));
         Sentinel {
             port,
+            password: passwords.sentinels.clone(),
             _dir: dir,
             child,
         }
@@ -85,7 +105,9 @@ impl Sentinel {
     pub async fn primary_port(&self) -> Option<u16> {
         let mut cmd = redis::cmd("SENTINEL");
         cmd.arg("get-master-addr-by-name").arg(SENTINEL_MASTER);
-        let addr: Option<(String, u16)> = redis_cmd(self.port, &cmd).await.ok()?;
+        let addr: Option<(String, u16)> = redis_cmd_as(self.port, self.password.as_deref(), &cmd)
+            .await
+            .ok()?;
         addr.map(|(_, port)| port)
     }
 
@@ -94,7 +116,9 @@ impl Sentinel {
         let mut cmd = redis::cmd("SENTINEL");
         cmd.arg("replicas").arg(SENTINEL_MASTER);
         let replicas: Vec<std::collections::HashMap<String, String>> =
-            redis_cmd(self.port, &cmd).await.unwrap_or_default();
+            redis_cmd_as(self.port, self.password.as_deref(), &cmd)
+                .await
+                .unwrap_or_default();
         replicas
             .iter()
             .filter(|r| {
@@ -112,6 +136,14 @@ impl Drop for Sentinel {
     }
 }
 
+/// Passwords of a [`SentinelSet`]: the servers' (`requirepass`, `masterauth`) and the
+/// sentinels' own.
+#[derive(Default)]
+pub struct Passwords {
+    pub servers: Option<String>,
+    pub sentinels: Option<String>,
+}
+
 /// One primary, one replica, three sentinels.
 pub struct SentinelSet {
     pub primary: RedisServer,
@@ -122,21 +154,42 @@ pub struct SentinelSet {
 impl SentinelSet {
     /// Starts the set and waits until every sentinel sees the replica healthy and in sync.
     pub async fn start() -> SentinelSet {
-        let primary = RedisServer::start().await;
-        let replica = RedisServer::start_with(vec![
-            "--replicaof".into(),
-            "127.0.0.1".into(),
+        SentinelSet::start_with(Passwords::default()).await
+    }
+
+    pub async fn start_with(passwords: Passwords) -> SentinelSet {
+        let auth: Vec<String> = match &passwords.servers {
+            Some(p) => vec![
+                "--requirepass".into(),
+                p.clone(),
+                "--masterauth".into(),
+                p.clone(),
+            ],
+            None => Vec::new(),
+        };
+        let primary = RedisServer::start_with(auth.clone()).await;
+        let mut replica_args = vec![
+            "--replicaof".to_string(),
+            "127.0.0.1".to_string(),
             primary.port().to_string(),
-        ])
-        .await;
+        ];
+        replica_args.extend(auth);
+        let replica = RedisServer::start_with(replica_args).await;
+        let server_password = passwords.servers.as_deref();
         wait_until("replica in sync", Duration::from_secs(10), || async {
-            let info: String = redis_cmd(primary.port(), redis::cmd("INFO").arg("replication"))
-                .await
-                .unwrap_or_default();
+            let info: String = redis_cmd_as(
+                primary.port(),
+                server_password,
+                redis::cmd("INFO").arg("replication"),
+            )
+            .await
+            .unwrap_or_default();
             info.contains("state=online")
         })
         .await;
-        let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(primary.port())).collect();
+        let sentinels: Vec<Sentinel> = (0..3)
+            .map(|_| Sentinel::start(primary.port(), &passwords))
+            .collect();
         for s in &sentinels {
             wait_until(
                 "sentinel sees the replica",
@@ -169,7 +222,8 @@ impl SentinelSet {
     pub async fn force_failover(&self) {
         let mut cmd = redis::cmd("SENTINEL");
         cmd.arg("failover").arg(SENTINEL_MASTER);
-        let _: String = redis_cmd(self.sentinels[0].port(), &cmd)
+        let first = &self.sentinels[0];
+        let _: String = redis_cmd_as(first.port(), first.password.as_deref(), &cmd)
             .await
             .expect("SENTINEL FAILOVER");
     }

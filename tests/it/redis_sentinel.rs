@@ -282,3 +282,51 @@ async fn check_online_names_the_primary_the_sentinels_report() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("redis sentinel service"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_reach_the_servers_and_the_sentinels_and_are_never_printed() {
+    let set = SentinelSet::start_with(Passwords {
+        servers: Some("hunter2".into()),
+        sentinels: Some("s3ntinel".into()),
+    })
+    .await;
+    let toml = format!(
+        "{}redis_password = \"hunter2\"\nredis_sentinel_password = \"s3ntinel\"\n",
+        sentinel_toml(&set, 0)
+    );
+    let (upstream, j) = start_with(&toml, default_clients()).await;
+    wait_readyz_store(&j, 200, Duration::from_secs(5)).await;
+    let (assertion, _) = fresh_assertion(120);
+    assert_eq!(token(&j, &assertion).await.status, 200);
+    assert_error(&token(&j, &assertion).await, 401, "invalid_client");
+    assert_eq!(upstream.count(), 1);
+
+    let dir = ConfigDir::new(&toml, &default_clients());
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = run_jargate(&["check", "--config", &dir.config(), "--online"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("answered PING"), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains("hunter2"));
+
+    // The sentinels' password wrong: no primary can be found, nothing passes.
+    let wrong = toml.replace("s3ntinel", "wrong");
+    let (upstream, j) = start_with(&wrong, default_clients()).await;
+    let (assertion, _) = fresh_assertion(120);
+    assert_error(&token(&j, &assertion).await, 503, "temporarily_unavailable");
+    assert_eq!(upstream.count(), 0);
+    let dir = ConfigDir::new(&wrong, &default_clients());
+    let Ran {
+        code,
+        stdout,
+        stderr,
+    } = run_jargate(&["check", "--config", &dir.config(), "--online"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("s3ntinel"));
+    assert!(
+        !j.stderr().contains("hunter2") && !j.stderr().contains("wrong@"),
+        "a password is logged"
+    );
+}
