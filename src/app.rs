@@ -22,15 +22,17 @@ pub struct App {
 
 impl App {
     pub fn new(snapshot: Snapshot) -> Result<Arc<App>, String> {
-        // Built once: a reload does not switch the store (backend, URL, timeout).
+        // Built once: a reload does not switch the store (backend, topology, timeout).
         let settings = &snapshot.settings.store;
-        let store: Arc<dyn Store> = match settings.backend {
-            Backend::Memory => Arc::new(MemoryStore::new(settings.max_entries)),
-            // Parses the URL only; the connection is made in the background.
-            Backend::Redis => Arc::new(RedisStore::new(
-                settings.redis_url.as_deref().unwrap_or_default(),
+        let store: Arc<dyn Store> = match (&snapshot.redis, settings.backend) {
+            // No I/O: the connection is made in the background.
+            (Some(topology), _) => Arc::new(RedisStore::connect(
+                topology,
                 Duration::from_millis(settings.timeout_ms),
+                settings.redis_wait_replicas,
             )?),
+            (None, Backend::Memory) => Arc::new(MemoryStore::new(settings.max_entries)),
+            (None, Backend::Redis) => return Err("store: redis backend without a topology".into()),
         };
         let metrics = Arc::new(Metrics::new());
         let store = Arc::new(CountedStore::new(store, metrics.clone()));

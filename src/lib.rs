@@ -9,7 +9,8 @@
 //! - [`request`]: path routing and parameter parsing.
 //! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use),
 //!   over a store and a key source.
-//! - [`store`]: single-use `jti` and pushed requests.
+//! - [`store`]: single-use `jti` and pushed requests; in memory, or on Redis (one server, a
+//!   Sentinel set or a Cluster: [`store::topology`]).
 //! - [`reject`]: every refusal, mapped to SPEC §6.
 //! - [`random`]: unguessable bytes from the system. [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
 //! - [`proxy`], [`admin`], [`server`]: the Pingora glue; [`admin_jwks`]: the clients' JWK Sets.

@@ -124,7 +124,9 @@ impl Reloader {
                     );
                 }
                 if old.settings.store.backend != new.settings.store.backend
-                    || old.settings.store.redis_url != new.settings.store.redis_url
+                    || old.redis != new.redis
+                    || old.settings.store.redis_wait_replicas
+                        != new.settings.store.redis_wait_replicas
                 {
                     tracing::warn!(
                         "the store backend changes only on restart; still using the old one"

@@ -94,17 +94,7 @@ fn not_contacted(snapshot: &Snapshot) -> String {
     let uris = jwks_uris(snapshot).len();
     let store = match snapshot.settings.store.backend {
         Backend::Memory => "the memory store needs none".to_string(),
-        Backend::Redis => format!(
-            "the redis store at {}",
-            online::redis_place(
-                snapshot
-                    .settings
-                    .store
-                    .redis_url
-                    .as_deref()
-                    .unwrap_or_default()
-            )
-        ),
+        Backend::Redis => format!("the redis store at {}", online::redis_place(snapshot)),
     };
     format!(
         "not contacted (jargate check --online does): {uris} jwks_uri{}; {store}",

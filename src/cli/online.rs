@@ -6,7 +6,7 @@ use crate::config::{Backend, Snapshot};
 use crate::jwks::{Fetched, JwksCache};
 use crate::keys::CredentialSet;
 use crate::metrics::Metrics;
-use crate::store::{redis::RedisStore, Store};
+use crate::store::redis::RedisStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,28 +39,28 @@ impl Online {
         match store.backend {
             Backend::Memory => Ok("memory (in process): nothing to contact".into()),
             Backend::Redis => {
-                let url = store.redis_url.as_deref().unwrap_or_default();
-                let place = redis_place(url);
+                let Some(topology) = &snapshot.redis else {
+                    return Err("redis: no topology configured".into());
+                };
+                let place = topology.describe();
                 let timeout = Duration::from_millis(store.timeout_ms);
-                let redis = RedisStore::new(url, timeout)?;
+                let redis = RedisStore::connect(topology, timeout, store.redis_wait_replicas)?;
                 self.runtime
-                    .block_on(redis.ping())
-                    .map(|()| format!("redis {place}: PING answered"))
+                    .block_on(redis.ping_report())
+                    .map(|answered| format!("redis {place}: {answered}"))
                     .map_err(|e| format!("redis {place}: {e}"))
             }
         }
     }
 }
 
-/// `host:port/db` of a Redis URL, without the password it may carry.
-pub fn redis_place(url: &str) -> String {
-    match crate::store::redis::parse_url(url) {
-        Ok(client) => {
-            let info = client.get_connection_info();
-            format!("{}/{}", info.addr(), info.redis_settings().db())
-        }
-        Err(_) => "(unparsable URL)".into(),
-    }
+/// Where the redis store is, without any password: `host:port/db` of a URL, the sentinels or
+/// the cluster's seed nodes.
+pub fn redis_place(snapshot: &Snapshot) -> String {
+    snapshot
+        .redis
+        .as_ref()
+        .map_or_else(|| "(none configured)".into(), |t| t.describe())
 }
 
 /// `N keys: kid k1 ES256; kid r1 RS256 PS256 …` for a fetched set.

@@ -11,6 +11,7 @@ pub mod position;
 pub mod registry;
 pub mod response_iss;
 pub mod settings;
+pub mod store;
 pub mod tls;
 
 pub use compliance::{Callbacks, Compliance, Level};
@@ -52,6 +53,8 @@ pub struct Snapshot {
     pub files: Vec<PathBuf>,
     /// Certificate and key for TLS termination (`listen.tls_cert`, `listen.tls_key`).
     pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// Where the redis store is (`store.backend = "redis"`), typed from `[store]`.
+    pub redis: Option<crate::store::topology::Topology>,
 }
 
 /// Where and how to reach the authorization server.
@@ -128,20 +131,7 @@ impl Snapshot {
         if settings.issuer.identifier.is_empty() {
             return Err("issuer.identifier: must not be empty".into());
         }
-        if settings.store.backend == Backend::Redis {
-            match settings.store.redis_url.as_deref() {
-                None | Some("") => {
-                    return Err("store.redis_url: required when store.backend = \"redis\"".into())
-                }
-                Some(url) => {
-                    crate::store::redis::parse_url(url)
-                        .map_err(|e| format!("store.redis_url: {e}"))?;
-                }
-            }
-            if settings.store.timeout_ms == 0 {
-                return Err("store.timeout_ms: must be at least 1".into());
-            }
-        }
+        let redis = store::redis_topology(&settings.store)?;
         if settings.upstream.mode == Mode::Legacy {
             if let Some(c) = registry
                 .clients()
@@ -179,6 +169,7 @@ impl Snapshot {
             admin_addr,
             files: Vec::new(),
             tls: None,
+            redis,
         })
     }
 }

@@ -277,6 +277,20 @@ pub struct StoreSettings {
     pub max_entries: u64,
     /// jargate extension: the longest a store call may take before `on_error` decides.
     pub timeout_ms: u64,
+    /// A Sentinel set (`host:port` of each sentinel) and the service name it watches.
+    pub redis_sentinels: Option<Vec<String>>,
+    pub redis_master: Option<String>,
+    /// A Cluster: `host:port` of some of its nodes (the rest are discovered).
+    pub redis_cluster: Option<Vec<String>>,
+    /// For the Sentinel and Cluster forms (the URL carries them for one server).
+    pub redis_username: Option<String>,
+    pub redis_password: Option<String>,
+    pub redis_tls: Option<bool>,
+    pub redis_db: Option<i64>,
+    /// The sentinels' own password when it differs from `redis_password` ("" = none).
+    pub redis_sentinel_password: Option<String>,
+    /// > 0: each single-use record waits (`WAIT`) until that many replicas have it.
+    pub redis_wait_replicas: u32,
 }
 
 impl Default for StoreSettings {
@@ -287,6 +301,15 @@ impl Default for StoreSettings {
             on_error: OnError::Reject,
             max_entries: 1_000_000,
             timeout_ms: 1000,
+            redis_sentinels: None,
+            redis_master: None,
+            redis_cluster: None,
+            redis_username: None,
+            redis_password: None,
+            redis_tls: None,
+            redis_db: None,
+            redis_sentinel_password: None,
+            redis_wait_replicas: 0,
         }
     }
 }

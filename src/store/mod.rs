@@ -4,6 +4,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod topology;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -3,17 +3,29 @@
 //! with `GETDEL`, so two replicas can never both accept one assertion or redeem one `request_uri`.
 //! Every key is prefixed with `jargate:`. Needs Redis 6.2 or later (`GETDEL`).
 //!
+//! - Three topologies (SPEC §7) behind one set of methods: [`Connection`] is one server
+//!   (`redis_url`), a Sentinel set ([`sentinel`]) or a Cluster ([`cluster`]). Every command of
+//!   the [`Store`] methods goes through [`Inner::query`], so a method added here works on all
+//!   three. Each command touches one key, and keys carry no hash tag: in a Cluster they spread
+//!   over every primary's slots and `SET NX PX` stays atomic on its one slot.
 //! - Every call is bounded by `store.timeout_ms`: past it, [`StoreError::Timeout`]; a server
 //!   that cannot be reached, [`StoreError::Unavailable`]. The gate then applies `store.on_error`.
-//! - Nothing here blocks or does I/O when the store is built: the URL is parsed, and the first
-//!   connection is made in the background. jargate starts while Redis is down and serves (503 or
-//!   `allow`) until it comes up; `/readyz` answers 503 meanwhile.
-//! - The connection is a redis-rs `ConnectionManager` (one multiplexed connection, re-established
-//!   after an I/O error). It and every command run on a small runtime of their own, so their
-//!   background tasks never depend on which Pingora service runtime made a call. A background
-//!   probe (`PING` every second) notices a dropped connection before a request does and replaces
-//!   a connection that stopped answering (a half-open socket never reports an I/O error).
+//! - Nothing here blocks or does I/O when the store is built: addresses are parsed, and the
+//!   first connection is made in the background. jargate starts while Redis is down and serves
+//!   (503 or `allow`) until it comes up; `/readyz?store` answers 503 meanwhile.
+//! - Connections and commands run on a small runtime of their own, so their background tasks
+//!   never depend on which Pingora service runtime made a call. A background probe (every
+//!   second) notices a dropped connection before a request does, replaces one that stopped
+//!   answering (a half-open socket never reports an I/O error) and, for Sentinel, moves to the
+//!   primary the sentinels name after a failover even while no request comes.
+//! - `store.redis_wait_replicas` > 0: every record written (`insert_once`, `put`) is followed by
+//!   `WAIT n ms` on the connection (Cluster: on the key's primary) with what is left of the
+//!   call's time; fewer acknowledgements is a store error. Without it, a record written to a
+//!   primary in its last moment before a failover may never reach the replica promoted in its
+//!   place (docs/replicas.md). Known gap: if the connection breaks between the write and its
+//!   `WAIT`, the `WAIT` runs on the new connection, which has written nothing, and succeeds.
 
+use super::topology::Topology;
 use super::{Store, StoreError};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -26,6 +38,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
+
+mod cluster;
+mod sentinel;
 
 /// Prefix of every key jargate writes.
 pub const KEY_PREFIX: &str = "jargate:";
@@ -55,15 +70,27 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: Client,
-    config: ConnectionManagerConfig,
-    /// The current connection; swapped whole when the probe finds it unresponsive.
-    conn: ArcSwap<ConnectionManager>,
+    conn: Connection,
     timeout: Duration,
+    /// `store.redis_wait_replicas`: replicas that must acknowledge each record (0: no `WAIT`).
+    wait_replicas: u32,
     /// Random per process: with `counter`, the value written for a `jti`, so that a `SET NX`
     /// retried after an I/O error recognises its own first write.
     nonce_prefix: String,
     counter: AtomicU64,
+}
+
+/// The connection kinds, behind one set of methods (`query`, `wait`, `probe`).
+enum Connection {
+    /// `redis_url`: one server through a `ConnectionManager` (one multiplexed connection,
+    /// re-established after an I/O error), swapped whole when it stops answering.
+    Single {
+        client: Client,
+        config: ConnectionManagerConfig,
+        conn: ArcSwap<ConnectionManager>,
+    },
+    Sentinel(sentinel::Primary),
+    Cluster(cluster::Nodes),
 }
 
 impl RedisStore {
@@ -76,13 +103,71 @@ impl RedisStore {
 
     /// As [`RedisStore::new`], for a client built otherwise (e.g. with its own TLS roots).
     pub fn with_client(client: Client, timeout: Duration) -> Result<RedisStore, String> {
+        RedisStore::single(client, timeout, 0)
+    }
+
+    fn single(client: Client, timeout: Duration, wait_replicas: u32) -> Result<RedisStore, String> {
+        let tls = matches!(
+            client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        );
+        RedisStore::build(timeout, wait_replicas, tls, |timeout| {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                // One connection attempt per (re)connect: calls fail fast while Redis is down,
+                // and the next call or probe tries again.
+                .set_number_of_retries(0);
+            let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                .map_err(|e| format!("store.redis_url: {}", describe(&e)))?;
+            Ok(Connection::Single {
+                client,
+                config,
+                conn: ArcSwap::from_pointee(conn),
+            })
+        })
+    }
+
+    /// The store `[store]` names: one server, a Sentinel set or a Cluster (no I/O).
+    pub fn connect(
+        topology: &Topology,
+        timeout: Duration,
+        wait_replicas: u32,
+    ) -> Result<RedisStore, String> {
+        match topology {
+            Topology::Single { url } => {
+                let client = parse_url(url).map_err(|e| format!("store.redis_url: {e}"))?;
+                RedisStore::single(client, timeout, wait_replicas)
+            }
+            Topology::Sentinel {
+                sentinels,
+                master,
+                auth,
+                sentinel_auth,
+            } => RedisStore::build(timeout, wait_replicas, auth.tls, |timeout| {
+                sentinel::Primary::new(sentinels, master, auth, sentinel_auth, timeout)
+                    .map(Connection::Sentinel)
+            }),
+            Topology::Cluster { nodes, auth } => {
+                RedisStore::build(timeout, wait_replicas, auth.tls, |timeout| {
+                    cluster::Nodes::new(nodes, auth, timeout).map(Connection::Cluster)
+                })
+            }
+        }
+    }
+
+    /// Builds the runtime, then the connection inside it (lazy connections spawn their tasks
+    /// there), then starts the probe.
+    fn build(
+        timeout: Duration,
+        wait_replicas: u32,
+        tls: bool,
+        connection: impl FnOnce(Duration) -> Result<Connection, String>,
+    ) -> Result<RedisStore, String> {
         if timeout.is_zero() {
             return Err("store.timeout_ms: must be at least 1".into());
         }
-        if matches!(
-            client.get_connection_info().addr(),
-            ConnectionAddr::TcpTls { .. }
-        ) {
+        if tls {
             // One crypto provider in the process: ring. Already installed is fine.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
@@ -92,22 +177,14 @@ impl RedisStore {
             .enable_all()
             .build()
             .map_err(|e| format!("redis store runtime: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            // One connection attempt per (re)connect: calls fail fast while Redis is down, and
-            // the next call or probe tries again.
-            .set_number_of_retries(0);
         let conn = {
             let _in_runtime = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-                .map_err(|e| format!("store.redis_url: {}", describe(&e)))?
+            connection(timeout)?
         };
         let inner = Arc::new(Inner {
-            client,
-            config,
-            conn: ArcSwap::from_pointee(conn),
+            conn,
             timeout,
+            wait_replicas,
             nonce_prefix: nonce_prefix()?,
             counter: AtomicU64::new(0),
         });
@@ -136,6 +213,15 @@ impl RedisStore {
             Err(_) => Err(StoreError::Timeout),
         }
     }
+
+    /// Pings the store and says what answered: the server, the primary the sentinels name, or
+    /// the cluster's primaries (for `check --online`).
+    pub async fn ping_report(&self) -> Result<String, StoreError> {
+        self.call(|inner, _deadline| async move {
+            inner.conn.report().await.map_err(|e| to_store_error(&e))
+        })
+        .await
+    }
 }
 
 impl Drop for RedisStore {
@@ -147,35 +233,148 @@ impl Drop for RedisStore {
     }
 }
 
-impl Inner {
-    fn conn(&self) -> ConnectionManager {
-        self.conn.load().as_ref().clone()
+impl Connection {
+    /// Sends `cmd` once to where its key lives.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            Connection::Single { conn, .. } => {
+                cmd.query_async(&mut conn.load().as_ref().clone()).await
+            }
+            Connection::Sentinel(primary) => primary.query(cmd).await,
+            Connection::Cluster(nodes) => nodes.query(cmd).await,
+        }
     }
 
+    /// `WAIT replicas timeout_ms` where `key` was just written; the acknowledgements.
+    async fn wait(&self, key: &str, replicas: u32, timeout_ms: u64) -> redis::RedisResult<u64> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout_ms);
+        match self {
+            Connection::Cluster(nodes) => nodes.wait_at(key, &wait).await,
+            _ => self.query(&wait).await,
+        }
+    }
+
+    /// One probe round: `Ok(true)` when the store answered.
+    async fn probe(&self, timeout: Duration) -> Result<(), RedisError> {
+        match self {
+            Connection::Single {
+                client,
+                config,
+                conn,
+            } => {
+                let mut current = conn.load().as_ref().clone();
+                let result = tokio::time::timeout(
+                    timeout,
+                    redis::cmd("PING").query_async::<String>(&mut current),
+                )
+                .await;
+                let timed_out = match &result {
+                    Ok(Ok(_)) => false,
+                    Ok(Err(e)) => e.is_timeout(),
+                    Err(_) => true,
+                };
+                if timed_out {
+                    // No I/O error tells the manager to reconnect: start over.
+                    match ConnectionManager::new_lazy_with_config(client.clone(), config.clone()) {
+                        Ok(fresh) => conn.store(Arc::new(fresh)),
+                        Err(e) => {
+                            tracing::warn!(error = %describe(&e), "redis store: new connection")
+                        }
+                    }
+                }
+                match result {
+                    Ok(r) => r.map(|_| ()),
+                    Err(_) => Err(timeout_error()),
+                }
+            }
+            Connection::Sentinel(primary) => primary.probe(timeout).await,
+            Connection::Cluster(nodes) => nodes.probe(timeout).await,
+        }
+    }
+
+    async fn report(&self) -> redis::RedisResult<String> {
+        match self {
+            Connection::Single { .. } => {
+                self.query::<String>(&redis::cmd("PING")).await?;
+                Ok("PING answered".into())
+            }
+            Connection::Sentinel(primary) => primary.report().await,
+            Connection::Cluster(nodes) => nodes.report().await,
+        }
+    }
+}
+
+/// A sentinel or cluster node's address, over TLS when `tls`.
+fn node_addr(a: &super::topology::Address, tls: bool) -> ConnectionAddr {
+    if tls {
+        ConnectionAddr::TcpTls {
+            host: a.host.clone(),
+            port: a.port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(a.host.clone(), a.port)
+    }
+}
+
+fn timeout_error() -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "no answer within store.timeout_ms",
+    ))
+}
+
+impl Inner {
     fn nonce(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         format!("{}{n:x}", self.nonce_prefix)
     }
 
-    /// Runs `cmd`, and once more after an I/O error other than a timeout while time is left
-    /// (the connection manager is reconnecting by then) when `retry` allows it.
+    /// Runs `cmd`, and once more while time is left when `retry` allows it after the first
+    /// error, or when the server refused it as a read-only replica (a primary demoted by a
+    /// failover: the command did nothing, and the second attempt goes to the new primary).
     async fn query<T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
         deadline: Instant,
         retry: fn(&RedisError) -> bool,
     ) -> Result<(T, bool), StoreError> {
-        match cmd.query_async(&mut self.conn()).await {
+        match self.conn.query(cmd).await {
             Ok(v) => Ok((v, false)),
-            Err(e) if retry(&e) && Instant::now() < deadline => {
+            Err(e) if (retry(&e) || read_only(&e)) && Instant::now() < deadline => {
                 tracing::debug!(error = %describe(&e), "redis call failed, retrying once");
-                cmd.query_async(&mut self.conn())
+                self.conn
+                    .query(cmd)
                     .await
                     .map(|v| (v, true))
                     .map_err(|e| to_store_error(&e))
             }
             Err(e) => Err(to_store_error(&e)),
         }
+    }
+
+    /// With `redis_wait_replicas` > 0: waits until that many replicas hold `key`, within what
+    /// is left before `deadline`; fewer acknowledgements is a store error.
+    async fn replicate(&self, key: &str, deadline: Instant) -> Result<(), StoreError> {
+        let wanted = self.wait_replicas;
+        if wanted == 0 {
+            return Ok(());
+        }
+        // WAIT 0 would block forever: keep at least a millisecond.
+        let left = millis(deadline.saturating_duration_since(Instant::now()));
+        let acked = self
+            .conn
+            .wait(key, wanted, left)
+            .await
+            .map_err(|e| to_store_error(&e))?;
+        if acked < u64::from(wanted) {
+            return Err(StoreError::Unavailable(format!(
+                "WAIT: {acked} of {wanted} replicas acknowledged the write within the timeout"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -187,6 +386,11 @@ fn broken(e: &RedisError) -> bool {
 /// The connection could not be made: the command never reached Redis.
 fn refused(e: &RedisError) -> bool {
     e.is_connection_refusal()
+}
+
+/// A replica refused a write (`READONLY`): nothing was done.
+fn read_only(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
 fn to_store_error(e: &RedisError) -> StoreError {
@@ -212,44 +416,21 @@ fn nonce_prefix() -> Result<String, String> {
     Ok(format!("{}:", crate::random::hex(&bytes)))
 }
 
-/// Pings every [`PROBE_INTERVAL`] while the store lives: a dropped connection is re-established
-/// before a request needs it, and one that stopped answering is replaced. Logs state changes.
+/// Probes every [`PROBE_INTERVAL`] while the store lives (see [`Connection::probe`]). Logs
+/// state changes.
 async fn probe(inner: Weak<Inner>) {
     let mut healthy: Option<bool> = None;
     loop {
         let Some(store) = inner.upgrade() else { return };
-        let mut conn = store.conn();
-        let result = tokio::time::timeout(
-            store.timeout,
-            redis::cmd("PING").query_async::<String>(&mut conn),
-        )
-        .await;
-        let ok = matches!(result, Ok(Ok(_)));
+        let result = store.conn.probe(store.timeout).await;
         match &result {
-            Ok(Ok(_)) if healthy != Some(true) => tracing::info!("redis store reachable"),
-            Ok(Err(e)) if healthy != Some(false) => {
+            Ok(()) if healthy != Some(true) => tracing::info!("redis store reachable"),
+            Err(e) if healthy != Some(false) => {
                 tracing::warn!(error = %describe(e), "redis store unreachable")
             }
-            Err(_) if healthy != Some(false) => tracing::warn!("redis store not answering"),
             _ => {}
         }
-        let timed_out = match &result {
-            Ok(Ok(_)) => false,
-            Ok(Err(e)) => e.is_timeout(),
-            Err(_) => true,
-        };
-        if timed_out {
-            // No I/O error tells the manager to reconnect: start over with a new connection.
-            match ConnectionManager::new_lazy_with_config(
-                store.client.clone(),
-                store.config.clone(),
-            ) {
-                Ok(fresh) => store.conn.store(Arc::new(fresh)),
-                Err(e) => tracing::warn!(error = %describe(&e), "redis store: new connection"),
-            }
-        }
-        healthy = Some(ok);
-        drop(conn);
+        healthy = Some(result.is_ok());
         drop(store);
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
@@ -267,23 +448,32 @@ impl Store for RedisStore {
                 .arg("NX")
                 .arg("PX")
                 .arg(millis(ttl));
-            // `OK` when set, nil when the key exists. A retried SET that finds the key must
-            // still accept when the key holds our own value: the first attempt got through.
+            // `OK` when set, nil when the key exists.
             let (reply, retried) = inner
                 .query::<Option<String>>(&set, deadline, broken)
                 .await?;
             if reply.is_some() {
+                inner.replicate(&key, deadline).await?;
                 return Ok(true);
             }
-            if !retried {
+            // A retried SET (ours, or the cluster client's own after a lost answer) that finds
+            // the key must still accept when the key holds our own value: the first attempt got
+            // through. Without a retry of ours, only a cluster client can have retried.
+            if !retried && !matches!(inner.conn, Connection::Cluster(_)) {
                 return Ok(false);
             }
             let mut get = redis::cmd("GET");
             get.arg(&key);
-            let (held, _) = inner
-                .query::<Option<String>>(&get, deadline, broken)
-                .await?;
-            Ok(held.as_deref() == Some(value.as_str()))
+            // The key exists: if it cannot be read back, it is someone else's (a replay).
+            let held = match inner.query::<Option<String>>(&get, deadline, broken).await {
+                Ok((held, _)) => held,
+                Err(_) => return Ok(false),
+            };
+            if held.as_deref() != Some(value.as_str()) {
+                return Ok(false);
+            }
+            inner.replicate(&key, deadline).await?;
+            Ok(true)
         })
         .await
     }
@@ -294,7 +484,8 @@ impl Store for RedisStore {
             let mut set = redis::cmd("SET");
             set.arg(&key).arg(value.as_ref()).arg("PX").arg(millis(ttl));
             // Writing the same fresh key twice is harmless: retry after any broken connection.
-            inner.query::<()>(&set, deadline, broken).await.map(|_| ())
+            inner.query::<()>(&set, deadline, broken).await?;
+            inner.replicate(&key, deadline).await
         })
         .await
     }

@@ -8,7 +8,8 @@
 //! * `oauth`: endpoints, the default registry, valid claims, forms and headers.
 //! * `contract`: assertions about the SPEC §6 error answers and what was forwarded.
 //! * `cli`: the command line and its configuration directories; `metrics`: `/metrics`.
-//! * `redis_server`: a private `redis-server`; `tools`: programs the tests need, found or
+//! * `redis_server`: a private `redis-server`; `redis_topology`: a Sentinel set and a Cluster
+//!   made of them; `tools`: programs the tests need, found or
 //!   failing.
 //! * `cases`: tables of cases ([`cases!`]), one test per row.
 
@@ -22,6 +23,7 @@ mod oauth;
 mod ports;
 mod proxy;
 mod redis_server;
+mod redis_topology;
 mod tools;
 mod upstream;
 
@@ -35,6 +37,7 @@ pub use oauth::*;
 pub use ports::*;
 pub use proxy::*;
 pub use redis_server::*;
+pub use redis_topology::*;
 pub use tools::*;
 pub use upstream::*;
 

@@ -54,19 +54,19 @@ async fn two_replicas(
 }
 
 /// A fresh `app-1` assertion and its `jti`.
-fn fresh_assertion(exp_in: i64) -> (String, String) {
+pub(crate) fn fresh_assertion(exp_in: i64) -> (String, String) {
     let mut claims = valid_assertion_claims("app-1");
     claims["exp"] = json!(now() + exp_in);
     let jti = claims["jti"].as_str().expect("jti").to_owned();
     (app1_assertion(claims), jti)
 }
 
-async fn token(j: &Jargate, assertion: &str) -> Response {
+pub(crate) async fn token(j: &Jargate, assertion: &str) -> Response {
     post_form(j.proxy_addr(), TOKEN, &assertion_form(assertion)).await
 }
 
 /// The status of `GET target` on the admin listener (0: no answer within 3 s).
-async fn admin_status(j: &Jargate, target: &str) -> u16 {
+pub(crate) async fn admin_status(j: &Jargate, target: &str) -> u16 {
     let probe = format!(
         "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
         j.admin_addr()
@@ -77,12 +77,12 @@ async fn admin_status(j: &Jargate, target: &str) -> u16 {
 }
 
 /// `/readyz?store`: ready, and the store answers.
-async fn readyz_store(j: &Jargate) -> u16 {
+pub(crate) async fn readyz_store(j: &Jargate) -> u16 {
     admin_status(j, "/readyz?store").await
 }
 
 /// Polls `/readyz?store` until it answers `status`, for at most `within`.
-async fn wait_readyz_store(j: &Jargate, status: u16, within: Duration) {
+pub(crate) async fn wait_readyz_store(j: &Jargate, status: u16, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         let got = readyz_store(j).await;

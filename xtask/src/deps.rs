@@ -58,7 +58,16 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         probe: &["redis-server", "--version"],
         package: "redis-server",
-        why: "tests/it/redis_store.rs runs a real redis-server",
+        why: "tests/it/redis_store.rs runs a real redis-server; redis_sentinel.rs also runs it as \
+              a sentinel (`redis-server --sentinel`)",
+        stage: Stage::Test,
+    },
+    Tool {
+        // Debian's redis-server depends on redis-tools; listed on its own so a machine with
+        // another redis-server still gets redis-cli.
+        probe: &["redis-cli", "--version"],
+        package: "redis-tools",
+        why: "tests/it/redis_cluster.rs makes its cluster with `redis-cli --cluster create`",
         stage: Stage::Test,
     },
     Tool {
