@@ -294,6 +294,11 @@ pub enum RequestFault {
     NulInValue,
     /// Two identities of the client (client_id, Basic user id) disagree.
     IdentityMismatch,
+    /// `mtls.from_header` from a trusted proxy holds no usable certificate (malformed, expired,
+    /// or neither CA-issued nor self-signed).
+    ClientCertHeader,
+    /// `mtls.forward = "auth0"`: the certificate exceeds the 4096 bytes of `client-certificate`.
+    ClientCertTooLarge,
 }
 
 impl RequestFault {
@@ -331,6 +336,8 @@ impl RequestFault {
             ByteOrderMark => "byte_order_mark",
             NulInValue => "nul_in_value",
             IdentityMismatch => "identity_mismatch",
+            ClientCertHeader => "client_cert_header",
+            ClientCertTooLarge => "client_cert_too_large",
         }
     }
 
@@ -380,6 +387,10 @@ impl RequestFault {
             ByteOrderMark => "a byte-order mark is not allowed".into(),
             NulInValue => "a NUL character is not allowed in a parameter value".into(),
             IdentityMismatch => "the request names more than one client".into(),
+            ClientCertHeader => {
+                "the client certificate forwarded by the proxy is not usable".into()
+            }
+            ClientCertTooLarge => "the client certificate is too large to forward".into(),
         }
     }
 }
@@ -392,6 +403,14 @@ pub enum ClientFault {
     MalformedBasic,
     AssertionRequired,
     Assertion(TokenFault),
+    /// mTLS client authentication without `client_id` (RFC 8705 §2).
+    CertClientIdMissing,
+    /// The client must use a registered method (private_key_jwt or mTLS) and used none; for
+    /// an mTLS client, no client certificate came with the request.
+    RegisteredMethodRequired,
+    /// The client certificate matches none of the client's current mTLS credentials (or a
+    /// self-signed one was offered for `tls_client_auth`).
+    CertMismatch,
 }
 
 /// Why a PAR `request_uri` was refused: `invalid_request_uri` (400).
@@ -456,6 +475,11 @@ impl Rejection {
             Rejection::Client(ClientFault::Unknown) => "unknown_client",
             Rejection::Client(ClientFault::MalformedBasic) => "malformed_basic",
             Rejection::Client(ClientFault::AssertionRequired) => "assertion_required",
+            Rejection::Client(ClientFault::CertClientIdMissing) => "cert_client_id_missing",
+            Rejection::Client(ClientFault::RegisteredMethodRequired) => {
+                "registered_method_required"
+            }
+            Rejection::Client(ClientFault::CertMismatch) => "client_cert_mismatch",
             Rejection::Client(ClientFault::Assertion(t)) | Rejection::RequestObject(t) => t.rule(),
             Rejection::Request(r) => r.rule(),
             Rejection::BodyTooLarge => "body_too_large",
@@ -478,6 +502,16 @@ impl Rejection {
             }
             Rejection::Client(ClientFault::AssertionRequired) => {
                 "this client must authenticate with private_key_jwt".into()
+            }
+            Rejection::Client(ClientFault::CertClientIdMissing) => {
+                "client_id is required with mTLS client authentication".into()
+            }
+            Rejection::Client(ClientFault::RegisteredMethodRequired) => {
+                "this client must authenticate with a registered method (mTLS or private_key_jwt)"
+                    .into()
+            }
+            Rejection::Client(ClientFault::CertMismatch) => {
+                "the client certificate matches no registered credential of this client".into()
             }
             Rejection::Client(ClientFault::Assertion(t)) => t.describe("client assertion"),
             Rejection::RequestObject(t) => t.describe("request object"),

@@ -5,6 +5,7 @@
 
 pub mod auth0_fields;
 mod export;
+mod mtls;
 mod raw;
 
 use crate::keys::{Alg, Credential, CredentialSet, PublicKey};
@@ -38,12 +39,17 @@ pub struct Client {
     pub auth_jwks_uris: Vec<String>,
     /// Secret presented upstream in legacy mode; never logged.
     pub upstream_client_secret: Option<String>,
+    /// mTLS credentials and the mTLS methods a certificate may stand for (SPEC §4, §10).
+    pub mtls: crate::mtls::MtlsCredentials,
+    /// The client must use one of its registered methods (private_key_jwt or mTLS): a request
+    /// using none of them is refused (SPEC §4).
+    pub auth_required: bool,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
 /// id only, as Auth0 returns them.
 #[derive(Debug, Clone, Default)]
-pub struct CredentialsById(HashMap<String, RawCredential>);
+pub struct CredentialsById(pub(super) HashMap<String, RawCredential>);
 
 impl CredentialsById {
     /// Reads a credentials file: a bare array of credential objects or `{"credentials": [...]}`.
@@ -148,7 +154,10 @@ fn auth_requirement(raw: &RawClient) -> (bool, Option<String>) {
         .is_some_and(|m| m.private_key_jwt.is_some());
     match raw.token_endpoint_auth_method {
         Some(AuthMethod::PrivateKeyJwt) => (true, None),
-        None => (has_private_key_jwt, None),
+        // Auth0's model: with mTLS methods listed too, any listed method will do.
+        None => (has_private_key_jwt && !mtls::Listed::of(raw).mtls(), None),
+        // The certificate is the required method; assertions are not this client's.
+        Some(AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth) => (false, None),
         Some(other) if has_private_key_jwt => (
             false,
             Some(format!(
@@ -188,6 +197,10 @@ fn build_client(
     registry: &mut Registry,
 ) -> Result<Client, String> {
     let (requires_private_key_jwt, warning) = auth_requirement(&raw);
+    let listed = mtls::Listed::of(&raw);
+    let auth_required = mtls::auth_required(&raw, &listed);
+    let mtls_credentials =
+        mtls::credentials(&raw, &listed, base, credentials, &mut registry.files)?;
     registry.warnings.extend(warning);
     let enforcement = enforcement(&raw)?;
     let (jar_required, jar_raw) = match raw.signed_request_object {
@@ -240,6 +253,8 @@ fn build_client(
         jar_jwks_uris,
         auth_jwks_uris,
         upstream_client_secret: raw.upstream_client_secret,
+        mtls: mtls_credentials,
+        auth_required,
     })
 }
 

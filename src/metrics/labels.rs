@@ -60,6 +60,9 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
         Rejection::Client(ClientFault::Unknown),
         Rejection::Client(ClientFault::MalformedBasic),
         Rejection::Client(ClientFault::AssertionRequired),
+        Rejection::Client(ClientFault::CertClientIdMissing),
+        Rejection::Client(ClientFault::RegisteredMethodRequired),
+        Rejection::Client(ClientFault::CertMismatch),
         Rejection::BodyTooLarge,
         Rejection::BodyTimeout,
         Rejection::MethodNotAllowed,
@@ -84,7 +87,12 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
 fn listed(r: &Rejection) {
     match r {
         Rejection::Client(
-            ClientFault::Unknown | ClientFault::MalformedBasic | ClientFault::AssertionRequired,
+            ClientFault::Unknown
+            | ClientFault::MalformedBasic
+            | ClientFault::AssertionRequired
+            | ClientFault::CertClientIdMissing
+            | ClientFault::RegisteredMethodRequired
+            | ClientFault::CertMismatch,
         )
         | Rejection::Client(ClientFault::Assertion(_))
         | Rejection::Request(_)
@@ -114,8 +122,9 @@ mod tests {
             .filter(|p| p.0 == "invalid_request_object")
             .count();
         assert!(object > 30, "{pairs:?}");
-        // Plus unknown_client, malformed_basic and assertion_required.
-        assert_eq!(assertion, object + 3, "{pairs:?}");
+        // Plus unknown_client, malformed_basic, assertion_required and the three mTLS rules
+        // (cert_client_id_missing, registered_method_required, client_cert_mismatch).
+        assert_eq!(assertion, object + 6, "{pairs:?}");
         assert!(pairs.contains(&("invalid_request", "ambiguous_path")));
         assert!(pairs.contains(&("invalid_request", "unknown_client")));
         assert!(pairs.contains(&("temporarily_unavailable", "store_unavailable")));

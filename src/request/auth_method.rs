@@ -11,14 +11,20 @@ pub enum AuthMethod {
     ClientSecretPost,
     ClientSecretBasic,
     None,
+    /// RFC 8705 §2.1: a CA-issued client certificate matched by subject DN.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a registered (self-signed) certificate matched by thumbprint.
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 6] = [
         AuthMethod::PrivateKeyJwt,
         AuthMethod::ClientSecretPost,
         AuthMethod::ClientSecretBasic,
         AuthMethod::None,
+        AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
     ];
 
     /// The metric label and log field value.
@@ -28,12 +34,15 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::None => "none",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
     /// The method of a request's parameters and `Authorization` header. A request carrying two
     /// methods is refused before it is forwarded (unless in report mode); the assertion is
-    /// named first then, as it is the one jargate checks.
+    /// named first then, as it is the one jargate checks. A client certificate is never seen
+    /// here: the decision names the mTLS method once the certificate authenticated the client.
     pub fn of(params: &Params, authorization: Option<&[u8]>) -> AuthMethod {
         let basic = authorization.is_some_and(basic::is_basic);
         if params.contains("client_assertion") {
