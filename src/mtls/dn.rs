@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn rfc4514_escapes_and_multi_valued_rdns() {
-        let escaped = dn(r"CN=Bank\, Inc.,O=A\2B B");
+        let escaped = dn(r"CN=Bank\, Inc.,O=A\2BB");
         assert_eq!(escaped, dn("O=A+B\nCN=Bank, Inc."));
         assert!(dn("CN=a+UID=b,O=x").matches(&dn("UID=b+CN=a,O=x")));
         assert!(!dn("CN=a+UID=b,O=x").matches(&dn("CN=a,UID=b,O=x")));

@@ -237,7 +237,8 @@ mod tests {
         assert_eq!(
             value,
             "-----BEGIN%20CERTIFICATE-----%0AAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJ\
-             ygpKissLS4vMDEyMzQ1Njc4OTo7PA%3D%3D%0A-----END%20CERTIFICATE-----%0A"
+             ygpKissLS4v%0AMDEyMzQ1Njc4OTo7PA%3D%3D%0A-----END%20CERTIFICATE-----%0A",
+            "64-character lines, LF endings, encoded as encodeURIComponent does"
         );
         let back = decode(HeaderFormat::PemUrlencoded, value.as_bytes()).unwrap();
         assert_eq!(back, der);
