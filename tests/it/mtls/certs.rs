@@ -61,7 +61,10 @@ impl Ca {
         let key = KeyPair::generate().expect("key");
         let mut p = params(&[(DnType::CommonName, name)], -1, 365);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let cert = p.self_signed(&key).expect("ca");
         Ca { cert, key }
     }
@@ -110,7 +113,9 @@ fn connector(leaf: Option<&Leaf>) -> TlsConnector {
     let text = std::fs::read_to_string(keys_dir().join("tls-ca.cert.pem")).expect("ca");
     let mut roots = RootCertStore::empty();
     roots
-        .add(CertificateDer::from(pem::parse(text).expect("pem").into_contents()))
+        .add(CertificateDer::from(
+            pem::parse(text).expect("pem").into_contents(),
+        ))
         .expect("root");
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
@@ -131,7 +136,11 @@ fn connector(leaf: Option<&Leaf>) -> TlsConnector {
 
 /// Sends `raw` over TLS to `addr` presenting `leaf`; `Err` when the handshake or the
 /// exchange fails (a refused certificate ends the connection).
-pub async fn send_tls(addr: SocketAddr, leaf: Option<&Leaf>, raw: &[u8]) -> Result<Response, String> {
+pub async fn send_tls(
+    addr: SocketAddr,
+    leaf: Option<&Leaf>,
+    raw: &[u8],
+) -> Result<Response, String> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -140,9 +149,15 @@ pub async fn send_tls(addr: SocketAddr, leaf: Option<&Leaf>, raw: &[u8]) -> Resu
         .connect(name, tcp)
         .await
         .map_err(|e| format!("handshake: {e}"))?;
-    tls.write_all(raw).await.map_err(|e| format!("write: {e}"))?;
+    tls.write_all(raw)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::new();
-    let read = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read_to_end(&mut buf)).await;
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tls.read_to_end(&mut buf),
+    )
+    .await;
     match read {
         Ok(Ok(_)) => {}
         // TLS 1.3: a certificate refused after the handshake shows as an alert on read.
