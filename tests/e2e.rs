@@ -292,16 +292,21 @@ fn write_mtls_client(workdir: &Path) -> Vec<u8> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.distinguished_name.push(DnType::CommonName, "e2e client CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "e2e client CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_cert = ca.self_signed(&ca_key).expect("CA");
     let key = KeyPair::generate().expect("client key");
     let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("params");
     leaf.distinguished_name = rcgen::DistinguishedName::new();
     leaf.distinguished_name.push(DnType::CountryName, "GB");
-    leaf.distinguished_name.push(DnType::OrganizationName, "Bank");
-    leaf.distinguished_name.push(DnType::CommonName, MTLS_CLIENT);
-    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).expect("client cert");
+    leaf.distinguished_name
+        .push(DnType::OrganizationName, "Bank");
+    leaf.distinguished_name
+        .push(DnType::CommonName, MTLS_CLIENT);
+    let cert = leaf
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("client cert");
     let keys = workdir.join("keys");
     fs::create_dir_all(&keys).expect("keys dir");
     fs::write(keys.join("mtls-ca.cert.pem"), ca_cert.pem()).expect("write CA");

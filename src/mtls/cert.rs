@@ -187,3 +187,78 @@ pub fn registered(pem_text: &str) -> Result<Registered, String> {
         not_after: cert.validity().not_after.timestamp(),
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+    fn params(country: &str, cn: &str) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CountryName, country);
+        p.distinguished_name.push(DnType::OrganizationName, "Bank");
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p
+    }
+
+    /// A self-signed certificate (rcgen's default validity: 1975 to 4096).
+    pub(crate) fn self_signed(country: &str, cn: &str) -> Vec<u8> {
+        let key = KeyPair::generate().expect("key");
+        params(country, cn)
+            .self_signed(&key)
+            .expect("cert")
+            .der()
+            .to_vec()
+    }
+
+    /// A CA's PEM and a certificate it issued (`C=GB, O=Bank, CN=app-1`).
+    pub(crate) fn ca_and_leaf() -> (String, Vec<u8>) {
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca = params("GB", "Client CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).expect("ca");
+        let key = KeyPair::generate().expect("key");
+        let leaf = params("GB", "app-1")
+            .signed_by(&key, &ca, &ca_key)
+            .expect("leaf");
+        (ca.pem(), leaf.der().to_vec())
+    }
+
+    #[test]
+    fn certificates_are_ca_verified_self_signed_or_refused() {
+        let now = 1_800_000_000;
+        let (ca, leaf) = ca_and_leaf();
+        let (other_ca, foreign) = ca_and_leaf();
+        let trust = Trust::from_pem(&ca).expect("trust");
+        assert_eq!(trust.classify(&leaf, &[], now), Ok(true));
+        let own = self_signed("GB", "app-1");
+        assert_eq!(trust.classify(&own, &[], now), Ok(false));
+        assert_eq!(
+            trust.classify(&foreign, &[], now),
+            Err(CertError::Untrusted)
+        );
+        assert_eq!(
+            trust.classify(b"not DER", &[], now),
+            Err(CertError::Malformed)
+        );
+        // Outside rcgen's default validity (before 1975).
+        assert_eq!(trust.classify(&leaf, &[], 0), Err(CertError::Expired));
+        // Without a CA file only self-signed certificates pass.
+        let none = Trust::default();
+        assert_eq!(none.classify(&leaf, &[], now), Err(CertError::Untrusted));
+        assert_eq!(none.classify(&own, &[], now), Ok(false));
+        assert!(Trust::from_pem(&other_ca).is_ok());
+        assert!(Trust::from_pem("no PEM here").is_err());
+    }
+
+    #[test]
+    fn a_certificate_knows_its_subject_and_thumbprint() {
+        let (_, leaf) = ca_and_leaf();
+        let cert = ClientCert::new(leaf.clone(), Vec::new(), true);
+        assert_eq!(cert.thumbprint().len(), 43, "base64url SHA-256");
+        assert_eq!(cert.thumbprint(), thumbprint(&leaf));
+        let subject = Dn::parse("C=GB\nO=Bank\nCN=app-1").expect("dn");
+        assert!(cert.subject().is_some_and(|s| s.matches(&subject)));
+    }
+}

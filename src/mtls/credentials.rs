@@ -80,3 +80,61 @@ pub fn authenticate(creds: &MtlsCredentials, cert: &ClientCert, now: i64) -> Opt
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mtls::cert::tests::{ca_and_leaf, self_signed};
+
+    fn creds(tls: bool, by_thumbprint: bool, cert: &[u8], cert_expiry: i64) -> MtlsCredentials {
+        MtlsCredentials {
+            tls_client_auth: tls,
+            self_signed: by_thumbprint,
+            subjects: vec![SubjectCredential {
+                name: "dn".into(),
+                dn: Dn::parse("CN=app-1,O=Bank,C=GB").expect("dn"),
+                text: String::new(),
+                expires_at: None,
+            }],
+            certs: vec![CertCredential {
+                name: "cert".into(),
+                thumbprint: crate::mtls::thumbprint(cert),
+                subject: String::new(),
+                expires_at: cert_expiry,
+            }],
+        }
+    }
+
+    #[test]
+    fn each_method_matches_only_its_own_kind_of_certificate() {
+        let now = 1_800_000_000;
+        let (_, leaf) = ca_and_leaf();
+        let issued = ClientCert::new(leaf.clone(), Vec::new(), true);
+        let own = self_signed("GB", "app-1");
+        let registered = ClientCert::new(own.clone(), Vec::new(), false);
+        let same_dn_unverified = ClientCert::new(leaf, Vec::new(), false);
+        let all = creds(true, true, &own, i64::MAX);
+        assert_eq!(
+            authenticate(&all, &issued, now),
+            Some(CertMethod::TlsClientAuth)
+        );
+        assert_eq!(
+            authenticate(&all, &registered, now),
+            Some(CertMethod::SelfSignedTlsClientAuth)
+        );
+        assert_eq!(authenticate(&all, &same_dn_unverified, now), None);
+        // A method the client does not accept, or an expired registration, matches nothing.
+        assert_eq!(
+            authenticate(&creds(false, true, &own, i64::MAX), &issued, now),
+            None
+        );
+        assert_eq!(
+            authenticate(&creds(true, false, &own, i64::MAX), &registered, now),
+            None
+        );
+        assert_eq!(
+            authenticate(&creds(true, true, &own, now - 1), &registered, now),
+            None
+        );
+    }
+}

@@ -51,7 +51,8 @@ struct Mtls {
     jargate: Jargate,
     /// The `listen.mtls` listener.
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    /// Holds the client CA file.
+    dir: tempfile::TempDir,
 }
 
 /// jargate with a plain main listener and `listen.mtls` trusting `ca`.
@@ -71,7 +72,7 @@ async fn start(ca: &Ca, extra: &str, clients: Value) -> Mtls {
         upstream,
         jargate,
         addr,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -177,6 +178,33 @@ async fn expired_and_not_yet_valid_certificates_end_the_handshake() {
     )
     .await;
     assert_eq!(resp.expect("no certificate").status, 200);
+}
+
+#[tokio::test]
+async fn a_replaced_client_ca_file_is_trusted_from_the_next_handshake() {
+    let (old_ca, new_ca) = (Ca::new("Old CA"), Ca::new("New CA"));
+    let m = start(&old_ca, "", clients(&self_signed("self-app"))).await;
+    let (old_leaf, new_leaf) = (old_ca.issue(BANK_DN), new_ca.issue(BANK_DN));
+    let resp = post_tls(m.addr, Some(&old_leaf), TOKEN, GRANT).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    std::fs::write(m.dir.path().join("client-ca.pem"), new_ca.pem()).expect("rewrite");
+    let raw = build_request(
+        m.addr,
+        "POST",
+        TOKEN,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        GRANT.as_bytes(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while send_tls(m.addr, Some(&old_leaf), &raw).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old CA is still trusted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let resp = post_tls(m.addr, Some(&new_leaf), TOKEN, GRANT).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
 }
 
 #[tokio::test]
@@ -349,11 +377,20 @@ async fn sidecar(
     (upstream, jargate, dir)
 }
 
-fn token_with_cert(value: &str) -> Vec<(&str, &str)> {
-    vec![
+/// A client-credentials token request whose `X-Client-Cert` header holds `value`.
+async fn token_with_cert(jargate: &Jargate, value: &str) -> Response {
+    let headers = [
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("X-Client-Cert", value),
-    ]
+    ];
+    request(
+        jargate.proxy_addr(),
+        "POST",
+        TOKEN,
+        &headers,
+        GRANT.as_bytes(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -363,14 +400,7 @@ async fn the_sidecar_header_is_read_from_trusted_proxies_in_both_formats() {
     let (upstream, jargate, _dir) =
         sidecar(&ca, "rfc9440", "127.0.0.0/8", clients(&self_signed("s"))).await;
     let value = leaf.rfc9440();
-    let resp = request(
-        jargate.proxy_addr(),
-        "POST",
-        TOKEN,
-        &token_with_cert(&value),
-        GRANT.as_bytes(),
-    )
-    .await;
+    let resp = token_with_cert(&jargate, &value).await;
     let seen = assert_forwarded(&resp, &upstream, "POST", TOKEN, GRANT.as_bytes());
     assert_eq!(seen.header("client-cert"), Some(value.clone()));
     assert_eq!(
@@ -379,14 +409,7 @@ async fn the_sidecar_header_is_read_from_trusted_proxies_in_both_formats() {
         "the source header is removed"
     );
     // Unreadable: refused, nothing forwarded.
-    let resp = request(
-        jargate.proxy_addr(),
-        "POST",
-        TOKEN,
-        &token_with_cert(":bm90IGEgY2VydA==:"),
-        GRANT.as_bytes(),
-    )
-    .await;
+    let resp = token_with_cert(&jargate, ":bm90IGEgY2VydA==:").await;
     assert_error(&resp, 400, "invalid_request");
     assert_eq!(upstream.count(), 1);
 
@@ -398,14 +421,7 @@ async fn the_sidecar_header_is_read_from_trusted_proxies_in_both_formats() {
     )
     .await;
     let escaped: String = form_encode(&leaf.pem).replace('+', "%20");
-    let resp = request(
-        jargate.proxy_addr(),
-        "POST",
-        TOKEN,
-        &token_with_cert(&escaped),
-        GRANT.as_bytes(),
-    )
-    .await;
+    let resp = token_with_cert(&jargate, &escaped).await;
     let seen = assert_forwarded(&resp, &upstream, "POST", TOKEN, GRANT.as_bytes());
     assert_eq!(seen.header("client-cert"), Some(value));
 }
@@ -417,14 +433,7 @@ async fn the_sidecar_header_from_an_untrusted_peer_is_ignored_and_removed() {
     let (upstream, jargate, _dir) =
         sidecar(&ca, "rfc9440", "10.0.0.0/8", clients(&self_signed("s"))).await;
     let value = leaf.rfc9440();
-    let resp = request(
-        jargate.proxy_addr(),
-        "POST",
-        TOKEN,
-        &token_with_cert(&value),
-        GRANT.as_bytes(),
-    )
-    .await;
+    let resp = token_with_cert(&jargate, &value).await;
     assert_rejected(&resp, 401, "invalid_client", &upstream);
     let resp = request(
         jargate.proxy_addr(),

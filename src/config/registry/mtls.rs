@@ -75,19 +75,26 @@ pub fn credentials(
         self_signed,
         ..MtlsCredentials::default()
     };
-    let field = "client_authentication_methods.tls_client_auth.credentials";
-    for (i, cred) in subjects_raw.into_iter().enumerate() {
-        let (at, cred) = resolve(format!("{field}[{i}]"), cred, by_id)?;
-        creds
-            .subjects
-            .push(subject(&cred, base, files).map_err(|e| format!("{at}.{e}"))?);
+    let read =
+        |field: &str, list: Vec<RawCredential>| -> Result<Vec<(String, RawCredential)>, String> {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, cred)| {
+                    resolve(
+                        format!("client_authentication_methods.{field}.credentials[{i}]"),
+                        cred,
+                        by_id,
+                    )
+                })
+                .collect()
+        };
+    for (at, cred) in read("tls_client_auth", subjects_raw)? {
+        let built = subject(&cred, base, files).map_err(|e| format!("{at}.{e}"))?;
+        creds.subjects.push(built);
     }
-    let field = "client_authentication_methods.self_signed_tls_client_auth.credentials";
-    for (i, cred) in certs_raw.into_iter().enumerate() {
-        let (at, cred) = resolve(format!("{field}[{i}]"), cred, by_id)?;
-        creds
-            .certs
-            .push(certificate(&cred, base, files).map_err(|e| format!("{at}.{e}"))?);
+    for (at, cred) in read("self_signed_tls_client_auth", certs_raw)? {
+        let built = certificate(&cred, base, files).map_err(|e| format!("{at}.{e}"))?;
+        creds.certs.push(built);
     }
     if tls && creds.subjects.is_empty() {
         return Err("tls_client_auth is required but no cert_subject_dn credential is registered (client_authentication_methods.tls_client_auth.credentials)".into());
