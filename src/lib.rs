@@ -11,6 +11,8 @@
 //!   over a store and a key source.
 //! - [`store`]: single-use `jti` and pushed requests; in memory, or on Redis (one server, a
 //!   Sentinel set or a Cluster: [`store::topology`]).
+//! - [`mtls`]: client certificates (RFC 8705, RFC 9440): classification, thumbprints, DN
+//!   matching, mTLS credentials, the certificate header dialects, the `listen.mtls` verifier.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
 //! - [`random`]: unguessable bytes from the system. [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
 //! - [`proxy`], [`admin`], [`server`]: the Pingora glue; [`admin_jwks`]: the clients' JWK Sets.
@@ -34,6 +36,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
+pub mod mtls;
 pub mod proxy;
 pub mod random;
 pub mod reject;

@@ -302,6 +302,11 @@ pub enum RequestFault {
     AuthorizePostWithQuery,
     /// A JSON body whose raw bytes, read as a form, name this interpreted parameter.
     JsonReadsAsForm(&'static str),
+    /// `mtls.from_header` from a trusted proxy holds no usable certificate (malformed, expired,
+    /// or neither CA-issued nor self-signed).
+    ClientCertHeader,
+    /// `mtls.forward = "auth0"`: the certificate exceeds the 4096 bytes of `client-certificate`.
+    ClientCertTooLarge,
 }
 
 impl RequestFault {
@@ -341,6 +346,8 @@ impl RequestFault {
             IdentityMismatch => "identity_mismatch",
             AuthorizePostWithQuery => "authorize_post_with_query",
             JsonReadsAsForm(_) => "json_reads_as_form",
+            ClientCertHeader => "client_cert_header",
+            ClientCertTooLarge => "client_cert_too_large",
         }
     }
 
@@ -398,6 +405,10 @@ impl RequestFault {
             JsonReadsAsForm(p) => {
                 format!("the JSON body, read as a form, names the parameter {p}")
             }
+            ClientCertHeader => {
+                "the client certificate forwarded by the proxy is not usable".into()
+            }
+            ClientCertTooLarge => "the client certificate is too large to forward".into(),
         }
     }
 }
@@ -410,6 +421,14 @@ pub enum ClientFault {
     MalformedBasic,
     AssertionRequired,
     Assertion(TokenFault),
+    /// mTLS client authentication without `client_id` (RFC 8705 §2).
+    CertClientIdMissing,
+    /// The client must use a registered method (private_key_jwt or mTLS) and used none; for
+    /// an mTLS client, no client certificate came with the request.
+    RegisteredMethodRequired,
+    /// The client certificate matches none of the client's current mTLS credentials (or a
+    /// self-signed one was offered for `tls_client_auth`).
+    CertMismatch,
 }
 
 /// Why a PAR `request_uri` was refused: `invalid_request_uri` (400).
@@ -478,6 +497,11 @@ impl Rejection {
             Rejection::Client(ClientFault::Unknown) => "unknown_client",
             Rejection::Client(ClientFault::MalformedBasic) => "malformed_basic",
             Rejection::Client(ClientFault::AssertionRequired) => "assertion_required",
+            Rejection::Client(ClientFault::CertClientIdMissing) => "cert_client_id_missing",
+            Rejection::Client(ClientFault::RegisteredMethodRequired) => {
+                "registered_method_required"
+            }
+            Rejection::Client(ClientFault::CertMismatch) => "client_cert_mismatch",
             Rejection::Client(ClientFault::Assertion(t)) | Rejection::RequestObject(t) => t.rule(),
             Rejection::Request(r) => r.rule(),
             Rejection::BodyTooLarge => "body_too_large",
@@ -501,6 +525,16 @@ impl Rejection {
             }
             Rejection::Client(ClientFault::AssertionRequired) => {
                 "this client must authenticate with private_key_jwt".into()
+            }
+            Rejection::Client(ClientFault::CertClientIdMissing) => {
+                "client_id is required with mTLS client authentication".into()
+            }
+            Rejection::Client(ClientFault::RegisteredMethodRequired) => {
+                "this client must authenticate with a registered method (mTLS or private_key_jwt)"
+                    .into()
+            }
+            Rejection::Client(ClientFault::CertMismatch) => {
+                "the client certificate matches no registered credential of this client".into()
             }
             Rejection::Client(ClientFault::Assertion(t)) => t.describe("client assertion"),
             Rejection::RequestObject(t) => t.describe("request object"),

@@ -67,7 +67,11 @@ pub fn run_with(
     // Pingora retries a busy address forever; an operator (or a supervisor) is better served
     // by a clear error and an exit. An upgrading process takes the sockets over instead.
     if !options.upgrade {
-        for addr in std::iter::once(proxy_addr).chain(admin_addr) {
+        let mtls_addr = snapshot.mtls.addr;
+        for addr in std::iter::once(proxy_addr)
+            .chain(admin_addr)
+            .chain(mtls_addr)
+        {
             std::net::TcpListener::bind(addr)
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         }
@@ -108,6 +112,9 @@ pub fn run_with(
         proxy.add_tls_with_settings(&proxy_addr.to_string(), None, tls);
     } else {
         proxy.add_tcp(&proxy_addr.to_string());
+    }
+    if let Some(mtls_addr) = app.snapshot().mtls.addr {
+        proxy.add_tls_with_settings(&mtls_addr.to_string(), None, mtls_listener(&app)?);
     }
     server.add_service(proxy);
 
@@ -188,5 +195,65 @@ impl std::fmt::Debug for SnapshotCertificate {
 impl ResolvesServerCert for SnapshotCertificate {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.app.snapshot().tls.clone()
+    }
+}
+
+/// The `listen.mtls` listener (SPEC §10): the snapshot's mTLS certificate, a client-certificate
+/// verifier reading the snapshot's client CA trust at each handshake, and a callback that
+/// attaches the verified certificate to the connection for the request hooks.
+fn mtls_listener(app: &Arc<App>) -> Result<TlsSettings, String> {
+    let mut tls = TlsSettings::with_callbacks(Box::new(HandshakeCert { app: app.clone() }))
+        .map_err(|e| e.to_string())?;
+    tls.set_cert_resolver(Arc::new(SnapshotMtlsCertificate { app: app.clone() }));
+    let current = SnapshotTrust { app: app.clone() };
+    tls.set_client_cert_verifier(Arc::new(crate::mtls::verifier::ListenerVerifier::new(
+        current,
+    )));
+    Ok(tls)
+}
+
+struct SnapshotTrust {
+    app: Arc<App>,
+}
+
+impl crate::mtls::verifier::CurrentTrust for SnapshotTrust {
+    fn trust(&self) -> Arc<crate::mtls::Trust> {
+        self.app.snapshot().mtls.trust.clone()
+    }
+}
+
+/// Serves `listen.mtls_cert` (or the main certificate) of the current snapshot.
+struct SnapshotMtlsCertificate {
+    app: Arc<App>,
+}
+
+impl std::fmt::Debug for SnapshotMtlsCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotMtlsCertificate")
+    }
+}
+
+impl ResolvesServerCert for SnapshotMtlsCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.app.snapshot().mtls.tls.clone()
+    }
+}
+
+/// Once the handshake is complete: the client certificate it proved, classified, for the
+/// request hooks (`proxy::client_cert`).
+struct HandshakeCert {
+    app: Arc<App>,
+}
+
+#[async_trait]
+impl pingora::listeners::TlsAccept for HandshakeCert {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &pingora::protocols::tls::TlsRef,
+    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        let chain = tls.peer_cert_chain_der()?;
+        let trust = self.app.snapshot().mtls.trust.clone();
+        let cert = crate::mtls::verifier::handshake_cert(&trust, chain, crate::clock::unix_now())?;
+        Some(Arc::new(Arc::new(cert)))
     }
 }

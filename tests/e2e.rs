@@ -27,7 +27,8 @@
 //! `JARGATE_E2E_KEEP=1` to keep the work dir with the configs and logs).
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, ErrorKind};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -195,6 +196,131 @@ fn run_through_jargate(scenario: &Scenario) {
     }
     assert_within_budget(started);
     keep_workdir_if_asked(workdir);
+}
+
+/// RFC 8705 end to end: Node's TLS stack presents a certificate (issued here by a test CA) to
+/// jargate's `listen.mtls`; jargate authenticates the tls_client_auth client by subject DN and
+/// forwards the certificate as RFC 9440 `Client-Cert`; oidc-provider (`--mode mtls`) issues a
+/// certificate-bound token whose `cnf.x5t#S256` is the certificate's SHA-256 thumbprint. The
+/// same request without a certificate is refused by jargate and never reaches the provider.
+#[test]
+fn mtls_certificate_bound_token_through_jargate() {
+    ensure_node_modules();
+    let started = Instant::now();
+    let workdir = tempfile::tempdir().expect("temp dir");
+    let mut children = Children::default();
+    generate_keys(workdir.path());
+    let leaf_der = write_mtls_client(workdir.path());
+
+    let [proxy_port, admin_port, provider_port, mtls_port] = free_ports();
+    let provider_url = format!("http://127.0.0.1:{provider_port}");
+    let scenario = Scenario {
+        provider_mode: "mtls",
+        ..PASSTHROUGH
+    };
+    let issuer = start_provider(
+        &mut children,
+        workdir.path(),
+        &scenario,
+        provider_port,
+        &format!("https://localhost:{mtls_port}"),
+    );
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+    let config = format!(
+        "[listen]\nproxy = \"127.0.0.1:{proxy_port}\"\nadmin = \"127.0.0.1:{admin_port}\"\n\
+         mtls = \"127.0.0.1:{mtls_port}\"\nmtls_cert = {}\nmtls_key = {}\n\
+         client_ca_file = \"keys/mtls-ca.cert.pem\"\n\n[upstream]\nurl = {}\n\n\
+         [issuer]\nidentifier = {}\n\n[clients]\nfile = \"clients.json\"\n",
+        toml_string(&keys.join("tls-a.cert.pem").display().to_string()),
+        toml_string(&keys.join("tls-a.key.pem").display().to_string()),
+        toml_string(&provider_url),
+        toml_string(&issuer),
+    );
+    let config_path = workdir.path().join("jargate.toml");
+    fs::write(&config_path, config).expect("write jargate.toml");
+    let registry = json!({"clients": [{
+        "client_id": MTLS_CLIENT,
+        "token_endpoint_auth_method": "tls_client_auth",
+        "client_authentication_methods": {"tls_client_auth": {"credentials": [
+            {"credential_type": "cert_subject_dn", "subject_dn": MTLS_SUBJECT}]}},
+    }]});
+    fs::write(
+        workdir.path().join("clients.json"),
+        serde_json::to_string_pretty(&registry).expect("json"),
+    )
+    .expect("write clients.json");
+    check_jargate_config(&config_path, &[], SECRET_VAR);
+    start_jargate(&mut children, workdir.path(), &config_path, &[], SECRET_VAR, admin_port);
+
+    let output = node("mtls-client.mjs")
+        .arg("--workdir")
+        .arg(workdir.path())
+        .args(["--port", &mtls_port.to_string(), "--ca"])
+        .arg(keys.join("tls-ca.cert.pem"))
+        .output()
+        .expect("run node mtls-client.mjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "mtls-client.mjs failed: {}{stdout}\njargate log:\n{}\nprovider log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        read_log(&workdir.path().join("jargate.log")),
+        read_log(&workdir.path().join("provider.log"))
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).expect("mtls-client.mjs JSON line");
+    let thumbprint = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ring::digest::digest(&ring::digest::SHA256, &leaf_der),
+    );
+    assert_eq!(result["token_status"], 200, "{result}");
+    assert_eq!(result["introspection"]["active"], true, "{result}");
+    assert_eq!(
+        result["introspection"]["cnf"]["x5t#S256"],
+        json!(thumbprint),
+        "the token is bound to the client certificate: {result}"
+    );
+    assert_eq!(
+        result["without_certificate"],
+        json!({"status": 401, "error": "invalid_client"})
+    );
+    let stats = http_json(provider_port, "/__e2e/requests");
+    assert_eq!(stats["counts"]["POST /oauth/token"], 1, "{stats}");
+    assert_within_budget(started);
+    keep_workdir_if_asked(workdir);
+}
+
+const MTLS_CLIENT: &str = "e2e-mtls";
+/// The subject as the registry (Auth0's newline form) and Node's X509Certificate write it.
+const MTLS_SUBJECT: &str = "C=GB\nO=Bank\nCN=e2e-mtls";
+
+/// A test CA and a client certificate it issued (rcgen), in the work dir; returns the DER.
+fn write_mtls_client(workdir: &Path) -> Vec<u8> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.distinguished_name
+        .push(DnType::CommonName, "e2e client CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("CA");
+    let key = KeyPair::generate().expect("client key");
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("params");
+    leaf.distinguished_name = rcgen::DistinguishedName::new();
+    leaf.distinguished_name.push(DnType::CountryName, "GB");
+    leaf.distinguished_name
+        .push(DnType::OrganizationName, "Bank");
+    leaf.distinguished_name
+        .push(DnType::CommonName, MTLS_CLIENT);
+    let cert = leaf
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("client cert");
+    let keys = workdir.join("keys");
+    fs::create_dir_all(&keys).expect("keys dir");
+    fs::write(keys.join("mtls-ca.cert.pem"), ca_cert.pem()).expect("write CA");
+    fs::write(keys.join("mtls-client.cert.pem"), cert.pem()).expect("write cert");
+    fs::write(keys.join("mtls-client.key.pem"), key.serialize_pem()).expect("write key");
+    let description = json!({"client_id": MTLS_CLIENT, "subject_dn": MTLS_SUBJECT});
+    fs::write(workdir.join("mtls-client.json"), description.to_string()).expect("write json");
+    cert.der().to_vec()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,6 +607,20 @@ fn assert_secret_only_in_environment(workdir: &Path) {
         "flow.stderr",
     ];
     assert_secret_in_none_of(workdir, &upstream_client_secret(workdir), &names);
+}
+
+/// GET `path` on 127.0.0.1:`port` over HTTP/1.0 (never chunked) and parse its JSON body.
+fn http_json(port: u16, path: &str) -> Value {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {response}"))
 }
 
 // ---------------------------------------------------------------------------------------------

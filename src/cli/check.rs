@@ -164,6 +164,7 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
         (Some(cert), None) => out += &format!("tls        {cert}\n"),
         (None, _) => out += "tls        off (plain HTTP on the proxy listener)\n",
     }
+    out += &super::check_mtls::sources(snapshot);
     out += &format!("upstream   {} ({mode})\n", s.upstream.url);
     let aliases = if s.issuer.aliases.is_empty() {
         String::new()
@@ -182,6 +183,8 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
         out += "\n";
         let auth_method = if client.requires_private_key_jwt {
             "private_key_jwt required"
+        } else if client.auth_required {
+            "a registered method required (mTLS or private_key_jwt, as listed below)"
         } else {
             "other methods forwarded; assertions validated when sent"
         };
@@ -210,6 +213,7 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
             &client.jar_jwks_uris,
             now,
         );
+        out += &super::check_mtls::client(client, now);
         if client.upstream_client_secret.is_some() {
             out += "  upstream client secret: set\n";
         }
@@ -305,6 +309,7 @@ pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
         }
     }
     for client in sorted_clients(snapshot) {
+        out.extend(super::check_mtls::warnings(client, now));
         for (use_, set, uris) in [
             (
                 "client assertion",

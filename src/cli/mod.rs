@@ -27,6 +27,7 @@ macro_rules! out {
 }
 
 pub mod check;
+pub mod check_mtls;
 pub mod demo;
 pub mod explain;
 pub mod keygen;

@@ -6,6 +6,7 @@ pub mod compliance;
 mod document;
 pub mod env;
 mod locate;
+pub mod mtls;
 pub mod policy;
 pub mod position;
 pub mod registry;
@@ -55,6 +56,8 @@ pub struct Snapshot {
     pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
     /// Where the redis store is (`store.backend = "redis"`), typed from `[store]`.
     pub redis: Option<crate::store::topology::Topology>,
+    /// `listen.mtls`, the client CA trust and `[mtls]` (SPEC §10).
+    pub mtls: mtls::MtlsRuntime,
 }
 
 /// Where and how to reach the authorization server.
@@ -104,6 +107,15 @@ impl Snapshot {
             snapshot.tls = Some(tls::load_certified_key(&cert, &key)?);
             snapshot.files.extend([cert, key]);
         }
+        let mut mtls_files = Vec::new();
+        mtls::load_files(
+            &mut snapshot.mtls,
+            &snapshot.settings,
+            base,
+            snapshot.tls.as_ref(),
+            &mut mtls_files,
+        )?;
+        snapshot.files.extend(mtls_files);
         if let Some(ca) = &mut snapshot.settings.upstream.ca_file {
             let path = base.join(&*ca);
             snapshot.files.push(path.clone());
@@ -157,7 +169,11 @@ impl Snapshot {
             &registry,
             &settings.issuer.identifier,
         );
+        let mtls = mtls::build(&settings)?;
+        let mut registry = registry;
+        check_mtls_clients(&settings, &mtls, &mut registry)?;
         Ok(Snapshot {
+            mtls,
             policies: TokenPolicies::new(&settings),
             compliance,
             response_iss,
@@ -172,6 +188,36 @@ impl Snapshot {
             redis,
         })
     }
+}
+
+/// A client with `tls_client_auth` needs CA trust anchors (SPEC §9, at any level); a client
+/// with an mTLS method but no certificate source can never authenticate by certificate: loud.
+fn check_mtls_clients(
+    settings: &Settings,
+    runtime: &mtls::MtlsRuntime,
+    registry: &mut Registry,
+) -> Result<(), String> {
+    let mut unreachable = Vec::new();
+    for client in registry.clients() {
+        if client.mtls.tls_client_auth && settings.listen.client_ca_file.is_none() {
+            return Err(format!(
+                "client {:?}: tls_client_auth needs listen.client_ca_file (the CAs its \
+                 certificates chain to)",
+                client.id
+            ));
+        }
+        if client.mtls.any() && !runtime.has_source() {
+            unreachable.push(client.id.clone());
+        }
+    }
+    unreachable.sort();
+    for id in unreachable {
+        registry.warnings.push(format!(
+            "client {id:?}: lists an mTLS method but neither listen.mtls nor mtls.from_header \
+             is set, so it can never authenticate by certificate"
+        ));
+    }
+    Ok(())
 }
 
 /// The files a configuration names (itself, the registry, key files, TLS material, CA file),
@@ -195,6 +241,9 @@ pub fn named_files(config_path: &Path) -> Vec<PathBuf> {
     for (table, key) in [
         ("listen", "tls_cert"),
         ("listen", "tls_key"),
+        ("listen", "mtls_cert"),
+        ("listen", "mtls_key"),
+        ("listen", "client_ca_file"),
         ("upstream", "ca_file"),
         ("clients", "credentials_file"),
     ] {

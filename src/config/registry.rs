@@ -5,6 +5,7 @@
 
 pub mod auth0_fields;
 mod export;
+mod mtls;
 mod raw;
 
 use super::compliance::{Callbacks, Compliance, ComplianceSettings, Level};
@@ -46,12 +47,17 @@ pub struct Client {
     pub level: Level,
     /// Auth0's `callbacks`: the registered redirect URIs (SPEC §9).
     pub callbacks: Callbacks,
+    /// mTLS credentials and the mTLS methods a certificate may stand for (SPEC §4, §10).
+    pub mtls: crate::mtls::MtlsCredentials,
+    /// The client must use one of its registered methods (private_key_jwt or mTLS): a request
+    /// using none of them is refused (SPEC §4).
+    pub auth_required: bool,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
 /// id only, as Auth0 returns them.
 #[derive(Debug, Clone, Default)]
-pub struct CredentialsById(HashMap<String, RawCredential>);
+pub struct CredentialsById(pub(super) HashMap<String, RawCredential>);
 
 impl CredentialsById {
     /// Reads a credentials file: a bare array of credential objects or `{"credentials": [...]}`.
@@ -175,7 +181,10 @@ fn auth_requirement(raw: &RawClient) -> (bool, Option<String>) {
         .is_some_and(|m| m.private_key_jwt.is_some());
     match raw.token_endpoint_auth_method {
         Some(AuthMethod::PrivateKeyJwt) => (true, None),
-        None => (has_private_key_jwt, None),
+        // Auth0's model: with mTLS methods listed too, any listed method will do.
+        None => (has_private_key_jwt && !mtls::Listed::of(raw).mtls(), None),
+        // The certificate is the required method; assertions are not this client's.
+        Some(AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth) => (false, None),
         Some(other) if has_private_key_jwt => (
             false,
             Some(format!(
@@ -215,6 +224,10 @@ fn build_client(
     registry: &mut Registry,
 ) -> Result<Client, String> {
     let (requires_private_key_jwt, warning) = auth_requirement(&raw);
+    let listed = mtls::Listed::of(&raw);
+    let auth_required = mtls::auth_required(&raw, &listed);
+    let mtls_credentials =
+        mtls::credentials(&raw, &listed, base, credentials, &mut registry.files)?;
     registry.warnings.extend(warning);
     let enforcement = enforcement(&raw)?;
     let (jar_required, jar_raw) = match raw.signed_request_object {
@@ -270,6 +283,8 @@ fn build_client(
         compliance_level: raw.compliance_level,
         level: raw.compliance_level.unwrap_or_default(),
         callbacks: Callbacks::new(raw.callbacks.unwrap_or_default()),
+        mtls: mtls_credentials,
+        auth_required,
     })
 }
 

@@ -29,6 +29,7 @@ pub struct Settings {
     pub legacy: LegacySettings,
     #[serde(default)]
     pub compliance: super::compliance::ComplianceSettings,
+    pub mtls: MtlsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +49,13 @@ pub struct Listen {
     /// One log line per passthrough request (off by default: intercepted requests always get
     /// their decision line).
     pub access_log: bool,
+    /// A second TLS listener that asks for a client certificate (SPEC §10).
+    pub mtls: Option<String>,
+    /// Its own certificate and key; default: `tls_cert` / `tls_key`.
+    pub mtls_cert: Option<String>,
+    pub mtls_key: Option<String>,
+    /// Trust anchors of CA-issued client certificates (`tls_client_auth`).
+    pub client_ca_file: Option<String>,
 }
 
 impl Default for Listen {
@@ -62,6 +70,10 @@ impl Default for Listen {
             drain_delay_secs: 5,
             forwarded_for: ForwardedFor::Append,
             access_log: false,
+            mtls: None,
+            mtls_cert: None,
+            mtls_key: None,
+            client_ca_file: None,
         }
     }
 }
@@ -389,5 +401,68 @@ pub struct LegacySettings {
 impl Default for LegacySettings {
     fn default() -> Self {
         LegacySettings { discovery: true }
+    }
+}
+
+/// `[mtls]` (SPEC §10): how a client certificate reaches the upstream, and the sidecar source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtlsSettings {
+    pub forward: MtlsForward,
+    /// `cname-api-key` for `forward = "auth0"`; a secret, never logged.
+    pub auth0_cname_api_key: Option<Secret>,
+    /// Public origin of `listen.mtls` (discovery's `mtls_endpoint_aliases`, DPoP `htu`).
+    pub alias_base: Option<String>,
+    /// Sidecar: the request header carrying the client certificate ...
+    pub from_header: Option<String>,
+    /// ... in this form ...
+    pub from_header_format: crate::mtls::header::HeaderFormat,
+    /// ... trusted only from these CIDRs (required with `from_header`).
+    pub trusted_proxies: Vec<String>,
+    /// More inbound certificate headers to remove.
+    pub strip_headers: Vec<String>,
+}
+
+impl Default for MtlsSettings {
+    fn default() -> Self {
+        MtlsSettings {
+            forward: MtlsForward::Rfc9440,
+            auth0_cname_api_key: None,
+            alias_base: None,
+            from_header: None,
+            from_header_format: crate::mtls::header::HeaderFormat::Rfc9440,
+            trusted_proxies: Vec::new(),
+            strip_headers: Vec::new(),
+        }
+    }
+}
+
+/// `mtls.forward`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum MtlsForward {
+    #[serde(rename = "rfc9440")]
+    Rfc9440,
+    #[serde(rename = "auth0")]
+    Auth0,
+    #[serde(rename = "none")]
+    None,
+}
+
+/// A secret setting: its `Debug` form never shows the value, so a debug print of the settings
+/// cannot leak it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
     }
 }

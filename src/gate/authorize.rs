@@ -108,9 +108,10 @@ impl Decision<'_> {
             return Err(RequestFault::MissingParameter("client_id").into());
         }
         let auth = self.authenticate_client(req, params).await?;
+        self.client_authenticated = auth.proven();
         // In legacy mode jargate keeps the pushed request, so it must know who pushed it; an
         // assertion is the one client authentication it can verify.
-        if self.legacy() && !auth.by_assertion {
+        if self.legacy() && !auth.proven() {
             return Err(Rejection::Client(ClientFault::AssertionRequired));
         }
         let mut single_use = auth.single_use;

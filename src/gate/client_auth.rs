@@ -1,13 +1,16 @@
 //! Client authentication at the token, PAR and client-authentication endpoints: one method per
 //! request, one client per request (the `client_id` parameter and the Basic user id agree, so a
 //! Basic-first server authenticates the client whose policy jargate applied), the
-//! private_key_jwt policy of the registry, and the client assertion rules.
+//! private_key_jwt policy of the registry, the client assertion rules, and mTLS client
+//! authentication by certificate (SPEC §10: only when no assertion, secret or Basic
+//! credentials came; otherwise the certificate only serves token binding).
 
 use super::{Decision, Incoming, SingleUse};
 use crate::config::{Client, Unregistered};
 use crate::jose::Jws;
+use crate::mtls::CertMethod;
 use crate::reject::{ClientFault, Rejection, RequestFault, TokenFault};
-use crate::request::{basic, Params};
+use crate::request::{basic, AuthMethod, Params};
 use crate::rules::{check_assertion_with, TokenKind, JWT_BEARER};
 use crate::store::jti_key;
 use std::sync::Arc;
@@ -18,7 +21,25 @@ pub(super) struct Authenticated {
     pub client: Option<Arc<Client>>,
     /// The client proved itself with a valid assertion (not merely named itself).
     pub by_assertion: bool,
+    /// The client proved itself with its client certificate (SPEC §10).
+    pub by_certificate: bool,
     pub single_use: Vec<SingleUse>,
+}
+
+impl Authenticated {
+    /// jargate itself authenticated the client (assertion or certificate).
+    pub fn proven(&self) -> bool {
+        self.by_assertion || self.by_certificate
+    }
+
+    fn named(client: Option<Arc<Client>>) -> Authenticated {
+        Authenticated {
+            client,
+            by_assertion: false,
+            by_certificate: false,
+            single_use: Vec::new(),
+        }
+    }
 }
 
 impl Decision<'_> {
@@ -59,29 +80,23 @@ impl Decision<'_> {
         }
         let registry = &self.snapshot.registry;
         let Some(token) = assertion else {
-            // Another method (or none): the upstream authenticates, unless this client must
-            // use private_key_jwt.
+            // Another method (or none): a client certificate, or the upstream authenticates,
+            // unless this client must use a method jargate checks.
+            let other_method = basic_sent || params.contains("client_secret");
             let id = params.get("client_id").map(str::to_owned).or(basic_id);
             self.client_id = id.clone();
+            let unregistered = self.snapshot.settings.clients.unregistered;
+            if id.is_none()
+                && !other_method
+                && req.client_cert.is_some()
+                && unregistered == Unregistered::Reject
+            {
+                return Err(Rejection::Client(ClientFault::CertClientIdMissing));
+            }
             let client = id.as_deref().and_then(|id| registry.get(id));
             return match client {
-                Some(c) if c.requires_private_key_jwt => {
-                    Err(Rejection::Client(ClientFault::AssertionRequired))
-                }
-                Some(c) => Ok(Authenticated {
-                    client: Some(c.clone()),
-                    by_assertion: false,
-                    single_use: Vec::new(),
-                }),
-                None if self.snapshot.settings.clients.unregistered
-                    == Unregistered::Passthrough =>
-                {
-                    Ok(Authenticated {
-                        client: None,
-                        by_assertion: false,
-                        single_use: Vec::new(),
-                    })
-                }
+                Some(c) => self.without_assertion(c, req, other_method),
+                None if unregistered == Unregistered::Passthrough => Ok(Authenticated::named(None)),
                 None => Err(Rejection::Client(ClientFault::Unknown)),
             };
         };
@@ -109,11 +124,46 @@ impl Decision<'_> {
         Ok(Authenticated {
             client: Some(client.clone()),
             by_assertion: true,
+            by_certificate: false,
             single_use: vec![SingleUse {
                 key: jti_key(TokenKind::Assertion.store_use(), &client.id, checked.jti),
                 ttl: self.single_use_ttl(Some(checked.exp), policy.0.max_lifetime),
                 replayed: TokenKind::Assertion.rejection(TokenFault::Replayed),
             }],
         })
+    }
+
+    /// A registered client without an assertion: its certificate authenticates it when it
+    /// lists an mTLS method and sent no secret (SPEC §10: one method per request); otherwise
+    /// the upstream does, unless the client must use a method jargate checks.
+    fn without_assertion(
+        &mut self,
+        client: &Arc<Client>,
+        req: &Incoming<'_>,
+        other_method: bool,
+    ) -> Result<Authenticated, Rejection> {
+        if !other_method && client.mtls.any() {
+            if let Some(cert) = req.client_cert {
+                let method = crate::mtls::authenticate(&client.mtls, cert, self.now)
+                    .ok_or(Rejection::Client(ClientFault::CertMismatch))?;
+                self.auth_method = Some(match method {
+                    CertMethod::TlsClientAuth => AuthMethod::TlsClientAuth,
+                    CertMethod::SelfSignedTlsClientAuth => AuthMethod::SelfSignedTlsClientAuth,
+                });
+                return Ok(Authenticated {
+                    client: Some(client.clone()),
+                    by_assertion: false,
+                    by_certificate: true,
+                    single_use: Vec::new(),
+                });
+            }
+        }
+        if client.requires_private_key_jwt {
+            Err(Rejection::Client(ClientFault::AssertionRequired))
+        } else if client.auth_required {
+            Err(Rejection::Client(ClientFault::RegisteredMethodRequired))
+        } else {
+            Ok(Authenticated::named(Some(client.clone())))
+        }
     }
 }

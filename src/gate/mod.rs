@@ -41,6 +41,8 @@ pub struct Incoming<'a> {
     pub content_encoding: Option<&'a [u8]>,
     pub authorization: Option<&'a [u8]>,
     pub body: &'a [u8],
+    /// The client certificate of the request (`listen.mtls` handshake or `mtls.from_header`).
+    pub client_cert: Option<&'a crate::mtls::ClientCert>,
 }
 
 /// What happens to a valid request.
@@ -89,6 +91,9 @@ pub struct Verdict {
     pub token: Option<TokenFacts>,
     /// The client-authentication method the request used (token, PAR, client-auth paths).
     pub auth_method: Option<AuthMethod>,
+    /// jargate itself authenticated the client (assertion or certificate): a self-signed
+    /// client certificate may then be forwarded (SPEC §10).
+    pub client_authenticated: bool,
 }
 
 /// Checks that need no body: method, query string, declared length (SPEC §5 request shape).
@@ -144,9 +149,11 @@ pub async fn decide(
         store_error: None,
         token: None,
         auth_method: None,
+        client_authenticated: false,
         unrecorded: Vec::new(),
     };
     let result = ctx.run(req).await;
+    let client_authenticated = ctx.client_authenticated && result.is_ok();
     if let Err(rejection) = &result {
         if report::forwards(snapshot, ctx.client_id.as_deref(), rejection) {
             ctx.record_forwarded().await;
@@ -158,6 +165,7 @@ pub async fn decide(
         store_error: ctx.store_error,
         token: ctx.token,
         auth_method: ctx.auth_method,
+        client_authenticated,
     }
 }
 
@@ -171,6 +179,7 @@ struct Decision<'a> {
     store_error: Option<StoreError>,
     token: Option<TokenFacts>,
     auth_method: Option<AuthMethod>,
+    client_authenticated: bool,
     /// Single-use keys of tokens that passed their own checks; recorded even when a later rule
     /// fails in report mode, since the request then goes upstream with them.
     unrecorded: Vec<SingleUse>,
@@ -187,8 +196,10 @@ impl Decision<'_> {
             Endpoint::Par => self.par(&req, &params).await,
             Endpoint::Token | Endpoint::ClientAuth => {
                 let auth = self.authenticate_client(&req, &params).await?;
+                let proven = auth.proven();
+                self.client_authenticated = proven;
                 self.record_all(auth.single_use).await?;
-                match (&auth.client, auth.by_assertion && self.legacy()) {
+                match (&auth.client, proven && self.legacy()) {
                     (Some(client), true) => {
                         Ok(legacy::client_secret(self.snapshot, client, &params, req.body)?.into())
                     }

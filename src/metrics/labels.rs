@@ -65,6 +65,9 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
         Rejection::Client(ClientFault::Unknown),
         Rejection::Client(ClientFault::MalformedBasic),
         Rejection::Client(ClientFault::AssertionRequired),
+        Rejection::Client(ClientFault::CertClientIdMissing),
+        Rejection::Client(ClientFault::RegisteredMethodRequired),
+        Rejection::Client(ClientFault::CertMismatch),
         Rejection::BodyTooLarge,
         Rejection::BodyTimeout,
         Rejection::MethodNotAllowed,
@@ -89,7 +92,12 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
 fn listed(r: &Rejection) {
     match r {
         Rejection::Client(
-            ClientFault::Unknown | ClientFault::MalformedBasic | ClientFault::AssertionRequired,
+            ClientFault::Unknown
+            | ClientFault::MalformedBasic
+            | ClientFault::AssertionRequired
+            | ClientFault::CertClientIdMissing
+            | ClientFault::RegisteredMethodRequired
+            | ClientFault::CertMismatch,
         )
         | Rejection::Client(ClientFault::Assertion(_))
         | Rejection::Request(_)
@@ -120,8 +128,10 @@ mod tests {
             .filter(|p| p.0 == "invalid_request_object")
             .count();
         assert!(object > 30, "{pairs:?}");
-        // Plus unknown_client, malformed_basic, assertion_required and the level's method.
-        assert_eq!(assertion, object + 4, "{pairs:?}");
+        // Plus unknown_client, malformed_basic, assertion_required, the level's method and
+        // the three mTLS rules (cert_client_id_missing, registered_method_required,
+        // client_cert_mismatch).
+        assert_eq!(assertion, object + 7, "{pairs:?}");
         assert!(pairs.contains(&("unsupported_response_type", "level_response_type")));
         assert!(pairs.contains(&("invalid_request", "ambiguous_path")));
         assert!(pairs.contains(&("invalid_request", "unknown_client")));

@@ -98,6 +98,7 @@ pub(super) async fn apply(session: &mut Session, ctx: &mut Ctx, verdict: Verdict
     ctx.client_id = verdict.client_id;
     ctx.token = verdict.token;
     ctx.auth_method = verdict.auth_method;
+    ctx.client_authenticated = verdict.client_authenticated;
     match verdict.result {
         Ok(Action::Forward(forward)) => {
             ctx.forward = forward;
@@ -152,6 +153,7 @@ impl Gateway {
             content_encoding: header(http::header::CONTENT_ENCODING),
             authorization: header(http::header::AUTHORIZATION),
             body,
+            client_cert: ctx.client_cert.as_deref(),
         };
         let (app, snapshot) = (&self.app, &ctx.snapshot);
         let decision = gate::decide(

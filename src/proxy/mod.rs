@@ -5,6 +5,7 @@
 //! `par_answer` reads the upstream's answer to a forwarded push (passthrough PAR memory).
 
 mod canonical;
+mod client_cert;
 mod forwarded;
 mod head_deadline;
 mod interaction_id;
@@ -72,6 +73,12 @@ pub struct Ctx {
     document: Option<DocumentBuffer>,
     /// The upstream's answer to a forwarded push, copied to remember the push.
     par_answer: Option<par_answer::ParAnswer>,
+    /// The request's client certificate (SPEC §10), read once before anything else.
+    client_cert: Option<Arc<crate::mtls::ClientCert>>,
+    /// Why the certificate `mtls.from_header` carried cannot be used: refused first.
+    cert_fault: Option<crate::reject::RequestFault>,
+    /// jargate authenticated the client of a forwarded client-authentication request.
+    client_authenticated: bool,
 }
 
 /// What identifies a request in the logs.
@@ -107,6 +114,9 @@ impl ProxyHttp for Gateway {
             discovery: false,
             document: None,
             par_answer: None,
+            client_cert: None,
+            cert_fault: None,
+            client_authenticated: false,
         }
     }
 
@@ -137,6 +147,11 @@ impl ProxyHttp for Gateway {
             req.extensions_mut()
                 .insert(interaction_id::InteractionId(id.clone()));
             ctx.trace.interaction_id = Some(id);
+        }
+        let now = crate::clock::unix_now();
+        match client_cert::of_request(session, &ctx.snapshot, ctx.trace.peer, now) {
+            Ok(cert) => ctx.client_cert = cert,
+            Err(fault) => ctx.cert_fault = Some(fault),
         }
         Ok(())
     }
@@ -175,6 +190,16 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let cert = ctx.client_cert.as_deref();
+        if let Some(fault) = ctx
+            .cert_fault
+            .take()
+            .map(Err)
+            .unwrap_or_else(|| client_cert::precheck(&ctx.snapshot, cert))
+            .err()
+        {
+            return intercept::stop(session, ctx, intercept::Stop::Always(fault.into())).await;
+        }
         let routed = match intercept::route(session, ctx) {
             Ok(Some(routed)) => routed,
             Ok(None) => return Ok(false),
@@ -212,6 +237,14 @@ impl ProxyHttp for Gateway {
         let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let policy = ctx.snapshot.settings.listen.forwarded_for;
         forwarded::apply(policy, upstream, ctx.trace.peer, https)?;
+        let self_signed_ok =
+            ctx.client_authenticated && matches!(ctx.outcome, Some(Outcome::Forwarded));
+        client_cert::upstream_headers(
+            upstream,
+            &ctx.snapshot,
+            ctx.client_cert.as_deref(),
+            self_signed_ok,
+        )?;
         rewrite::head(upstream, &ctx.forward, &ctx.snapshot.upstream.base_path)?;
         if ctx.discovery {
             // A document jargate rewrites must come uncompressed.

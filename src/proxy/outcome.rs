@@ -74,6 +74,7 @@ pub(super) fn record(metrics: &Metrics, ctx: &Ctx, endpoint: &str, status: u16) 
         error = refusal.map(Rejection::error),
         rule = refusal.map(Rejection::rule),
         auth_method,
+        cert_thumbprint = ctx.client_cert.as_ref().map(|c| c.thumbprint()),
         status,
         latency_us = ctx.started.elapsed().as_micros() as u64,
         "decision"

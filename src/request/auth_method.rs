@@ -11,9 +11,9 @@ pub enum AuthMethod {
     ClientSecretPost,
     ClientSecretBasic,
     None,
-    /// RFC 8705 §2.1: a CA-issued certificate whose subject is registered (SPEC §10).
+    /// RFC 8705 §2.1: a CA-issued client certificate matched by subject DN.
     TlsClientAuth,
-    /// RFC 8705 §2.2: a registered self-signed certificate (SPEC §10).
+    /// RFC 8705 §2.2: a registered (self-signed) certificate matched by thumbprint.
     SelfSignedTlsClientAuth,
 }
 
@@ -41,7 +41,8 @@ impl AuthMethod {
 
     /// The method of a request's parameters and `Authorization` header. A request carrying two
     /// methods is refused before it is forwarded (unless in report mode); the assertion is
-    /// named first then, as it is the one jargate checks.
+    /// named first then, as it is the one jargate checks. A client certificate is never seen
+    /// here: the decision names the mTLS method once the certificate authenticated the client.
     pub fn of(params: &Params, authorization: Option<&[u8]>) -> AuthMethod {
         let basic = authorization.is_some_and(basic::is_basic);
         if params.contains("client_assertion") {

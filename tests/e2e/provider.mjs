@@ -12,6 +12,11 @@
 //           keys/upstream-client-secret.txt): the upstream of jargate's `legacy` mode. With
 //           --client-auth post (the default) the one client authentication method enabled and
 //           registered is client_secret_post; with --client-auth basic, client_secret_basic.
+//   mtls    RFC 8705 behind jargate's `listen.mtls`: tls_client_auth (the client of
+//           mtls-client.json, by subject DN), the client_credentials grant and certificate-bound
+//           access tokens. The certificate is read from jargate's RFC 9440 `Client-Cert` header
+//           (features.mTLS.getCertificate); it counts as CA-verified because jargate forwards a
+//           certificate only once it verified it (the provider is reachable through jargate only).
 //           (oidc-provider itself accepts a secret either way once one of them is registered,
 //           so the tests check which one was used from the recorded request shape below.)
 //
@@ -28,10 +33,10 @@
 //
 // Prints one JSON line {"ready":true,...} to stdout once listening. Logs no secrets.
 //
-// usage: node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy]
+// usage: node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy|mtls]
 //                          [--client-auth post|basic]
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import * as jose from 'jose';
@@ -41,7 +46,7 @@ import {
   parseOptions, readClientDescription, readJson, requireOptions, workdirPaths,
 } from './workdir.mjs';
 
-const USAGE = 'node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy]'
+const USAGE = 'node provider.mjs --workdir DIR --port PORT --issuer URL [--mode native|legacy|mtls]'
   + ' [--client-auth post|basic]';
 const STATS_PATH = '/__e2e/requests';
 /** Interaction and resume paths carry a per-request uid; they are counted as one path each. */
@@ -151,7 +156,47 @@ async function legacyConfiguration(workdir, client, signingJwk, { clientAuth }) 
   };
 }
 
-const MODES = { native: nativeConfiguration, legacy: legacyConfiguration };
+/** The certificate jargate forwarded: RFC 9440 `Client-Cert: :<base64 DER>:`. */
+function forwardedCertificate(ctx) {
+  const match = /^:([A-Za-z0-9+/]+=*):$/.exec(ctx.get('client-cert') ?? '');
+  return match ? new X509Certificate(Buffer.from(match[1], 'base64')) : undefined;
+}
+
+/** `mtls`: tls_client_auth and certificate-bound tokens, the certificate from jargate. */
+async function mtlsConfiguration(workdir, _client, signingJwk) {
+  const base = baseConfiguration(signingJwk);
+  const mtlsClient = await readJson(workdirPaths(workdir).mtlsClient);
+  return {
+    ...base,
+    clientAuthMethods: ['tls_client_auth'],
+    features: {
+      ...base.features,
+      clientCredentials: { enabled: true },
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        tlsClientAuth: true,
+        selfSignedTlsClientAuth: true,
+        getCertificate: forwardedCertificate,
+        certificateAuthorized: (ctx) => forwardedCertificate(ctx) !== undefined,
+        // Node writes a subject as the registry does: one RDN per line, in certificate order.
+        certificateSubjectMatches: (ctx, property, expected) => property === 'tls_client_auth_subject_dn'
+          && forwardedCertificate(ctx)?.subject === expected,
+      },
+    },
+    clients: [{
+      client_id: mtlsClient.client_id,
+      token_endpoint_auth_method: 'tls_client_auth',
+      tls_client_auth_subject_dn: mtlsClient.subject_dn,
+      tls_client_certificate_bound_access_tokens: true,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    }],
+  };
+}
+
+const MODES = { native: nativeConfiguration, legacy: legacyConfiguration, mtls: mtlsConfiguration };
 
 /** The provider's own ID token signing key, new at every start. */
 async function generateProviderSigningJwk() {

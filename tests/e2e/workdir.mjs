@@ -21,6 +21,11 @@ export function workdirPaths(workdir) {
     jarPublicPem: join(keys, 'jar.public.pem'),
     // `legacy` mode only: the secret jargate presents upstream (client_secret_post).
     upstreamClientSecret: join(keys, 'upstream-client-secret.txt'),
+    // `mtls` mode only (written by tests/e2e.rs): { client_id, subject_dn } of the
+    // tls_client_auth client, and its certificate and key (PEM) for mtls-client.mjs.
+    mtlsClient: join(workdir, 'mtls-client.json'),
+    mtlsCert: join(keys, 'mtls-client.cert.pem'),
+    mtlsKey: join(keys, 'mtls-client.key.pem'),
   };
 }
 

@@ -19,6 +19,7 @@ mod jwks;
 mod legacy;
 mod lifecycle;
 mod metrics;
+mod mtls;
 mod observability;
 mod online;
 mod operations;

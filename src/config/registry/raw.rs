@@ -20,6 +20,8 @@ pub enum AuthMethod {
     ClientSecretPost,
     ClientSecretBasic,
     PrivateKeyJwt,
+    TlsClientAuth,
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
@@ -29,6 +31,8 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 }
@@ -69,16 +73,14 @@ pub struct RawSignedRequestObject {
     pub credentials: Vec<RawCredential>,
 }
 
-/// Auth0's mTLS methods cannot be checked by a proxy that does not see the client certificate:
-/// they are accepted and left to the upstream.
+/// Auth0's `client_authentication_methods`: private_key_jwt and the two mTLS methods (SPEC §4,
+/// §10), each a list of credentials.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuthMethods {
     pub private_key_jwt: Option<RawPrivateKeyJwt>,
-    #[serde(rename = "tls_client_auth")]
-    _tls_client_auth: Option<IgnoredAny>,
-    #[serde(rename = "self_signed_tls_client_auth")]
-    _self_signed_tls_client_auth: Option<IgnoredAny>,
+    pub tls_client_auth: Option<RawPrivateKeyJwt>,
+    pub self_signed_tls_client_auth: Option<RawPrivateKeyJwt>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +91,8 @@ pub struct RawPrivateKeyJwt {
 }
 
 /// A credential object: jargate's key sources (`pem_file`, `jwk`, `uri`) and the fields of
-/// Auth0's credential object (`id`, `subject_dn`, `thumbprint_sha256`, `created_at`,
+/// Auth0's credential object (`subject_dn` is read for `cert_subject_dn`; `id`,
+/// `thumbprint_sha256`, `created_at`,
 /// `updated_at`, `parse_expiry_from_cert` are accepted and ignored). One given by `id` alone (as Auth0 returns it inside a client) is
 /// resolved from `clients.credentials_file`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -106,8 +109,9 @@ pub struct RawCredential {
     pub kid: Option<String>,
     pub expires_at: Option<String>,
     pub id: Option<String>,
-    #[serde(rename = "subject_dn")]
-    _subject_dn: Option<IgnoredAny>,
+    /// `cert_subject_dn`: Auth0's newline form or RFC 4514 (for `x509_cert`, Auth0 returns
+    /// the certificate's subject here: ignored, the certificate says it).
+    pub subject_dn: Option<String>,
     #[serde(rename = "thumbprint_sha256")]
     _thumbprint_sha256: Option<IgnoredAny>,
     #[serde(rename = "created_at")]
@@ -127,6 +131,7 @@ impl RawCredential {
             && self.pem_file.is_none()
             && self.jwk.is_none()
             && self.uri.is_none()
+            && self.subject_dn.is_none()
     }
 }
 
