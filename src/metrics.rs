@@ -61,6 +61,8 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Clients too slow to send their request, by `phase` (header, body).
     pub client_timeouts: IntCounterVec,
+    /// DPoP proofs on intercepted requests by `result` (SPEC §11; [`labels::DPOP_RESULTS`]).
+    pub dpop_proofs: IntCounterVec,
 }
 
 impl Metrics {
@@ -244,6 +246,14 @@ impl Metrics {
         for phase in ["header", "body"] {
             client_timeouts.with_label_values(&[phase]);
         }
+        let dpop_proofs = counter_vec(
+            "jargate_dpop_proofs_total",
+            "DPoP proofs on intercepted requests, by result",
+            &["result"],
+        );
+        for result in labels::DPOP_RESULTS {
+            dpop_proofs.with_label_values(&[result]);
+        }
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
@@ -298,6 +308,7 @@ impl Metrics {
             passthrough,
             upstream_errors,
             client_timeouts,
+            dpop_proofs,
         }
     }
 

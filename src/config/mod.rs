@@ -3,6 +3,7 @@
 //! not at all; requests only ever see a complete one. No I/O happens here on the request path.
 
 mod document;
+pub mod dpop;
 pub mod env;
 mod locate;
 pub mod policy;
@@ -14,6 +15,7 @@ pub mod tls;
 pub use policy::{
     AssertionPolicy, AudiencePolicy, RequestObjectPolicy, TokenPolicies, TokenPolicy,
 };
+pub use dpop::DpopPolicy;
 pub use registry::{Client, CredentialsById, Registry};
 pub use settings::*;
 
@@ -45,6 +47,8 @@ pub struct Snapshot {
     pub files: Vec<PathBuf>,
     /// Certificate and key for TLS termination (`listen.tls_cert`, `listen.tls_key`).
     pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// `[dpop]`, resolved (SPEC §11).
+    pub dpop: DpopPolicy,
 }
 
 /// Where and how to reach the authorization server.
@@ -153,7 +157,9 @@ impl Snapshot {
         if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 600 {
             return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
         }
+        let dpop = DpopPolicy::new(&settings)?;
         Ok(Snapshot {
+            dpop,
             policies: TokenPolicies::new(&settings),
             settings,
             upstream,

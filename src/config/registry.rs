@@ -38,6 +38,9 @@ pub struct Client {
     pub auth_jwks_uris: Vec<String>,
     /// Secret presented upstream in legacy mode; never logged.
     pub upstream_client_secret: Option<String>,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): every token request carries a valid DPoP
+    /// proof (SPEC §11).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
@@ -240,6 +243,7 @@ fn build_client(
         jar_jwks_uris,
         auth_jwks_uris,
         upstream_client_secret: raw.upstream_client_secret,
+        dpop_bound_access_tokens: raw.dpop_bound_access_tokens.unwrap_or(false),
     })
 }
 

@@ -5,7 +5,9 @@
 //! Every refusal is enumerated from `src/reject.rs` through exhaustive matches: a new variant
 //! there does not compile until it is listed here, so no rule is missing from `/metrics`.
 
-use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
+use crate::reject::{
+    ClientFault, DpopFault, Rejection, RequestFault, RequestUriFault, TokenFault,
+};
 use crate::request::Endpoint;
 use strum::IntoEnumIterator;
 
@@ -44,8 +46,12 @@ pub fn upstream_endpoints() -> Vec<&'static str> {
 
 pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "reset", "protocol"];
 /// `op` and `result` of `jargate_store_operations_total` (see `store.rs` here).
-pub const STORE_OPS: [&str; 3] = ["insert_once", "put", "take"];
+pub const STORE_OPS: [&str; 4] = ["insert_once", "put", "take", "remove"];
 pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
+/// `result` of `jargate_dpop_proofs_total`: a proof that passed every check (replay
+/// included), one refused by a check, a missing or stale jargate nonce, and a required proof
+/// that was not sent.
+pub const DPOP_RESULTS: [&str; 4] = ["valid", "invalid", "use_dpop_nonce", "missing"];
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// `(error, rule)` of every refusal jargate can answer, without duplicates.
@@ -69,7 +75,9 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
         Rejection::StoreUnavailable,
         Rejection::UpstreamUnreachable,
         Rejection::UpstreamTimeout,
+        Rejection::UseDpopNonce,
     ]);
+    all.extend(DpopFault::each().into_iter().map(Rejection::Dpop));
     for r in &all {
         listed(r);
     }
@@ -96,7 +104,9 @@ fn listed(r: &Rejection) {
         | Rejection::RequestUriNotSupported
         | Rejection::StoreUnavailable
         | Rejection::UpstreamUnreachable
-        | Rejection::UpstreamTimeout => {}
+        | Rejection::UpstreamTimeout
+        | Rejection::Dpop(_)
+        | Rejection::UseDpopNonce => {}
     }
 }
 

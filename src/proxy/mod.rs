@@ -4,6 +4,7 @@
 //! apply); `outcome` says what became of a decided request in the decision line and metrics.
 
 mod canonical;
+mod dpop;
 mod forwarded;
 mod head_deadline;
 mod intercept;
@@ -66,6 +67,10 @@ pub struct Ctx {
     discovery: bool,
     /// The discovery document being buffered for rewriting.
     document: Option<DocumentBuffer>,
+    /// The thumbprint of the request's valid DPoP proof, for the decision line.
+    dpop_jkt: Option<String>,
+    /// The `DPoP-Nonce` every answer to this request carries (`dpop.nonce = "jargate"`).
+    dpop_nonce: Option<String>,
 }
 
 /// What identifies a request in the logs.
@@ -98,6 +103,8 @@ impl ProxyHttp for Gateway {
             auth_method: None,
             discovery: false,
             document: None,
+            dpop_jkt: None,
+            dpop_nonce: None,
         }
     }
 
@@ -132,6 +139,7 @@ impl ProxyHttp for Gateway {
         if !upstream.headers.contains_key(request_id::X_REQUEST_ID) {
             upstream.insert_header(request_id::X_REQUEST_ID, ctx.trace.request_id.as_str())?;
         }
+        dpop::response(upstream, ctx, &self.app.metrics)?;
         let encoding = upstream.headers.get(http::header::CONTENT_ENCODING);
         if ctx.discovery
             && discovery::rewritable(upstream.status.as_u16(), encoding.map(|v| v.as_bytes()))

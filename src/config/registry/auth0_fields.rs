@@ -17,6 +17,7 @@ pub const CLIENT: &[&str] = &[
     "require_pushed_authorization_requests",
     "client_metadata",
     "upstream_client_secret",
+    "dpop_bound_access_tokens",
     // Auth0's documented client fields, accepted and ignored.
     "tenant",
     "description",

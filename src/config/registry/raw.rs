@@ -54,6 +54,7 @@ pub struct RawClient {
     pub require_pushed_authorization_requests: Option<bool>,
     pub client_metadata: Option<BTreeMap<String, String>>,
     pub upstream_client_secret: Option<String>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +182,7 @@ impl<'de> Visitor<'de> for ClientVisitor {
                 }
                 "client_metadata" => c.client_metadata = map.next_value()?,
                 "upstream_client_secret" => c.upstream_client_secret = map.next_value()?,
+                "dpop_bound_access_tokens" => c.dpop_bound_access_tokens = map.next_value()?,
                 known if auth0_fields::CLIENT.contains(&known) => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -204,6 +206,7 @@ mod tests {
             "client_id",
             "signed_request_object",
             "require_pushed_authorization_requests",
+            "dpop_bound_access_tokens",
         ] {
             assert!(auth0_fields::CLIENT.contains(&name), "{name}");
         }
