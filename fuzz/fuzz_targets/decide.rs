@@ -140,6 +140,7 @@ fuzz_target!(|data: &[u8]| {
         content_encoding: None,
         authorization: (!authorization.is_empty()).then_some(authorization),
         body: &body,
+        dpop: Default::default(),
     };
     let (store, keys) = (w.app.store.as_ref(), &w.app.jwks);
     let verdict = w.rt.block_on(decide(store, keys, snapshot, incoming, NOW));

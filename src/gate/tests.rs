@@ -159,6 +159,7 @@ impl Request {
             content_encoding: None,
             authorization: None,
             body: self.body.as_bytes(),
+            dpop: Default::default(),
         };
         decide(store, &NoRemoteKeys, snapshot, incoming, NOW).await
     }
