@@ -570,7 +570,11 @@ pub enum DpopFault {
     ClaimsNotObject,
     /// Step 4: a required claim is missing (or of the wrong type: `MissingClaim` too).
     MissingClaim(&'static str),
-    ClaimTooLong { claim: &'static str, chars: usize, max: usize },
+    ClaimTooLong {
+        claim: &'static str,
+        chars: usize,
+        max: usize,
+    },
     /// Step 4: `htm` is not the request's method.
     Htm,
     /// Step 4: `htu` is not this endpoint's URI (`actual`, as sent).
@@ -601,9 +605,15 @@ impl DpopFault {
             BadSignature,
             ClaimsNotObject,
             MissingClaim(""),
-            ClaimTooLong { claim: "", chars: 0, max: 0 },
+            ClaimTooLong {
+                claim: "",
+                chars: 0,
+                max: 0,
+            },
             Htm,
-            Htu { actual: String::new() },
+            Htu {
+                actual: String::new(),
+            },
             Stale { iat: 0, now: 0 },
             IssuedInFuture { iat: 0, now: 0 },
             Replayed,
@@ -611,10 +621,25 @@ impl DpopFault {
         // Compiles only while the list above names every variant.
         for f in &all {
             match f {
-                Missing | HeaderCount | Malformed(_) | Typ | AlgNotAllowed | Crit | Jwk(_)
-                | PrivateJwk | JwkAlgMismatch | JwkTooSmall { .. } | BadSignature
-                | ClaimsNotObject | MissingClaim(_) | ClaimTooLong { .. } | Htm | Htu { .. }
-                | Stale { .. } | IssuedInFuture { .. } | Replayed => {}
+                Missing
+                | HeaderCount
+                | Malformed(_)
+                | Typ
+                | AlgNotAllowed
+                | Crit
+                | Jwk(_)
+                | PrivateJwk
+                | JwkAlgMismatch
+                | JwkTooSmall { .. }
+                | BadSignature
+                | ClaimsNotObject
+                | MissingClaim(_)
+                | ClaimTooLong { .. }
+                | Htm
+                | Htu { .. }
+                | Stale { .. }
+                | IssuedInFuture { .. }
+                | Replayed => {}
             }
         }
         all
@@ -678,7 +703,9 @@ impl DpopFault {
             JwkTooSmall { bits } => format!("{bits} bits"),
             ClaimTooLong { chars, .. } => format!("{chars} characters"),
             Htu { actual } => format!("{actual:?}"),
-            Stale { iat, now } => format!("iat {} ({} old)", rfc3339(*iat), span((now - iat) as f64)),
+            Stale { iat, now } => {
+                format!("iat {} ({} old)", rfc3339(*iat), span((now - iat) as f64))
+            }
             IssuedInFuture { iat, now } => format!(
                 "iat {} ({} in the future; check the client's clock)",
                 rfc3339(*iat),

@@ -30,7 +30,9 @@ impl HtuOrigin {
         if !matches!(url.scheme(), "https" | "http") {
             return Err(format!("{text:?} is not an http(s) URL"));
         }
-        let host = url.host_str().ok_or_else(|| format!("{text:?} has no host"))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("{text:?} has no host"))?;
         let port = url
             .port_or_known_default()
             .ok_or_else(|| format!("{text:?} has no port"))?;
@@ -105,9 +107,11 @@ impl DpopPolicy {
                 ))
             }
             Some(_) if dpop.nonce == DpopNonce::Upstream => {
-                return Err("dpop.nonce_key: set, but dpop.nonce is \"upstream\" (jargate \
+                return Err(
+                    "dpop.nonce_key: set, but dpop.nonce is \"upstream\" (jargate \
                             issues no nonces); remove it or set dpop.nonce = \"jargate\""
-                    .into())
+                        .into(),
+                )
             }
             k => k.as_ref().map(|k| NonceKey(k.as_bytes().to_vec())),
         };

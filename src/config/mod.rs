@@ -12,10 +12,10 @@ pub mod registry;
 pub mod settings;
 pub mod tls;
 
+pub use dpop::DpopPolicy;
 pub use policy::{
     AssertionPolicy, AudiencePolicy, RequestObjectPolicy, TokenPolicies, TokenPolicy,
 };
-pub use dpop::DpopPolicy;
 pub use registry::{Client, CredentialsById, Registry};
 pub use settings::*;
 

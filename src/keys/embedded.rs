@@ -23,7 +23,9 @@ pub enum JwkFault {
     Private,
     /// The key type is not the one the proof's `alg` needs.
     AlgMismatch,
-    TooSmall { bits: usize },
+    TooSmall {
+        bits: usize,
+    },
 }
 
 /// A public key taken from a DPoP proof, with its RFC 7638 thumbprint.
@@ -47,7 +49,11 @@ impl ProofKey {
             ("EC", Some("P-256")) => KeyKind::P256,
             ("EC", Some("P-384")) => KeyKind::P384,
             ("OKP", Some("Ed25519")) => KeyKind::Ed25519,
-            _ => return Err(JwkFault::Invalid("is not an RSA, P-256, P-384 or Ed25519 key")),
+            _ => {
+                return Err(JwkFault::Invalid(
+                    "is not an RSA, P-256, P-384 or Ed25519 key",
+                ))
+            }
         };
         if kind != alg.key_kind() {
             return Err(JwkFault::AlgMismatch);

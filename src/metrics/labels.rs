@@ -5,9 +5,7 @@
 //! Every refusal is enumerated from `src/reject.rs` through exhaustive matches: a new variant
 //! there does not compile until it is listed here, so no rule is missing from `/metrics`.
 
-use crate::reject::{
-    ClientFault, DpopFault, Rejection, RequestFault, RequestUriFault, TokenFault,
-};
+use crate::reject::{ClientFault, DpopFault, Rejection, RequestFault, RequestUriFault, TokenFault};
 use crate::request::Endpoint;
 use strum::IntoEnumIterator;
 

@@ -12,6 +12,7 @@ mod client_assertion;
 mod deploy;
 mod differential;
 mod discovery;
+mod dpop;
 mod faults;
 mod jwks;
 mod legacy;

@@ -19,9 +19,9 @@ pub fn matches(htu: &str, origins: &[HtuOrigin], path: &str) -> bool {
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return false;
     };
-    let origin_ok = origins.iter().any(|o| {
-        o.scheme == url.scheme() && o.port == port && o.host.eq_ignore_ascii_case(host)
-    });
+    let origin_ok = origins
+        .iter()
+        .any(|o| o.scheme == url.scheme() && o.port == port && o.host.eq_ignore_ascii_case(host));
     origin_ok && normal_path(url.path()) == normal_path(path)
 }
 

@@ -183,7 +183,10 @@ pub fn run(
     step!(Step::Crit, crit(header).map_err(Into::into));
     let key = alg.ok().map(|alg| (alg, jwk(header, alg)));
     if let Some((_, key)) = &key {
-        step!(Step::Jwk, key.as_ref().map(|_| ()).map_err(|f| f.clone().into()));
+        step!(
+            Step::Jwk,
+            key.as_ref().map(|_| ()).map_err(|f| f.clone().into())
+        );
     }
     let signed = match &key {
         Some((alg, Ok(key))) => {
@@ -204,7 +207,10 @@ pub fn run(
         }
     };
     step!(Step::Htm, htm(&claims, target).map_err(Into::into));
-    step!(Step::Htu, htu_matches(&claims, policy, target).map_err(Into::into));
+    step!(
+        Step::Htu,
+        htu_matches(&claims, policy, target).map_err(Into::into)
+    );
     step!(Step::Iat, iat(&claims, policy, now).map_err(Into::into));
     if policy.nonce == DpopNonce::Jargate {
         step!(Step::Nonce, nonce_current(&claims, policy, now));
@@ -340,7 +346,11 @@ fn iat(claims: &ProofClaims, policy: &DpopPolicy, now: i64) -> Result<(), DpopFa
     if iat > now.saturating_add(policy.skew) {
         return Err(DpopFault::IssuedInFuture { iat, now });
     }
-    if iat < now.saturating_sub(policy.max_age).saturating_sub(policy.skew) {
+    if iat
+        < now
+            .saturating_sub(policy.max_age)
+            .saturating_sub(policy.skew)
+    {
         return Err(DpopFault::Stale { iat, now });
     }
     Ok(())

@@ -53,7 +53,11 @@ fn fault(token: &str) -> Rejection {
 
 #[test]
 fn a_valid_proof_yields_its_thumbprint_jti_and_iat() {
-    for (name, alg) in [("ec-a", Alg::ES256), ("ed-a", Alg::EdDSA), ("rsa-a", Alg::PS256)] {
+    for (name, alg) in [
+        ("ec-a", Alg::ES256),
+        ("ed-a", Alg::EdDSA),
+        ("rsa-a", Alg::PS256),
+    ] {
         let key = signer(name, alg);
         let valid = verdict(&proof(&key, header(&key), claims()), &policy("")).expect(name);
         assert_eq!(valid.thumbprint, key.public_key().thumbprint(), "{name}");
@@ -68,7 +72,10 @@ fn accepted_variants_of_the_negative_test_list() {
         ("HTTPS://Login.Example.COM/oauth/token", json!({})),
         ("https://login.example.com:443/oauth/token", json!({})),
         ("https://login.example.com/oauth/token?q=1#f", json!({})),
-        (HTU, json!({"extra": "claim", "nonce": "from-another-server", "ath": "x"})),
+        (
+            HTU,
+            json!({"extra": "claim", "nonce": "from-another-server", "ath": "x"}),
+        ),
     ] {
         let c = patched(patched(claims(), json!({ "htu": htu })), extra);
         let h = patched(header(&key), json!({"typ": "DPoP+JWT", "kid": "any"}));
@@ -112,11 +119,18 @@ fn shape_size_and_an_rsa_key_below_2048_bits_are_refused() {
     assert_eq!(fault("").rule(), "dpop_malformed");
     let key = signer("ec-a", Alg::ES256);
     let big = patched(claims(), json!({"pad": "x".repeat(5000)}));
-    assert_eq!(fault(&proof(&key, header(&key), big)).rule(), "dpop_malformed");
+    assert_eq!(
+        fault(&proof(&key, header(&key), big)).rule(),
+        "dpop_malformed"
+    );
     // ring signs with no key that small: the key is refused before any signature check.
     let rsa = signer("rsa-a", Alg::PS256);
     let small = small_rsa_jwk();
-    let token = proof(&rsa, patched(header(&rsa), json!({ "jwk": small })), claims());
+    let token = proof(
+        &rsa,
+        patched(header(&rsa), json!({ "jwk": small })),
+        claims(),
+    );
     assert_eq!(
         fault(&token),
         Rejection::Dpop(DpopFault::JwkTooSmall { bits: 1024 })
@@ -136,8 +150,14 @@ fn each_claim_step_is_refused_with_its_own_rule() {
         (json!({"jti": "j".repeat(65)}), "dpop_claim_too_long"),
         (json!({"htm": "GET"}), "dpop_htm"),
         (json!({"htm": "post"}), "dpop_htm"),
-        (json!({"htu": "https://login.example.com/oauth/par"}), "dpop_htu"),
-        (json!({"htu": "https://evil.example/oauth/token"}), "dpop_htu"),
+        (
+            json!({"htu": "https://login.example.com/oauth/par"}),
+            "dpop_htu",
+        ),
+        (
+            json!({"htu": "https://evil.example/oauth/token"}),
+            "dpop_htu",
+        ),
         (json!({"iat": NOW - 60 - skew - 1}), "dpop_iat_too_old"),
         (json!({"iat": NOW + skew + 1}), "dpop_iat_in_future"),
     ];
@@ -168,10 +188,18 @@ fn jargate_nonces_are_required_and_checked() {
     let without = proof(&key, header(&key), claims());
     assert_eq!(verdict(&without, &p).unwrap_err(), Rejection::UseDpopNonce);
     let stale = nonce::issue(&p, NOW - 2 * nonce::STEP_SECS).unwrap();
-    let old = proof(&key, header(&key), patched(claims(), json!({ "nonce": stale })));
+    let old = proof(
+        &key,
+        header(&key),
+        patched(claims(), json!({ "nonce": stale })),
+    );
     assert_eq!(verdict(&old, &p).unwrap_err(), Rejection::UseDpopNonce);
     let fresh = nonce::issue(&p, NOW).unwrap();
-    let with = proof(&key, header(&key), patched(claims(), json!({ "nonce": fresh })));
+    let with = proof(
+        &key,
+        header(&key),
+        patched(claims(), json!({ "nonce": fresh })),
+    );
     assert!(verdict(&with, &p).is_ok());
     // The nonce step comes after the proof's own checks.
     let bad = proof(&key, header(&key), patched(claims(), json!({"htm": "GET"})));
@@ -187,12 +215,18 @@ fn run_reports_every_failure_the_proof_lets_it_see() {
         patched(claims(), json!({"htm": "GET", "iat": NOW - 3600})),
     );
     let mut failed = Vec::new();
-    let valid = run(&DpopProof::read(&token), &policy(""), TOKEN, NOW, &mut |s, r| {
-        if r.is_err() {
-            failed.push(s);
-        }
-        ControlFlow::Continue(())
-    });
+    let valid = run(
+        &DpopProof::read(&token),
+        &policy(""),
+        TOKEN,
+        NOW,
+        &mut |s, r| {
+            if r.is_err() {
+                failed.push(s);
+            }
+            ControlFlow::Continue(())
+        },
+    );
     assert_eq!(valid, None);
     assert_eq!(failed, [Step::Typ, Step::Htm, Step::Iat]);
 }
@@ -214,12 +248,21 @@ fn configuration_mistakes_are_errors() {
         ("[dpop]\nalgs = []\n", "dpop.algs"),
         ("[dpop]\nhtu_base = \"ftp://x\"\n", "dpop.htu_base"),
         ("[dpop]\nproof_max_age_secs = 0\n", "proof_max_age_secs"),
-        ("[dpop]\nnonce = \"jargate\"\nnonce_key = \"short\"\n", "nonce_key"),
-        ("[dpop]\nnonce_key = \"0123456789abcdef0123456789abcdef\"\n", "nonce_key"),
+        (
+            "[dpop]\nnonce = \"jargate\"\nnonce_key = \"short\"\n",
+            "nonce_key",
+        ),
+        (
+            "[dpop]\nnonce_key = \"0123456789abcdef0123456789abcdef\"\n",
+            "nonce_key",
+        ),
     ] {
         let e = DpopPolicy::new(&policies_settings(extra)).unwrap_err();
         assert!(e.contains(says), "{extra}: {e}");
-        assert!(!e.contains("0123456789abcdef"), "the key never appears: {e}");
+        assert!(
+            !e.contains("0123456789abcdef"),
+            "the key never appears: {e}"
+        );
     }
     let unknown = crate::config::parse_settings(
         "[upstream]\nurl = \"http://127.0.0.1:1\"\n[clients]\nfile = \"c.json\"\n[dpop]\nnonces = \"jargate\"\n",
