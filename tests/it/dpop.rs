@@ -447,3 +447,36 @@ async fn a_proof_used_at_one_replica_is_refused_at_the_other_sharing_redis() {
         "the replay at the other replica never reached the upstream"
     );
 }
+
+#[test]
+fn explain_runs_every_step_on_a_proof_and_names_the_first_failure() {
+    let dir = ConfigDir::new("", &json!({"clients": []}));
+    let explain = |htu: &str, proof: &str| {
+        run_jargate(&[
+            "explain",
+            "--config",
+            &dir.config(),
+            "--dpop",
+            "--htu",
+            htu,
+            proof,
+        ])
+    };
+    let key = TestKey::load(PROOF_KEY);
+    let valid = explain(TOKEN_HTU, &proof(TOKEN_HTU));
+    assert_eq!(valid.code, 0, "{}", valid.output());
+    assert!(valid.stdout.contains("VALID"), "{}", valid.stdout);
+    assert!(valid.stdout.contains(&key.thumbprint()), "{}", valid.stdout);
+    let stale = merged(proof_claims(PAR_HTU), json!({"iat": now() - 3600}));
+    let bad = explain(
+        TOKEN_HTU,
+        &proof_by(PROOF_KEY, json!({"typ": "JWT"}), stale),
+    );
+    assert_eq!(bad.code, 1, "{}", bad.output());
+    for rule in ["[dpop_typ]", "[dpop_htu]", "[dpop_iat_too_old]"] {
+        assert!(bad.stdout.contains(rule), "{rule} in {}", bad.stdout);
+    }
+    assert!(bad.stdout.contains("(rule: dpop_typ)"), "{}", bad.stdout);
+    let usage = run_jargate(&["explain", "--config", &dir.config(), "--dpop", "x"]);
+    assert_eq!(usage.code, 2, "--dpop needs --htu: {}", usage.output());
+}
