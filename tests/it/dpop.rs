@@ -480,3 +480,33 @@ fn explain_runs_every_step_on_a_proof_and_names_the_first_failure() {
     let usage = run_jargate(&["explain", "--config", &dir.config(), "--dpop", "x"]);
     assert_eq!(usage.code, 2, "--dpop needs --htu: {}", usage.output());
 }
+
+#[test]
+fn check_warns_about_a_per_process_nonce_key_behind_the_redis_store() {
+    let store = "[store]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:9/0\"\n";
+    let without = ConfigDir::new(
+        &format!("{store}[dpop]\nnonce = \"jargate\"\n"),
+        &json!({"clients": []}),
+    );
+    let ran = without.check();
+    assert_eq!(ran.code, 0, "{}", ran.output());
+    assert!(
+        ran.stdout.contains("without dpop.nonce_key"),
+        "{}",
+        ran.stdout
+    );
+    let with = ConfigDir::new(
+        &format!("{store}{}", jargate_nonces()),
+        &json!({"clients": []}),
+    );
+    let ran = with.check();
+    assert_eq!(ran.code, 0, "{}", ran.output());
+    assert!(!ran.stdout.contains("nonce_key"), "{}", ran.stdout);
+    assert!(
+        !ran.output().contains(NONCE_KEY),
+        "the key is a secret: {}",
+        ran.output()
+    );
+    let typo = ConfigDir::new("[dpop]\nnonce = \"proxy\"\n", &json!({"clients": []}));
+    assert_eq!(typo.check().code, 1, "an unknown nonce mode is an error");
+}
