@@ -361,17 +361,19 @@ async fn jargate_nonces_are_asked_for_issued_and_accepted() {
     .await;
 }
 
+/// An upstream that answers every request `use_dpop_nonce` with its own `DPoP-Nonce`.
+async fn upstream_asking_for_its_nonce() -> CannedUpstream {
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("DPoP-Nonce", "upstream-nonce"),
+    ];
+    let body = br#"{"error":"use_dpop_nonce"}"#.to_vec();
+    CannedUpstream::start(400, &headers, body).await
+}
+
 #[tokio::test]
 async fn with_jargate_nonces_the_upstreams_nonce_is_replaced_and_its_use_dpop_nonce_counted() {
-    let upstream = CannedUpstream::start(
-        400,
-        &[
-            ("Content-Type", "application/json"),
-            ("DPoP-Nonce", "upstream-nonce"),
-        ],
-        br#"{"error":"use_dpop_nonce"}"#.to_vec(),
-    )
-    .await;
+    let upstream = upstream_asking_for_its_nonce().await;
     let j = Jargate::start(upstream.addr(), &jargate_nonces(), clients()).await;
     let first = {
         let resp = token_with(&j, &[("DPoP", &proof(TOKEN_HTU))]).await.0;
@@ -399,15 +401,7 @@ async fn with_jargate_nonces_the_upstreams_nonce_is_replaced_and_its_use_dpop_no
 
 #[tokio::test]
 async fn with_upstream_nonces_the_upstreams_answer_passes_untouched() {
-    let upstream = CannedUpstream::start(
-        400,
-        &[
-            ("Content-Type", "application/json"),
-            ("DPoP-Nonce", "upstream-nonce"),
-        ],
-        br#"{"error":"use_dpop_nonce"}"#.to_vec(),
-    )
-    .await;
+    let upstream = upstream_asking_for_its_nonce().await;
     let j = Jargate::start(upstream.addr(), "", clients()).await;
     let claims = merged(proof_claims(TOKEN_HTU), json!({"nonce": "whatever"}));
     let (resp, _) = token_with(&j, &[("DPoP", &proof_by(PROOF_KEY, json!({}), claims))]).await;
