@@ -504,3 +504,19 @@ fn check_warns_about_a_per_process_nonce_key_behind_the_redis_store() {
     let typo = ConfigDir::new("[dpop]\nnonce = \"proxy\"\n", &json!({"clients": []}));
     assert_eq!(typo.check().code, 1, "an unknown nonce mode is an error");
 }
+
+#[tokio::test]
+async fn report_mode_forwards_a_bad_proof_as_received_and_counts_it() {
+    let (upstream, j) = start("[enforcement]\nmode = \"report\"\n").await;
+    let bad = proof_by(PROOF_KEY, json!({"typ": "JWT"}), proof_claims(TOKEN_HTU));
+    let (resp, body) = token_with(&j, &[("DPoP", &bad)]).await;
+    let got = relayed_nth(&resp, &upstream, 0);
+    assert_eq!(got.body_str(), body);
+    assert_eq!(got.header("dpop").as_deref(), Some(bad.as_str()));
+    let labels = [("error", "invalid_dpop_proof"), ("rule", "dpop_typ")];
+    scrape_until(j.admin_addr(), "would_reject dpop_typ", |text| {
+        counter(text, "jargate_would_reject_total", &labels) == 1.0
+            && counter(text, "jargate_rejections_total", &labels) == 0.0
+    })
+    .await;
+}
