@@ -22,6 +22,11 @@
 //! iteration counter to the token's `jti` key, so every insert is a fresh single-use entry
 //! (as for real traffic), however many iterations criterion runs.
 //!
+//! - `dpop/full/<ALG>` (ES256, PS256, EdDSA): a DPoP proof as the gate checks it
+//!   (`rules::dpop::check`: header, embedded `jwk`, signature, claims, `htu`, `iat`) plus its
+//!   replay insert; `dpop/ring/<ALG>`: `ring` alone on the same signature. A token request
+//!   with a proof costs its assertion's `full` plus this `full`.
+//!
 //! Also: the parts of a validation (`parts/*`), form and query parsing (`params/*`) and path
 //! routing (`path/*`) on realistic inputs.
 //!
@@ -504,13 +509,63 @@ fn paths(c: &mut Criterion) {
     assert_eq!(ISSUER, snapshot.settings.issuer.identifier);
 }
 
+/// DPoP proofs (SPEC §11) next to the bare signature check, as for the two token kinds.
+fn dpop_proofs(c: &mut Criterion) {
+    use jargate::rules::dpop::{check, DpopProof, Target};
+    use jargate::store::dpop_key;
+    let cases: Vec<Case> = Case::all()
+        .into_iter()
+        .filter(|c| matches!(c.alg, Alg::ES256 | Alg::PS256 | Alg::EdDSA))
+        .collect();
+    let snapshot: &'static Snapshot = Box::leak(Box::new(snapshot(&cases)));
+    let store = MemoryStore::new(u64::MAX);
+    let target = Target {
+        method: "POST",
+        path: "/oauth/token",
+    };
+    let htu = format!("{}oauth/token", ISSUER);
+    let mut group = c.benchmark_group("dpop");
+    for case in &cases {
+        let now = common::now();
+        let header = serde_json::json!({"typ": "dpop+jwt", "jwk": case.key.public_key().to_jwk()});
+        let pool: Vec<String> = (0..POOL as u64)
+            .map(|n| {
+                let jti = common::jti(0xd0b0_0000 + case.alg as u64, n);
+                let claims = serde_json::json!({"jti": jti, "htm": "POST", "htu": htu, "iat": now});
+                case.key.sign(&header, &claims).expect("sign")
+            })
+            .collect();
+        let raw: Vec<Raw> = pool.iter().map(|t| raw_parts(t)).collect();
+        let key = RawKey::of(case);
+        let mut counter = 0u64;
+        group.bench_function(BenchmarkId::new("full", case.alg.name()), |b| {
+            b.iter(|| {
+                counter += 1;
+                let proof = DpopProof::read(&pool[counter as usize % POOL]);
+                let valid = check(&proof, &snapshot.dpop, target, now).expect("valid proof");
+                let mut key = dpop_key(&valid.thumbprint, &valid.jti);
+                let _ = write!(key, "{counter}");
+                let ttl = Duration::from_secs(snapshot.dpop.replay_ttl_secs(valid.iat, now));
+                assert!(ready(store.insert_once(&key, ttl)).expect("store"));
+            })
+        });
+        group.bench_function(BenchmarkId::new("ring", case.alg.name()), |b| {
+            b.iter(|| {
+                counter += 1;
+                assert!(key.verify(black_box(&raw[counter as usize % POOL])));
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .noise_threshold(0.03);
-    targets = assertions, request_objects, parts, params, params_64k, paths
+    targets = assertions, request_objects, dpop_proofs, parts, params, params_64k, paths
 }
 
 fn main() {

@@ -2,10 +2,11 @@
 //!
 //! - [`config`]: `jargate.toml` and `clients.json` into one validated, immutable [`config::Snapshot`].
 //! - [`keys`]: registered credentials as verifying keys, parsed once; [`keys::KeySource`] for
-//!   remote JWK Sets, which [`jwks`] fetches and caches.
+//!   remote JWK Sets, which [`jwks`] fetches and caches; [`keys::embedded`]: the one key taken
+//!   from a request (a DPoP proof's `jwk`), a type apart.
 //! - [`jose`]: compact JWS read once: shape, header and signature; no OAuth meaning.
 //! - [`rules`]: every SPEC §5 token rule as one named check, in one order; the proxy stops at
-//!   the first failure, `jargate explain` runs them all.
+//!   the first failure, `jargate explain` runs them all. [`rules::dpop`]: DPoP proofs (§11).
 //! - [`request`]: path routing and parameter parsing.
 //! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use),
 //!   over a store and a key source.

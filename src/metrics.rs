@@ -63,6 +63,8 @@ pub struct Metrics {
     pub client_timeouts: IntCounterVec,
     /// Authorization responses inspected for `iss` (SPEC §12), by `result`.
     pub response_iss: IntCounterVec,
+    /// DPoP proofs on intercepted requests by `result` (SPEC §11; [`labels::DPOP_RESULTS`]).
+    pub dpop_proofs: IntCounterVec,
 }
 
 impl Metrics {
@@ -254,6 +256,14 @@ impl Metrics {
         for result in labels::RESPONSE_ISS_RESULTS {
             response_iss.with_label_values(&[result]);
         }
+        let dpop_proofs = counter_vec(
+            "jargate_dpop_proofs_total",
+            "DPoP proofs on intercepted requests, by result",
+            &["result"],
+        );
+        for result in labels::DPOP_RESULTS {
+            dpop_proofs.with_label_values(&[result]);
+        }
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
@@ -309,6 +319,7 @@ impl Metrics {
             upstream_errors,
             client_timeouts,
             response_iss,
+            dpop_proofs,
         }
     }
 

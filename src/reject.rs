@@ -307,6 +307,8 @@ pub enum RequestFault {
     ClientCertHeader,
     /// `mtls.forward = "auth0"`: the certificate exceeds the 4096 bytes of `client-certificate`.
     ClientCertTooLarge,
+    /// At PAR, `dpop_jkt` names another key than the `DPoP` proof's (RFC 9449 §10).
+    DpopJktMismatch,
 }
 
 impl RequestFault {
@@ -348,6 +350,7 @@ impl RequestFault {
             JsonReadsAsForm(_) => "json_reads_as_form",
             ClientCertHeader => "client_cert_header",
             ClientCertTooLarge => "client_cert_too_large",
+            DpopJktMismatch => "dpop_jkt_mismatch",
         }
     }
 
@@ -409,6 +412,7 @@ impl RequestFault {
                 "the client certificate forwarded by the proxy is not usable".into()
             }
             ClientCertTooLarge => "the client certificate is too large to forward".into(),
+            DpopJktMismatch => "dpop_jkt does not match the DPoP proof's key".into(),
         }
     }
 }
@@ -455,6 +459,11 @@ pub enum Rejection {
     UpstreamTimeout,
     /// A rule of the client's compliance level (SPEC §9).
     Compliance(ComplianceFault),
+    /// A DPoP proof missing where required, malformed, or failing a check of SPEC §11.
+    Dpop(DpopFault),
+    /// `dpop.nonce = "jargate"` and the proof's `nonce` is missing or stale: answered with a
+    /// fresh `DPoP-Nonce` header (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl Rejection {
@@ -464,7 +473,9 @@ impl Rejection {
             Rejection::Request(_)
             | Rejection::RequestObject(_)
             | Rejection::RequestUri(_)
-            | Rejection::RequestUriNotSupported => 400,
+            | Rejection::RequestUriNotSupported
+            | Rejection::Dpop(_)
+            | Rejection::UseDpopNonce => 400,
             Rejection::BodyTooLarge => 413,
             Rejection::BodyTimeout => 408,
             Rejection::MethodNotAllowed => 405,
@@ -485,6 +496,8 @@ impl Rejection {
             Rejection::RequestObject(_) => "invalid_request_object",
             Rejection::RequestUri(_) => "invalid_request_uri",
             Rejection::RequestUriNotSupported => "request_uri_not_supported",
+            Rejection::Dpop(_) => "invalid_dpop_proof",
+            Rejection::UseDpopNonce => "use_dpop_nonce",
             Rejection::StoreUnavailable
             | Rejection::UpstreamUnreachable
             | Rejection::UpstreamTimeout => "temporarily_unavailable",
@@ -514,6 +527,8 @@ impl Rejection {
             Rejection::UpstreamUnreachable => "upstream_unreachable",
             Rejection::UpstreamTimeout => "upstream_timeout",
             Rejection::Compliance(f) => f.rule(),
+            Rejection::Dpop(d) => d.rule(),
+            Rejection::UseDpopNonce => "dpop_nonce",
         }
     }
 
@@ -555,6 +570,8 @@ impl Rejection {
             Rejection::UpstreamUnreachable => "authorization server unreachable".into(),
             Rejection::UpstreamTimeout => "authorization server timed out".into(),
             Rejection::Compliance(f) => f.describe().into(),
+            Rejection::Dpop(d) => d.describe(),
+            Rejection::UseDpopNonce => "a DPoP nonce from this server is required".into(),
         }
     }
 
@@ -583,6 +600,189 @@ impl fmt::Display for Rejection {
 impl From<ComplianceFault> for Rejection {
     fn from(f: ComplianceFault) -> Self {
         Rejection::Compliance(f)
+    }
+}
+
+/// Why a DPoP proof was refused (SPEC §11 steps 1–7): `invalid_dpop_proof` (400). Like
+/// [`TokenFault`], a fault may carry what the rule was decided on, for `jargate explain`; the
+/// description sent to the client names the rule only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DpopFault {
+    /// Required (`dpop_bound_access_tokens`, a dpop level) and not sent.
+    Missing,
+    /// Step 1: more than one `DPoP` header.
+    HeaderCount,
+    /// Step 1: the header value is not one compact JWS within the size limit.
+    Malformed(TokenFault),
+    /// Step 2: `typ` is not `dpop+jwt`.
+    Typ,
+    /// Step 2: `alg` is not in `dpop.algs` (or the level's row).
+    AlgNotAllowed,
+    /// Step 2: `crit` present.
+    Crit,
+    /// Step 2: no `jwk` header, or one that is no public key of a supported type.
+    Jwk(&'static str),
+    /// Step 2: `jwk` carries a private or symmetric member (`d`, `p`, `k`, ...).
+    PrivateJwk,
+    /// Step 2: the key type does not fit the `alg`.
+    JwkAlgMismatch,
+    /// Step 2: an RSA key below 2048 bits (`bits`).
+    JwkTooSmall { bits: usize },
+    /// Step 3.
+    BadSignature,
+    /// Step 4: the claims are not a JSON object without duplicates.
+    ClaimsNotObject,
+    /// Step 4: a required claim is missing (or of the wrong type: `MissingClaim` too).
+    MissingClaim(&'static str),
+    ClaimTooLong {
+        claim: &'static str,
+        chars: usize,
+        max: usize,
+    },
+    /// Step 4: `htm` is not the request's method.
+    Htm,
+    /// Step 4: `htu` is not this endpoint's URI (`actual`, as sent).
+    Htu { actual: String },
+    /// Step 5: `iat` older than `proof_max_age_secs` + skew.
+    Stale { iat: i64, now: i64 },
+    /// Step 5: `iat` in the future beyond the skew.
+    IssuedInFuture { iat: i64, now: i64 },
+    /// Step 7: the (thumbprint, `jti`) pair was seen before.
+    Replayed,
+}
+
+impl DpopFault {
+    /// One fault of each kind (payloads are placeholders), for the metric labels exported at 0.
+    pub fn each() -> Vec<DpopFault> {
+        use DpopFault::*;
+        let all = vec![
+            Missing,
+            HeaderCount,
+            Malformed(TokenFault::Encrypted),
+            Typ,
+            AlgNotAllowed,
+            Crit,
+            Jwk(""),
+            PrivateJwk,
+            JwkAlgMismatch,
+            JwkTooSmall { bits: 0 },
+            BadSignature,
+            ClaimsNotObject,
+            MissingClaim(""),
+            ClaimTooLong {
+                claim: "",
+                chars: 0,
+                max: 0,
+            },
+            Htm,
+            Htu {
+                actual: String::new(),
+            },
+            Stale { iat: 0, now: 0 },
+            IssuedInFuture { iat: 0, now: 0 },
+            Replayed,
+        ];
+        // Compiles only while the list above names every variant.
+        for f in &all {
+            match f {
+                Missing
+                | HeaderCount
+                | Malformed(_)
+                | Typ
+                | AlgNotAllowed
+                | Crit
+                | Jwk(_)
+                | PrivateJwk
+                | JwkAlgMismatch
+                | JwkTooSmall { .. }
+                | BadSignature
+                | ClaimsNotObject
+                | MissingClaim(_)
+                | ClaimTooLong { .. }
+                | Htm
+                | Htu { .. }
+                | Stale { .. }
+                | IssuedInFuture { .. }
+                | Replayed => {}
+            }
+        }
+        all
+    }
+
+    pub fn rule(&self) -> &'static str {
+        use DpopFault::*;
+        match self {
+            Missing => "dpop_missing",
+            HeaderCount => "dpop_header_count",
+            Malformed(_) => "dpop_malformed",
+            Typ => "dpop_typ",
+            AlgNotAllowed => "dpop_alg_not_allowed",
+            Crit => "dpop_crit",
+            Jwk(_) => "dpop_jwk",
+            PrivateJwk => "dpop_jwk_private",
+            JwkAlgMismatch => "dpop_jwk_alg_mismatch",
+            JwkTooSmall { .. } => "dpop_jwk_too_small",
+            BadSignature => "dpop_bad_signature",
+            ClaimsNotObject => "dpop_claims_not_object",
+            MissingClaim(_) => "dpop_missing_claim",
+            ClaimTooLong { .. } => "dpop_claim_too_long",
+            Htm => "dpop_htm",
+            Htu { .. } => "dpop_htu",
+            Stale { .. } => "dpop_iat_too_old",
+            IssuedInFuture { .. } => "dpop_iat_in_future",
+            Replayed => "dpop_jti_replayed",
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        use DpopFault::*;
+        match self {
+            Missing => "a DPoP proof is required for this client".into(),
+            HeaderCount => "exactly one DPoP header is allowed".into(),
+            Malformed(t) => t.describe("DPoP proof"),
+            Typ => "DPoP proof typ must be dpop+jwt".into(),
+            AlgNotAllowed => "DPoP proof alg is not allowed".into(),
+            Crit => "DPoP proof header carries crit, which is not supported".into(),
+            Jwk(why) => format!("DPoP proof jwk {why}"),
+            PrivateJwk => "DPoP proof jwk must be a public key".into(),
+            JwkAlgMismatch => "DPoP proof jwk does not fit its alg".into(),
+            JwkTooSmall { .. } => "DPoP proof RSA key is shorter than 2048 bits".into(),
+            BadSignature => "DPoP proof signature does not verify".into(),
+            ClaimsNotObject => "DPoP proof claims are not a JSON object".into(),
+            MissingClaim(c) => format!("DPoP proof has no {c} (or it has the wrong type)"),
+            ClaimTooLong { claim, .. } => format!("DPoP proof claim {claim} is too long"),
+            Htm => "DPoP proof htm does not match the request method".into(),
+            Htu { .. } => "DPoP proof htu does not match this endpoint".into(),
+            Stale { .. } => "DPoP proof iat is too old".into(),
+            IssuedInFuture { .. } => "DPoP proof iat is in the future".into(),
+            Replayed => "DPoP proof jti already used".into(),
+        }
+    }
+
+    /// What the proof had, for `jargate explain` (`None`: nothing beyond the rule).
+    pub fn detail(&self) -> Option<String> {
+        use DpopFault::*;
+        Some(match self {
+            Malformed(t) => return t.detail(),
+            JwkTooSmall { bits } => format!("{bits} bits"),
+            ClaimTooLong { chars, .. } => format!("{chars} characters"),
+            Htu { actual } => format!("{actual:?}"),
+            Stale { iat, now } => {
+                format!("iat {} ({} old)", rfc3339(*iat), span((now - iat) as f64))
+            }
+            IssuedInFuture { iat, now } => format!(
+                "iat {} ({} in the future; check the client's clock)",
+                rfc3339(*iat),
+                span((iat - now) as f64)
+            ),
+            _ => return None,
+        })
+    }
+}
+
+impl From<DpopFault> for Rejection {
+    fn from(f: DpopFault) -> Self {
+        Rejection::Dpop(f)
     }
 }
 

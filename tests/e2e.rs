@@ -3,7 +3,8 @@
 //! PAR, JAR (by value too) and private_key_jwt; parameters outside a request object (stripped
 //! unless identical); and negative cases (tampered request object, replayed client assertion,
 //! missing request object) that jargate must refuse with its SPEC §6 errors before the provider
-//! sees them. The case list and results are in flow.mjs's JSON line.
+//! sees them; and, in passthrough, a DPoP-bound token (`token_type` DPoP, `cnf.jkt` = the
+//! client's key thumbprint) whose replayed proof jargate refuses (`dpop_flow`). The case list and results are in flow.mjs's JSON line.
 //!
 //! Two scenarios (SPEC §1):
 //! - `passthrough`: the provider knows JAR, PAR and private_key_jwt itself (provider `native`).
@@ -80,7 +81,7 @@ const PASSTHROUGH: Scenario = Scenario {
     jargate_mode: "passthrough",
     provider_mode: "native",
     client_auth: "post",
-    cases_via_jargate: 7,
+    cases_via_jargate: 8,
     cases_direct: 6,
 };
 

@@ -141,6 +141,7 @@ fuzz_target!(|data: &[u8]| {
         authorization: (!authorization.is_empty()).then_some(authorization),
         body: &body,
         client_cert: None,
+        dpop: Default::default(),
     };
     let (store, keys) = (w.app.store.as_ref(), &w.app.jwks);
     let verdict = w.rt.block_on(decide(store, keys, snapshot, incoming, NOW));

@@ -308,6 +308,7 @@ pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
             ));
         }
     }
+    out.extend(dpop_warnings(snapshot));
     for client in sorted_clients(snapshot) {
         out.extend(super::check_mtls::warnings(client, now));
         for (use_, set, uris) in [
@@ -342,6 +343,39 @@ pub fn warnings(snapshot: &Snapshot, now: i64) -> Vec<String> {
                     client.id
                 ));
             }
+        }
+    }
+    out
+}
+
+/// SPEC §11: jargate's nonces with a per-process key behind several replicas (the redis store
+/// says there are several), and DPoP-bound clients in legacy mode (the upstream mints bearer
+/// tokens whatever the proof).
+fn dpop_warnings(snapshot: &Snapshot) -> Vec<String> {
+    let settings = &snapshot.settings;
+    let mut out = Vec::new();
+    let per_process = snapshot.dpop.nonce_key.is_none();
+    if settings.dpop.nonce == crate::config::DpopNonce::Jargate
+        && per_process
+        && settings.store.backend == Backend::Redis
+    {
+        out.push(
+            "dpop.nonce is \"jargate\" without dpop.nonce_key: each replica draws its own key, \
+             so a nonce from one is refused by the others (set dpop.nonce_key on every replica)"
+                .into(),
+        );
+    }
+    if settings.upstream.mode == Mode::Legacy {
+        let bound: Vec<&str> = sorted_clients(snapshot)
+            .into_iter()
+            .filter(|c| c.dpop_bound_access_tokens)
+            .map(|c| c.id.as_str())
+            .collect();
+        if !bound.is_empty() {
+            out.push(format!(
+                "legacy mode: the upstream mints bearer tokens, so the DPoP proofs jargate \
+                 requires of {bound:?} (dpop_bound_access_tokens) bind no token"
+            ));
         }
     }
     out

@@ -4,6 +4,7 @@
 
 pub mod compliance;
 mod document;
+pub mod dpop;
 pub mod env;
 mod locate;
 pub mod mtls;
@@ -16,6 +17,7 @@ pub mod store;
 pub mod tls;
 
 pub use compliance::{Callbacks, Compliance, Level};
+pub use dpop::DpopPolicy;
 pub use policy::{
     AssertionPolicy, AudiencePolicy, RequestObjectPolicy, TokenPolicies, TokenPolicy,
 };
@@ -58,6 +60,8 @@ pub struct Snapshot {
     pub redis: Option<crate::store::topology::Topology>,
     /// `listen.mtls`, the client CA trust and `[mtls]` (SPEC §10).
     pub mtls: mtls::MtlsRuntime,
+    /// `[dpop]`, resolved (SPEC §11).
+    pub dpop: DpopPolicy,
 }
 
 /// Where and how to reach the authorization server.
@@ -172,8 +176,10 @@ impl Snapshot {
         let mtls = mtls::build(&settings)?;
         let mut registry = registry;
         check_mtls_clients(&settings, &mtls, &mut registry)?;
+        let dpop = DpopPolicy::new(&settings)?;
         Ok(Snapshot {
             mtls,
+            dpop,
             policies: TokenPolicies::new(&settings),
             compliance,
             response_iss,

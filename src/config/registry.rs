@@ -52,6 +52,9 @@ pub struct Client {
     /// The client must use one of its registered methods (private_key_jwt or mTLS): a request
     /// using none of them is refused (SPEC §4).
     pub auth_required: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): every token request carries a valid DPoP
+    /// proof (SPEC §11).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
@@ -285,6 +288,7 @@ fn build_client(
         callbacks: Callbacks::new(raw.callbacks.unwrap_or_default()),
         mtls: mtls_credentials,
         auth_required,
+        dpop_bound_access_tokens: raw.dpop_bound_access_tokens.unwrap_or(false),
     })
 }
 

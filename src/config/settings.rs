@@ -30,6 +30,7 @@ pub struct Settings {
     #[serde(default)]
     pub compliance: super::compliance::ComplianceSettings,
     pub mtls: MtlsSettings,
+    pub dpop: DpopSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -437,6 +438,41 @@ impl Default for MtlsSettings {
     }
 }
 
+/// `dpop.nonce`: who issues DPoP nonces (SPEC §11 step 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DpopNonce {
+    /// The upstream's `DPoP-Nonce` and `use_dpop_nonce` pass through untouched.
+    Upstream,
+    /// jargate issues and checks nonces.
+    Jargate,
+}
+
+/// `[dpop]`: how DPoP proofs are checked (SPEC §11). (Serde's name stays `Dpop`.)
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Dpop")]
+pub struct DpopSettings {
+    pub nonce: DpopNonce,
+    pub proof_max_age_secs: i64,
+    /// The HMAC key of jargate's nonces shared by every replica: a secret, never logged.
+    pub nonce_key: Option<String>,
+    pub algs: Vec<String>,
+    /// Public origin for `htu`; default: the origin of `issuer.identifier`.
+    pub htu_base: Option<String>,
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        DpopSettings {
+            nonce: DpopNonce::Upstream,
+            proof_max_age_secs: 60,
+            nonce_key: None,
+            algs: ["ES256", "PS256", "EdDSA"].map(String::from).to_vec(),
+            htu_base: None,
+        }
+    }
+}
+
 /// `mtls.forward`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum MtlsForward {
@@ -464,5 +500,18 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
+    }
+}
+
+/// Hand-written so that `nonce_key` never reaches a log or an error message.
+impl std::fmt::Debug for DpopSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopSettings")
+            .field("nonce", &self.nonce)
+            .field("proof_max_age_secs", &self.proof_max_age_secs)
+            .field("nonce_key", &self.nonce_key.as_ref().map(|_| "<redacted>"))
+            .field("algs", &self.algs)
+            .field("htu_base", &self.htu_base)
+            .finish()
     }
 }

@@ -124,10 +124,13 @@ impl Decision<'_> {
             {
                 return Err(RequestFault::SignedRequestRequired.into());
             }
+            single_use.extend(self.dpop(req, auth.client.as_deref())?);
+            self.dpop_jkt_matches(params, None)?;
             self.record_all(single_use).await?;
             return match auth.client {
                 Some(client) if self.legacy() => {
                     let query = legacy::query_from_params(&client.id, params);
+                    let query = self.with_dpop_jkt(query);
                     self.push(&client, query).await
                 }
                 client => {
@@ -154,8 +157,11 @@ impl Decision<'_> {
         let mut forward = outside::apply(policy, params, inside, None, req.body)?;
         let legacy_query = self.legacy_query(&client.id, checked.claims)?;
         single_use.extend(object_single_use);
+        single_use.extend(self.dpop(req, Some(&client))?);
+        self.dpop_jkt_matches(params, Some(checked.claims))?;
         self.record_all(single_use).await?;
         if let Some(query) = legacy_query {
+            let query = self.with_dpop_jkt(query);
             return self.push(&client, query).await;
         }
         forward.push = Some(pushed::Record::from_claims(&client.id, checked.claims));

@@ -7,6 +7,7 @@
 mod authorize;
 mod client_auth;
 pub mod discovery;
+mod dpop;
 mod facts;
 mod legacy;
 mod outside;
@@ -28,6 +29,7 @@ use bytes::Bytes;
 use http::Method;
 use std::time::Duration;
 
+pub use dpop::DpopHeader;
 pub use facts::TokenFacts;
 
 /// What the proxy glue hands over once the body is buffered.
@@ -43,6 +45,8 @@ pub struct Incoming<'a> {
     pub body: &'a [u8],
     /// The client certificate of the request (`listen.mtls` handshake or `mtls.from_header`).
     pub client_cert: Option<&'a crate::mtls::ClientCert>,
+    /// The raw `DPoP` header value(s) (SPEC §11).
+    pub dpop: DpopHeader<'a>,
 }
 
 /// What happens to a valid request.
@@ -94,6 +98,12 @@ pub struct Verdict {
     /// jargate itself authenticated the client (assertion or certificate): a self-signed
     /// client certificate may then be forwarded (SPEC §10).
     pub client_authenticated: bool,
+    /// The RFC 7638 thumbprint of a DPoP proof that passed steps 1–6 (the decision line's
+    /// `dpop_jkt`).
+    pub dpop_jkt: Option<String>,
+    /// With `dpop.nonce = "jargate"`: the `DPoP-Nonce` every answer to this request carries
+    /// (a valid proof, or a `use_dpop_nonce` refusal).
+    pub dpop_nonce: Option<String>,
 }
 
 /// Checks that need no body: method, query string, declared length (SPEC §5 request shape).
@@ -151,6 +161,7 @@ pub async fn decide(
         auth_method: None,
         client_authenticated: false,
         unrecorded: Vec::new(),
+        dpop_jkt: None,
     };
     let result = ctx.run(req).await;
     let client_authenticated = ctx.client_authenticated && result.is_ok();
@@ -159,6 +170,13 @@ pub async fn decide(
             ctx.record_forwarded().await;
         }
     }
+    let nonce_due = ctx.dpop_jkt.is_some() || result == Err(Rejection::UseDpopNonce);
+    let dpop_nonce = match snapshot.dpop.nonce {
+        crate::config::DpopNonce::Jargate if nonce_due => {
+            crate::rules::dpop::nonce::issue(&snapshot.dpop, now)
+        }
+        _ => None,
+    };
     Verdict {
         client_id: ctx.client_id,
         result,
@@ -166,6 +184,8 @@ pub async fn decide(
         token: ctx.token,
         auth_method: ctx.auth_method,
         client_authenticated,
+        dpop_jkt: ctx.dpop_jkt,
+        dpop_nonce,
     }
 }
 
@@ -183,10 +203,13 @@ struct Decision<'a> {
     /// Single-use keys of tokens that passed their own checks; recorded even when a later rule
     /// fails in report mode, since the request then goes upstream with them.
     unrecorded: Vec<SingleUse>,
+    /// The thumbprint of the request's valid DPoP proof.
+    dpop_jkt: Option<String>,
 }
 
 impl Decision<'_> {
     async fn run(&mut self, req: Incoming<'_>) -> Result<Action, Rejection> {
+        dpop::header_count(&req)?;
         let params = read_params(&req, self.snapshot.settings.limits.max_parameters)?;
         if req.endpoint != Endpoint::Authorize {
             self.auth_method = Some(AuthMethod::of(&params, req.authorization));
@@ -198,7 +221,10 @@ impl Decision<'_> {
                 let auth = self.authenticate_client(&req, &params).await?;
                 let proven = auth.proven();
                 self.client_authenticated = proven;
-                self.record_all(auth.single_use).await?;
+                let mut single_use = auth.single_use;
+                self.remember(&single_use);
+                single_use.extend(self.dpop(&req, auth.client.as_deref())?);
+                self.record_all(single_use).await?;
                 match (&auth.client, proven && self.legacy()) {
                     (Some(client), true) => {
                         Ok(legacy::client_secret(self.snapshot, client, &params, req.body)?.into())
@@ -213,16 +239,37 @@ impl Decision<'_> {
         self.snapshot.settings.upstream.mode == crate::config::Mode::Legacy
     }
 
-    /// Records single-use keys once every stateless rule passed; the first replay refuses.
+    /// Records single-use keys once every stateless rule passed; the first replay refuses,
+    /// and then the keys this request already wrote are removed (SPEC §5: a refused request
+    /// leaves no single-use record).
     async fn record_all(&mut self, pending: Vec<SingleUse>) -> Result<(), Rejection> {
+        let mut written: Vec<String> = Vec::with_capacity(pending.len());
         for item in pending {
-            match self.store.insert_once(&item.key, item.ttl).await {
-                Ok(true) => {}
-                Ok(false) => return Err(item.replayed),
-                Err(e) => self.store_failed(e)?,
-            }
+            let refused = match self.store.insert_once(&item.key, item.ttl).await {
+                Ok(true) => {
+                    written.push(item.key);
+                    continue;
+                }
+                Ok(false) => item.replayed,
+                Err(e) => match self.store_failed(e) {
+                    Ok(()) => continue,
+                    Err(r) => r,
+                },
+            };
+            self.roll_back(&written).await;
+            return Err(refused);
         }
         Ok(())
+    }
+
+    /// Removes the single-use keys a refused request wrote. A store failure here is logged:
+    /// the request is refused either way, and the key expires on its own.
+    async fn roll_back(&self, written: &[String]) {
+        for key in written {
+            if let Err(e) = self.store.remove(key).await {
+                tracing::warn!(request_id = crate::logs::request_id(), error = %e, "store call failed");
+            }
+        }
     }
 
     /// Keeps `items` for [`Decision::record_forwarded`].

@@ -160,6 +160,7 @@ impl Request {
             authorization: None,
             body: self.body.as_bytes(),
             client_cert: None,
+            dpop: Default::default(),
         };
         decide(store, &NoRemoteKeys, snapshot, incoming, NOW).await
     }

@@ -240,6 +240,11 @@ impl<'a> Jws<'a> {
         credential.key.verify(alg, self.signing_input(), signature)
     }
 
+    /// The decoded signature bytes (empty when they do not decode).
+    pub fn signature_bytes(&self) -> &[u8] {
+        &self.decoded().signature
+    }
+
     /// `header.payload`, the bytes the signature covers (empty unless three parts).
     pub fn signing_input(&self) -> &'a [u8] {
         let [header, payload, _] = self.parts;

@@ -4,6 +4,7 @@
 //! fetches one: remote JWK Sets are reached through [`KeySource`] (fetched by `jwks.rs`).
 
 pub mod alg;
+pub mod embedded;
 pub mod mirror;
 pub mod public;
 pub mod source;

@@ -153,7 +153,8 @@ impl PublicKey {
         }
     }
 
-    fn rsa(n: Vec<u8>, e: Vec<u8>) -> Result<PublicKey, String> {
+    /// An RSA key from its big-endian modulus and exponent (at least [`MIN_RSA_BITS`]).
+    pub(crate) fn rsa(n: Vec<u8>, e: Vec<u8>) -> Result<PublicKey, String> {
         let n = strip_leading_zeros(n);
         let e = strip_leading_zeros(e);
         let bits = bit_length(&n);
@@ -179,15 +180,27 @@ impl PublicKey {
     }
 
     fn ec(kind: KeyKind, point: Vec<u8>) -> Result<PublicKey, String> {
-        let (curve, len, crv) = match kind {
-            KeyKind::P256 => (&agreement::ECDH_P256, 32, "P-256"),
-            _ => (&agreement::ECDH_P384, 48, "P-384"),
+        let curve = match kind {
+            KeyKind::P256 => &agreement::ECDH_P256,
+            _ => &agreement::ECDH_P384,
+        };
+        let key = Self::ec_unchecked_point(kind, point)?;
+        match &key.material {
+            Material::Ec { point, .. } if point_is_on_curve(kind, curve, point) => Ok(key),
+            _ => Err(format!("{kind} key is not a valid curve point")),
+        }
+    }
+
+    /// An EC key whose point is only checked for its form, not yet for being on the curve:
+    /// for a key used once, right away, by `ring`'s ECDSA verification, which refuses a point
+    /// off the curve itself (no ECDH, and no entry in the remembered points).
+    pub(crate) fn ec_unchecked_point(kind: KeyKind, point: Vec<u8>) -> Result<PublicKey, String> {
+        let (len, crv) = match kind {
+            KeyKind::P256 => (32, "P-256"),
+            _ => (48, "P-384"),
         };
         if point.len() != 1 + 2 * len || point.first() != Some(&4) {
             return Err(format!("{crv} key is not an uncompressed point"));
-        }
-        if !point_is_on_curve(kind, curve, &point) {
-            return Err(format!("{crv} key is not a valid curve point"));
         }
         let (x, y) = point[1..].split_at(len);
         let thumbprint =
@@ -198,7 +211,7 @@ impl PublicKey {
         })
     }
 
-    fn ed25519(x: Vec<u8>) -> Result<PublicKey, String> {
+    pub(crate) fn ed25519(x: Vec<u8>) -> Result<PublicKey, String> {
         if x.len() != 32 {
             return Err("Ed25519 key must be 32 bytes".into());
         }

@@ -6,7 +6,7 @@
 //! there does not compile until it is listed here, so no rule is missing from `/metrics`.
 
 use crate::reject::{
-    ClientFault, ComplianceFault, Rejection, RequestFault, RequestUriFault, TokenFault,
+    ClientFault, ComplianceFault, DpopFault, Rejection, RequestFault, RequestUriFault, TokenFault,
 };
 use crate::request::Endpoint;
 use strum::IntoEnumIterator;
@@ -46,8 +46,12 @@ pub fn upstream_endpoints() -> Vec<&'static str> {
 
 pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "reset", "protocol"];
 /// `op` and `result` of `jargate_store_operations_total` (see `store.rs` here).
-pub const STORE_OPS: [&str; 4] = ["insert_once", "put", "take", "get"];
+pub const STORE_OPS: [&str; 5] = ["insert_once", "put", "take", "get", "remove"];
 pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
+/// `result` of `jargate_dpop_proofs_total`: a proof that passed every check (replay
+/// included), one refused by a check, a missing or stale jargate nonce, and a required proof
+/// that was not sent.
+pub const DPOP_RESULTS: [&str; 4] = ["valid", "invalid", "use_dpop_nonce", "missing"];
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// `jargate_response_iss_total{result}` (SPEC §12).
 pub const RESPONSE_ISS_RESULTS: [&str; 3] = ["added", "present", "mismatch"];
@@ -77,7 +81,9 @@ pub fn rejections() -> Vec<(&'static str, &'static str)> {
         Rejection::StoreUnavailable,
         Rejection::UpstreamUnreachable,
         Rejection::UpstreamTimeout,
+        Rejection::UseDpopNonce,
     ]);
+    all.extend(DpopFault::each().into_iter().map(Rejection::Dpop));
     for r in &all {
         listed(r);
     }
@@ -110,7 +116,9 @@ fn listed(r: &Rejection) {
         | Rejection::StoreUnavailable
         | Rejection::UpstreamUnreachable
         | Rejection::UpstreamTimeout
-        | Rejection::Compliance(_) => {}
+        | Rejection::Compliance(_)
+        | Rejection::Dpop(_)
+        | Rejection::UseDpopNonce => {}
     }
 }
 

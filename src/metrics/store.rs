@@ -41,6 +41,12 @@ impl Store for CountedStore {
         result
     }
 
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let result = self.inner.remove(key).await;
+        self.count("remove", &result);
+        result
+    }
+
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         let result = self.inner.put(key, value, ttl).await;
         self.count("put", &result);

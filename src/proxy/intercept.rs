@@ -4,7 +4,7 @@
 
 use super::{canonical, respond, Ctx, Gateway, Outcome};
 use crate::clock::unix_now;
-use crate::gate::{self, discovery, Action, Forward, Incoming, Verdict};
+use crate::gate::{self, discovery, Action, DpopHeader, Forward, Incoming, Verdict};
 use crate::reject::{Rejection, RequestFault};
 use crate::request::{basic, headers, Endpoint, Route};
 use bytes::{Bytes, BytesMut};
@@ -88,7 +88,8 @@ pub(super) async fn stop(session: &mut Session, ctx: &mut Ctx, stop: Stop) -> Re
         }
         Stop::Rule(r) | Stop::Always(r) => r,
     };
-    respond::rejection(session, &rejection, ctx.basic_sent).await;
+    let nonce = ctx.dpop_nonce.as_deref();
+    respond::rejection_with(session, &rejection, ctx.basic_sent, nonce).await;
     ctx.outcome = Some(Outcome::Rejected(rejection));
     Ok(true)
 }
@@ -99,6 +100,8 @@ pub(super) async fn apply(session: &mut Session, ctx: &mut Ctx, verdict: Verdict
     ctx.token = verdict.token;
     ctx.auth_method = verdict.auth_method;
     ctx.client_authenticated = verdict.client_authenticated;
+    ctx.dpop_jkt = verdict.dpop_jkt;
+    ctx.dpop_nonce = verdict.dpop_nonce;
     match verdict.result {
         Ok(Action::Forward(forward)) => {
             ctx.forward = forward;
@@ -107,7 +110,8 @@ pub(super) async fn apply(session: &mut Session, ctx: &mut Ctx, verdict: Verdict
         }
         Ok(Action::Answer { status, body }) => {
             ctx.outcome = Some(Outcome::Answered);
-            respond::write_json(session, status, body, None).await?;
+            let nonce = ctx.dpop_nonce.as_deref();
+            respond::write_json_with(session, status, body, None, nonce).await?;
             Ok(true)
         }
         Err(rejection) => stop(session, ctx, Stop::Rule(rejection)).await,
@@ -154,6 +158,7 @@ impl Gateway {
             authorization: header(http::header::AUTHORIZATION),
             body,
             client_cert: ctx.client_cert.as_deref(),
+            dpop: DpopHeader::of(req.headers.get_all("dpop").iter().map(|v| v.as_bytes())),
         };
         let (app, snapshot) = (&self.app, &ctx.snapshot);
         let decision = gate::decide(

@@ -6,6 +6,7 @@
 
 mod canonical;
 mod client_cert;
+mod dpop;
 mod forwarded;
 mod head_deadline;
 mod interaction_id;
@@ -79,6 +80,10 @@ pub struct Ctx {
     cert_fault: Option<crate::reject::RequestFault>,
     /// jargate authenticated the client of a forwarded client-authentication request.
     client_authenticated: bool,
+    /// The thumbprint of the request's valid DPoP proof, for the decision line.
+    dpop_jkt: Option<String>,
+    /// The `DPoP-Nonce` every answer to this request carries (`dpop.nonce = "jargate"`).
+    dpop_nonce: Option<String>,
 }
 
 /// What identifies a request in the logs.
@@ -117,6 +122,8 @@ impl ProxyHttp for Gateway {
             client_cert: None,
             cert_fault: None,
             client_authenticated: false,
+            dpop_jkt: None,
+            dpop_nonce: None,
         }
     }
 
@@ -174,6 +181,7 @@ impl ProxyHttp for Gateway {
         if upstream.status.is_redirection() && !ctx.snapshot.response_iss.is_empty() {
             response_iss::apply(&self.app.metrics, upstream, ctx)?;
         }
+        dpop::response(upstream, ctx, &self.app.metrics)?;
         let encoding = upstream.headers.get(http::header::CONTENT_ENCODING);
         if ctx.discovery
             && discovery::rewritable(upstream.status.as_u16(), encoding.map(|v| v.as_bytes()))

@@ -59,6 +59,9 @@ pub(super) fn record(metrics: &Metrics, ctx: &Ctx, endpoint: &str, status: u16) 
         counter.with_label_values(&[r.error(), r.rule()]).inc();
     }
     metrics.requests.with_label_values(&[endpoint, label]).inc();
+    if let Some(result) = dpop_result(outcome, ctx.dpop_jkt.is_some()) {
+        metrics.dpop_proofs.with_label_values(&[result]).inc();
+    }
     let token = ctx.token.as_ref();
     tracing::info!(
         request_id = ctx.trace.request_id,
@@ -75,8 +78,22 @@ pub(super) fn record(metrics: &Metrics, ctx: &Ctx, endpoint: &str, status: u16) 
         rule = refusal.map(Rejection::rule),
         auth_method,
         cert_thumbprint = ctx.client_cert.as_ref().map(|c| c.thumbprint()),
+        dpop_jkt = ctx.dpop_jkt.as_deref(),
         status,
         latency_us = ctx.started.elapsed().as_micros() as u64,
         "decision"
     );
+}
+
+/// The `result` of `jargate_dpop_proofs_total` for a decided request, if it concerned a proof:
+/// refused for its proof (or its missing one, or the nonce), or let through with a valid one.
+fn dpop_result(outcome: Option<&Outcome>, valid_proof: bool) -> Option<&'static str> {
+    use crate::reject::DpopFault;
+    match outcome.and_then(Outcome::refusal) {
+        Some(Rejection::Dpop(DpopFault::Missing)) => Some("missing"),
+        Some(Rejection::Dpop(_)) => Some("invalid"),
+        Some(Rejection::UseDpopNonce) => Some("use_dpop_nonce"),
+        Some(_) => None,
+        None => valid_proof.then_some("valid"),
+    }
 }

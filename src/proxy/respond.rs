@@ -7,6 +7,16 @@ use pingora::proxy::Session;
 
 /// Writes `rejection` to the client. A failure to write is only logged: the client is gone.
 pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent: bool) {
+    rejection_with(session, rejection, basic_sent, None).await
+}
+
+/// [`rejection`], with the `DPoP-Nonce` jargate issues (SPEC §11 step 6), when it has one.
+pub async fn rejection_with(
+    session: &mut Session,
+    rejection: &Rejection,
+    basic_sent: bool,
+    dpop_nonce: Option<&str>,
+) {
     // The request body may be unread; the connection cannot be reused safely.
     session.set_keepalive(None);
     let body = Bytes::from(rejection.body());
@@ -14,7 +24,14 @@ pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent:
     if rejection.status() == 401 && basic_sent {
         www_authenticate = Some("Basic realm=\"jargate\"");
     }
-    if let Err(e) = write_json(session, rejection.status(), body, www_authenticate).await {
+    let written = write_json_with(
+        session,
+        rejection.status(),
+        body,
+        www_authenticate,
+        dpop_nonce,
+    );
+    if let Err(e) = written.await {
         let id = session
             .req_header()
             .headers
@@ -24,11 +41,13 @@ pub async fn rejection(session: &mut Session, rejection: &Rejection, basic_sent:
     }
 }
 
-pub async fn write_json(
+/// Writes a JSON answer of jargate's own, with a `DPoP-Nonce` header when `dpop_nonce` is set.
+pub async fn write_json_with(
     session: &mut Session,
     status: u16,
     body: Bytes,
     www_authenticate: Option<&'static str>,
+    dpop_nonce: Option<&str>,
 ) -> pingora::Result<()> {
     super::close_if_draining(session);
     let mut header = ResponseHeader::build(status, Some(7))?;
@@ -48,6 +67,9 @@ pub async fn write_json(
     }
     if let Some(value) = www_authenticate {
         header.insert_header(http::header::WWW_AUTHENTICATE, value)?;
+    }
+    if let Some(nonce) = dpop_nonce {
+        header.insert_header(super::dpop::DPOP_NONCE, nonce)?;
     }
     session
         .write_response_header(Box::new(header), false)

@@ -4,12 +4,13 @@
 //! per snapshot. The proxy stops at the first failure ([`check_assertion_with`],
 //! [`check_request_object_with`]); `jargate explain` runs them all and renders the same
 //! outcomes. No sockets, no store: single use is recorded by the caller once every other rule
-//! passed.
+//! passed. DPoP proofs ([`dpop`]) follow the same path with their own steps (SPEC §11).
 
 pub mod assertion;
 pub mod check;
 pub mod claims;
 pub mod compliance;
+pub mod dpop;
 pub mod request_object;
 
 pub use assertion::{check_assertion, check_assertion_with, ClientAssertion};
@@ -170,10 +171,15 @@ pub(crate) mod testing {
     }
 
     pub fn policies(extra: &str) -> TokenPolicies {
+        TokenPolicies::new(&policies_settings(extra))
+    }
+
+    /// Settings with `extra` TOML appended to the two required tables.
+    pub fn policies_settings(extra: &str) -> crate::config::Settings {
         let text = format!(
             "[upstream]\nurl = \"http://127.0.0.1:1\"\n[clients]\nfile = \"c.json\"\n{extra}"
         );
-        TokenPolicies::new(&parse_settings(&text).expect("settings"))
+        parse_settings(&text).expect("settings")
     }
 
     pub fn signer(name: &str, alg: Alg) -> SigningKey {

@@ -156,6 +156,14 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let key = digest(key);
+        if self.shard(key as usize).expiries.remove(&key).is_some() {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         self.admit()?;
         self.live.fetch_add(1, Ordering::Relaxed);
@@ -193,6 +201,18 @@ mod tests {
         assert_eq!(store.insert_once("other", ttl).await, Ok(true));
         tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(store.insert_once("k", ttl).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn a_removed_key_can_be_recorded_again() {
+        let store = MemoryStore::new(10);
+        let ttl = Duration::from_secs(60);
+        assert!(store.insert_once("k", ttl).await.unwrap());
+        store.remove("k").await.unwrap();
+        assert_eq!(store.len(), 0);
+        store.remove("never").await.unwrap();
+        assert!(store.insert_once("k", ttl).await.unwrap());
+        assert!(!store.insert_once("k", ttl).await.unwrap());
     }
 
     #[tokio::test]

@@ -25,6 +25,11 @@ pub trait Store: Send + Sync {
     /// Records `key` for `ttl`. `Ok(false)` when it was already recorded: a replay.
     async fn insert_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 
+    /// Forgets a single-use `key` recorded by [`Store::insert_once`], so that a request refused
+    /// after recording it leaves no record (SPEC §5: a refused request may be retried). A key
+    /// that is not there is no error.
+    async fn remove(&self, key: &str) -> Result<(), StoreError>;
+
     /// Stores a pushed request for `ttl`.
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError>;
 
@@ -43,4 +48,10 @@ pub trait Store: Send + Sync {
 /// clients, or in an assertion and a request object, are different entries.
 pub fn jti_key(use_: &str, client_id: &str, jti: &str) -> String {
     format!("jti:{use_}:{}:{client_id}:{jti}", client_id.len())
+}
+
+/// The single-use key of a DPoP proof (SPEC §11 step 7): its key's RFC 7638 thumbprint (fixed
+/// length, base64url) and its `jti`, whoever the client is.
+pub fn dpop_key(thumbprint: &str, jti: &str) -> String {
+    format!("dpop:{thumbprint}:{jti}")
 }

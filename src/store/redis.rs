@@ -478,6 +478,17 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn remove(&self, key_: &str) -> Result<(), StoreError> {
+        let key = key(key_);
+        self.call(move |inner, deadline| async move {
+            let mut del = redis::cmd("DEL");
+            del.arg(&key);
+            // Deleting twice is harmless: retry after any broken connection.
+            inner.query::<i64>(&del, deadline, broken).await.map(|_| ())
+        })
+        .await
+    }
+
     async fn put(&self, key_: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         let key = key(key_);
         self.call(move |inner, deadline| async move {

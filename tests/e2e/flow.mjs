@@ -28,6 +28,11 @@
 //   request_uri_redeemed_twice (legacy via jargate, where jargate keeps pushed requests) one PAR
 //                              request_uri used at /authorize twice: the second is refused.
 //   missing_request_object     a plain /authorize although the client must sign its requests.
+//   dpop_flow                  (native via jargate) par_flow with DPoP proofs at PAR and token:
+//                              token_type DPoP, the token's cnf.jkt (introspection) is the
+//                              thumbprint of the client's DPoP key, and the token request's
+//                              proof sent again with a fresh client assertion is refused by
+//                              jargate (invalid_dpop_proof) before the provider sees it.
 // Every flow checks what the provider received: at /authorize the query exactly as sent (native),
 // or a plain query rebuilt from the request object's claims (legacy: no `request`, no
 // `request_uri`); at the token endpoint the names of the body parameters and the Authorization
@@ -129,6 +134,8 @@ class Harness {
     const recordingFetch = async (url, init) => {
       const sent = {
         url: new URL(url), method: init?.method ?? 'GET', body: init?.body?.toString() ?? '',
+        // A DPoP proof is single use and proves nothing once used: kept for the replay case.
+        dpop: new Headers(init?.headers ?? {}).get('dpop'),
       };
       this.sentRequests.push(sent);
       const response = await fetch(url, init);
@@ -828,6 +835,49 @@ async function providerRefusesClientAssertion(harness) {
   return assertRefused(harness, response, countsBefore, { providerError: 'invalid_client' });
 }
 
+/** Case (native via jargate): a DPoP-bound token through jargate, then a replayed proof. */
+async function dpopFlow(harness) {
+  const { parameters, checks } = await harness.newAuthorizationRequest();
+  const keyPair = await client.randomDPoPKeyPair('ES256');
+  const DPoP = client.getDPoPHandle(harness.config, keyPair);
+  const { searchParams: jarParameters } = await harness.requestObjectUrl(parameters);
+  const authorizationUrl = await client.buildAuthorizationUrlWithPAR(
+    harness.config, jarParameters, { DPoP },
+  );
+  assert.ok(harness.lastSent('POST', '/oauth/par').dpop, 'a DPoP proof at PAR');
+  const { callbackUrl } = await authorizeInteractively(
+    authorizationUrl, harness.description.redirect_uri, { login: LOGIN },
+  );
+  const tokens = await client.authorizationCodeGrant(
+    harness.config, callbackUrl, checks, undefined, { DPoP },
+  );
+  assert.equal(tokens.token_type.toLowerCase(), 'dpop', 'token_type');
+  const jkt = await jose.calculateJwkThumbprint(await jose.exportJWK(keyPair.publicKey));
+  const introspection = await client.tokenIntrospection(harness.config, tokens.access_token);
+  assert.equal(introspection.active, true, 'introspection: active');
+  assert.equal(introspection.cnf?.jkt, jkt, 'cnf.jkt is the DPoP key thumbprint');
+
+  const tokenRequest = harness.lastSent('POST', '/oauth/token');
+  assert.ok(tokenRequest.dpop, 'a DPoP proof at the token endpoint');
+  const form = new URLSearchParams(tokenRequest.body);
+  form.set('client_assertion', await signClientAssertion(harness));
+  const countsBefore = await harness.providerCounts();
+  const response = await fetch(tokenRequest.url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded;charset=UTF-8',
+      accept: 'application/json',
+      dpop: tokenRequest.dpop,
+    },
+    body: form.toString(),
+    redirect: 'manual',
+  });
+  const refused = await assertRefused(harness, response, countsBefore, {
+    status: 400, error: 'invalid_dpop_proof',
+  });
+  return { token_type: tokens.token_type, cnf_jkt_matches: true, replayed_proof: refused };
+}
+
 /** A client assertion as openid-client makes them (RFC 7523 §3), for the legacy control. */
 async function signClientAssertion(harness) {
   const clientId = harness.description.client_id;
@@ -864,6 +914,9 @@ function casesFor(mode, via) {
   const cases = [...NATIVE_CASES];
   if (via === 'jargate') {
     cases.unshift(['discovery', discovery]);
+    if (mode === 'native') {
+      cases.push(['dpop_flow', dpopFlow]);
+    }
   }
   if (mode === 'legacy') {
     // After replayed_client_assertion, before missing_request_object.

@@ -106,6 +106,8 @@ async function nativeConfiguration(workdir, client, signingJwk) {
       ...base.features,
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       requestObjects: { enabled: true, requireSignedRequestObject: false },
+      // DPoP-bound tokens (RFC 9449) for flow.mjs's dpop_flow; no nonces.
+      dPoP: { enabled: true },
     },
     clients: [{
       client_id: client.client_id,

@@ -14,6 +14,7 @@ mod differential;
 mod discovery;
 mod docs;
 mod fapi_responses;
+mod dpop;
 mod faults;
 mod jwks;
 mod legacy;

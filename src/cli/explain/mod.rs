@@ -5,6 +5,7 @@
 //! are behind a `jwks_uri` has its set fetched first (as the proxy would), or the output says it
 //! could not be. Exit 0 valid, 1 invalid, 2 usage or configuration error.
 
+mod dpop;
 mod lines;
 
 use super::online::{describe_keys, Online};
@@ -34,6 +35,15 @@ pub struct ExplainArgs {
     /// What the token is (default: guessed from its claims and typ).
     #[arg(long = "as", value_enum)]
     pub kind: Option<TokenKind>,
+    /// Explain a DPoP proof (SPEC §11) instead of a client assertion or request object.
+    #[arg(long, requires = "htu")]
+    pub dpop: bool,
+    /// With --dpop: the URL of the endpoint the proof is sent to.
+    #[arg(long, requires = "dpop")]
+    pub htu: Option<String>,
+    /// With --dpop: the request method.
+    #[arg(long, default_value = "POST", requires = "dpop")]
+    pub htm: String,
     /// The compact JWT, or - to read it from standard input.
     pub token: String,
 }
@@ -43,6 +53,19 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
     let Ok((snapshot, token)) = loaded.map_err(|e| eprintln!("jargate explain: {e}")) else {
         return ExitCode::from(EXIT_USAGE);
     };
+    if let (true, Some(htu)) = (args.dpop, &args.htu) {
+        let style = Style::stdout();
+        return match dpop::explain(&snapshot, &token, htu, &args.htm, unix_now(), style) {
+            Ok((text, valid)) => {
+                out!("{text}");
+                ExitCode::from(if valid { 0 } else { EXIT_FAILURE })
+            }
+            Err(e) => {
+                eprintln!("jargate explain: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
     let jws = Jws::read(&token);
     let target = target(&jws, args.client.as_deref(), args.kind);
     let (text, valid) = explain(&snapshot, &jws, &target, unix_now(), Style::stdout());

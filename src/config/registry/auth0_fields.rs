@@ -19,6 +19,7 @@ pub const CLIENT: &[&str] = &[
     "upstream_client_secret",
     "compliance_level",
     "callbacks",
+    "dpop_bound_access_tokens",
     // Auth0's documented client fields, accepted and ignored.
     "tenant",
     "description",

@@ -62,6 +62,7 @@ pub struct RawClient {
     pub compliance_level: Option<crate::config::compliance::Level>,
     /// Auth0's `callbacks`: the registered redirect URIs.
     pub callbacks: Option<Vec<String>>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +193,7 @@ impl<'de> Visitor<'de> for ClientVisitor {
                 "upstream_client_secret" => c.upstream_client_secret = map.next_value()?,
                 "compliance_level" => c.compliance_level = map.next_value()?,
                 "callbacks" => c.callbacks = map.next_value()?,
+                "dpop_bound_access_tokens" => c.dpop_bound_access_tokens = map.next_value()?,
                 known if auth0_fields::CLIENT.contains(&known) => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -215,6 +217,7 @@ mod tests {
             "client_id",
             "signed_request_object",
             "require_pushed_authorization_requests",
+            "dpop_bound_access_tokens",
         ] {
             assert!(auth0_fields::CLIENT.contains(&name), "{name}");
         }
