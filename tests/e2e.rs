@@ -251,7 +251,14 @@ fn mtls_certificate_bound_token_through_jargate() {
     )
     .expect("write clients.json");
     check_jargate_config(&config_path, &[], SECRET_VAR);
-    start_jargate(&mut children, workdir.path(), &config_path, &[], SECRET_VAR, admin_port);
+    start_jargate(
+        &mut children,
+        workdir.path(),
+        &config_path,
+        &[],
+        SECRET_VAR,
+        admin_port,
+    );
 
     let output = node("mtls-client.mjs")
         .arg("--workdir")

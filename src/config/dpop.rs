@@ -99,7 +99,12 @@ impl DpopPolicy {
         } else {
             "issuer.identifier (the default dpop.htu_base)"
         };
-        let origin = HtuOrigin::parse(base).map_err(|e| format!("{key}: {e}"))?;
+        let mut origins = vec![HtuOrigin::parse(base).map_err(|e| format!("{key}: {e}"))?];
+        // SPEC §11 step 4: requests to the mTLS endpoint aliases name that origin, on any
+        // listener (behind an ingress, alias requests arrive on the main listener).
+        if let Some(alias) = &settings.mtls.alias_base {
+            origins.push(HtuOrigin::parse(alias).map_err(|e| format!("mtls.alias_base: {e}"))?);
+        }
         let nonce_key = match &dpop.nonce_key {
             Some(k) if k.len() < MIN_NONCE_KEY_BYTES => {
                 return Err(format!(
@@ -123,7 +128,7 @@ impl DpopPolicy {
             max_bytes: settings.limits.max_assertion_bytes.saturating_mul(2),
             max_alg_chars: settings.limits.max_alg_chars,
             max_claim_chars: settings.limits.max_claim_chars,
-            origins: vec![origin],
+            origins,
             nonce_key,
         })
     }

@@ -57,19 +57,23 @@ pub struct Restrictions {
     pub response_iss: bool,
 }
 
-/// DPoP proof algorithms accepted when nothing narrows them (SPEC §3 `dpop.algs` default).
-// wired at merge: `dpop.algs` from the [dpop] settings.
-const DPOP_ALGS: [Alg; 3] = [Alg::ES256, Alg::PS256, Alg::EdDSA];
-
 impl Advertised {
     pub fn of(snapshot: &Snapshot) -> Advertised {
         let settings = &snapshot.settings;
         let legacy = settings.upstream.mode == Mode::Legacy;
         let levels = levels(snapshot);
+        let clients = || snapshot.registry.clients();
         let must_send_dpop = levels
             .iter()
-            .any(|l| l.sender_constraint() == SenderConstraint::Dpop);
-        // wired at merge: also a client with `dpop_bound_access_tokens`.
+            .any(|l| l.sender_constraint() == SenderConstraint::Dpop)
+            || clients().any(|c| c.dpop_bound_access_tokens);
+        let mut auth_methods = Vec::new();
+        if clients().any(|c| c.mtls.tls_client_auth) {
+            auth_methods.push("tls_client_auth");
+        }
+        if clients().any(|c| c.mtls.self_signed) {
+            auth_methods.push("self_signed_tls_client_auth");
+        }
         let bound_tokens = levels
             .iter()
             .any(|l| l.sender_constraint() == SenderConstraint::Mtls);
@@ -78,15 +82,13 @@ impl Advertised {
                 par_path: settings.paths.par.clone(),
                 require_par: settings.par.require_par,
             }),
-            // wired at merge: the mTLS methods some client's registry entry lists.
-            auth_methods: Vec::new(),
-            // wired at merge: `mtls.alias_base`.
-            mtls_alias_base: None,
+            auth_methods,
+            mtls_alias_base: settings.mtls.alias_base.clone(),
             client_auth_paths: settings.paths.client_auth.clone(),
             // In legacy mode the upstream mints bearer tokens: it cannot bind them.
             bound_tokens: bound_tokens && !legacy,
             dpop_algs: if must_send_dpop && !legacy {
-                DPOP_ALGS.to_vec()
+                snapshot.dpop.algs.clone()
             } else {
                 Vec::new()
             },
