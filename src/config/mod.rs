@@ -64,6 +64,15 @@ pub struct Upstream {
 }
 
 impl Snapshot {
+    /// The token policies of a client at `level` (`None`: a request of no known client),
+    /// built once per snapshot for every level in use.
+    pub fn policies_for(&self, level: Option<Level>) -> &TokenPolicies {
+        match level {
+            Some(level) if level.is_set() => self.compliance.policies(level).unwrap_or(&self.policies),
+            _ => &self.policies,
+        }
+    }
+
     /// Reads and validates the configuration file and everything it names.
     pub fn load(config_path: &Path) -> Result<Snapshot, String> {
         let text = std::fs::read_to_string(config_path)
@@ -154,10 +163,19 @@ impl Snapshot {
             // 0 would let every request with a fresh `kid` trigger a fetch of the client's JWKS.
             return Err("clients.jwks_min_refetch_secs: must be at least 1".into());
         }
-        if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 600 {
-            return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
+        if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 599 {
+            // FAPI 2.0 asks for expires_in < 600 (SPEC §3).
+            return Err("par.request_uri_ttl_secs: must be between 1 and 599".into());
         }
-        let compliance = registry.resolve_levels(&settings.compliance);
+        let mut compliance = registry.resolve_levels(&settings.compliance);
+        let warnings = compliance::load::check(&settings, &registry)?;
+        registry.warnings.extend(warnings);
+        compliance.policies = compliance
+            .levels_in_use
+            .iter()
+            .filter(|l| l.is_set())
+            .map(|l| (*l, TokenPolicies::for_level(&settings, *l)))
+            .collect();
         Ok(Snapshot {
             policies: TokenPolicies::new(&settings),
             compliance,

@@ -46,6 +46,10 @@ pub struct Client {
     pub level: Level,
     /// Auth0's `callbacks`: the registered redirect URIs (SPEC §9).
     pub callbacks: Callbacks,
+    /// `token_endpoint_auth_method = "none"`: a public client, which no level admits.
+    pub public: bool,
+    /// `client_authentication_methods` lists `tls_client_auth` or `self_signed_tls_client_auth`.
+    pub lists_mtls: bool,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
@@ -103,6 +107,7 @@ impl Registry {
         Compliance {
             settings: settings.clone(),
             levels_in_use: in_use,
+            policies: Vec::new(),
         }
     }
 
@@ -215,6 +220,11 @@ fn build_client(
     registry: &mut Registry,
 ) -> Result<Client, String> {
     let (requires_private_key_jwt, warning) = auth_requirement(&raw);
+    let public = raw.token_endpoint_auth_method == Some(AuthMethod::None);
+    let lists_mtls = raw
+        .client_authentication_methods
+        .as_ref()
+        .is_some_and(|m| m.lists_mtls());
     registry.warnings.extend(warning);
     let enforcement = enforcement(&raw)?;
     let (jar_required, jar_raw) = match raw.signed_request_object {
@@ -270,6 +280,8 @@ fn build_client(
         compliance_level: raw.compliance_level,
         level: raw.compliance_level.unwrap_or_default(),
         callbacks: Callbacks::new(raw.callbacks.unwrap_or_default()),
+        public,
+        lists_mtls,
     })
 }
 

@@ -3,9 +3,12 @@
 //! request is translated (see `legacy`) and PAR is answered by jargate itself.
 
 use super::{legacy, outside, Action, Decision, Forward, Incoming, SingleUse};
-use crate::config::{Client, Unregistered};
+use crate::config::{Client, Level, Unregistered};
 use crate::jose::Jws;
-use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
+use crate::reject::{
+    ClientFault, ComplianceFault, Rejection, RequestFault, RequestUriFault, TokenFault,
+};
+use crate::rules::compliance;
 use crate::request::Params;
 use crate::rules::{check_request_object_with, RequestObject, TokenKind, PAR_URN_PREFIX};
 use crate::store::jti_key;
@@ -36,16 +39,24 @@ impl Decision<'_> {
         let client = client_id
             .and_then(|id| self.snapshot.registry.get(id))
             .cloned();
+        let level = client.as_ref().map_or(Level::None, |c| c.level);
         if let Some(uri) = request_uri {
             let client_id = client_id.ok_or(RequestFault::MissingParameter("client_id"))?;
             // Only the pushed parameters count; outside ones are refused or dropped.
             let forward = outside::apply(policy, params, None, req.query, req.body)?;
             if self.legacy() {
-                return self.redeem(uri, client_id).await;
+                return self.redeem(uri, client_id, level).await;
             }
             // Passthrough mode: the upstream holds the pushed request and checks its binding.
             self.admit(client.as_ref())?;
+            // wired at merge: under a level, a `request_uri` the upstream's PAR answer did not
+            // give (SPEC §5: remembered in the store) → `ComplianceFault::RequestUriNotPushed`,
+            // and one remembered more than 599 s ago → `compliance::request_uri_age` (fapi2).
             return Ok(forward.into());
+        }
+        // SPEC §9: every level requires PAR; a `request` by value is refused with it.
+        if level.is_set() {
+            return Err(ComplianceFault::ParRequired.into());
         }
         if self.snapshot.settings.par.require_par || client.as_ref().is_some_and(|c| c.requires_par)
         {
@@ -67,9 +78,10 @@ impl Decision<'_> {
         let checked = self.check_object(&jws, &client).await?;
         let single_use = self.object_single_use(&client, &checked);
         self.remember(&single_use);
+        self.pending.extend(single_use);
         let forward = outside::apply(policy, params, Some(checked.claims), req.query, req.body)?;
         let legacy_query = self.legacy_query(&client.id, checked.claims)?;
-        self.record_all(single_use).await?;
+        self.record_pending().await?;
         if let Some(query) = legacy_query {
             return Ok(legacy::authorize_with(query).into());
         }
@@ -89,14 +101,20 @@ impl Decision<'_> {
             return Err(RequestFault::MissingParameter("client_id").into());
         }
         let auth = self.authenticate_client(req, params).await?;
+        self.level_client_auth(auth.client.as_deref())?;
         // In legacy mode jargate keeps the pushed request, so it must know who pushed it; an
         // assertion is the one client authentication it can verify.
         if self.legacy() && !auth.by_assertion {
             return Err(Rejection::Client(ClientFault::AssertionRequired));
         }
-        let mut single_use = auth.single_use;
-        self.remember(&single_use);
+        self.remember(&auth.single_use);
+        self.pending.extend(auth.single_use);
         let Some(token) = params.get("request") else {
+            if let Some(client) = &auth.client {
+                if client.level.is_set() {
+                    self.level_authorization_request(client, None, params)?;
+                }
+            }
             if auth
                 .client
                 .as_ref()
@@ -104,7 +122,7 @@ impl Decision<'_> {
             {
                 return Err(RequestFault::SignedRequestRequired.into());
             }
-            self.record_all(single_use).await?;
+            self.record_pending().await?;
             return match auth.client {
                 Some(client) if self.legacy() => {
                     let query = legacy::query_from_params(&client.id, params);
@@ -119,11 +137,12 @@ impl Decision<'_> {
         let checked = self.check_object(&jws, &client).await?;
         let object_single_use = self.object_single_use(&client, &checked);
         self.remember(&object_single_use);
+        self.pending.extend(object_single_use);
         let policy = self.snapshot.settings.jar.outside_parameters;
         let forward = outside::apply(policy, params, Some(checked.claims), None, req.body)?;
+        self.level_authorization_request(&client, Some(checked.claims), params)?;
         let legacy_query = self.legacy_query(&client.id, checked.claims)?;
-        single_use.extend(object_single_use);
-        self.record_all(single_use).await?;
+        self.record_pending().await?;
         if let Some(query) = legacy_query {
             return self.push(&client, query).await;
         }
@@ -150,8 +169,11 @@ impl Decision<'_> {
         let entry = legacy::PushedRequest {
             client_id: client.id.clone(),
             query,
+            pushed_at: Some(self.now),
         };
         let value = serde_json::to_vec(&entry).map_err(|_| Rejection::StoreUnavailable)?;
+        // The PAR entry is this request's last record; if it fails, `decide` removes the
+        // `jti`s recorded before it.
         self.store
             .put(
                 &legacy::pushed_key(&request_uri),
@@ -168,7 +190,12 @@ impl Decision<'_> {
     }
 
     /// Legacy `/authorize?request_uri=…`: the pushed request, once, for the client that pushed it.
-    async fn redeem(&mut self, request_uri: &str, client_id: &str) -> Result<Action, Rejection> {
+    async fn redeem(
+        &mut self,
+        request_uri: &str,
+        client_id: &str,
+        level: Level,
+    ) -> Result<Action, Rejection> {
         let stored = self
             .store
             .take(&legacy::pushed_key(request_uri))
@@ -179,6 +206,9 @@ impl Decision<'_> {
             .map_err(|_| Rejection::RequestUri(RequestUriFault::UnknownOrUsed))?;
         if entry.client_id != client_id {
             return Err(Rejection::RequestUri(RequestUriFault::OtherClient));
+        }
+        if let Some(pushed_at) = entry.pushed_at {
+            compliance::request_uri_age(level, pushed_at, self.now)?;
         }
         Ok(legacy::authorize_with(entry.query).into())
     }
@@ -199,7 +229,7 @@ impl Decision<'_> {
         jws: &'j Jws<'j>,
         client: &Client,
     ) -> Result<RequestObject<'j>, Rejection> {
-        let policy = &self.snapshot.policies.request_object;
+        let policy = &self.snapshot.policies_for(Some(client.level)).request_object;
         let checked = self
             .with_remote_keys(&client.jar_jwks_uris, |remote| {
                 check_request_object_with(jws, policy, client, remote, self.now)
@@ -211,7 +241,12 @@ impl Decision<'_> {
 
     fn object_single_use(&self, client: &Client, checked: &RequestObject) -> Vec<SingleUse> {
         let kind = TokenKind::RequestObject;
-        let max_lifetime = self.snapshot.policies.request_object.0.max_lifetime;
+        let max_lifetime = self
+            .snapshot
+            .policies_for(Some(client.level))
+            .request_object
+            .0
+            .max_lifetime;
         checked
             .jti
             .iter()

@@ -9,6 +9,7 @@ mod client_auth;
 pub mod discovery;
 mod facts;
 mod legacy;
+mod level;
 mod outside;
 pub mod report;
 #[cfg(test)]
@@ -27,6 +28,7 @@ use http::Method;
 use std::time::Duration;
 
 pub use facts::TokenFacts;
+pub use level::SenderInputs;
 
 /// What the proxy glue hands over once the body is buffered.
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +122,22 @@ pub async fn decide(
     req: Incoming<'_>,
     now: i64,
 ) -> Verdict {
+    decide_with(store, keys, snapshot, req, now, SenderInputs::of(&req)).await
+}
+
+/// [`decide`] with the sender-constraining inputs given (tests of the levels' token flows).
+pub async fn decide_with(
+    store: &dyn Store,
+    keys: &dyn KeySource,
+    snapshot: &Snapshot,
+    req: Incoming<'_>,
+    now: i64,
+    sender: SenderInputs,
+) -> Verdict {
     let mut ctx = Decision {
+        sender,
+        pending: Vec::new(),
+        written: Vec::new(),
         snapshot,
         store,
         keys,
@@ -135,6 +152,9 @@ pub async fn decide(
     if let Err(rejection) = &result {
         if report::forwards(snapshot, ctx.client_id.as_deref(), rejection) {
             ctx.record_forwarded().await;
+        } else {
+            // A refused request leaves no single-use record (SPEC §5).
+            ctx.rollback().await;
         }
     }
     Verdict {
@@ -159,6 +179,14 @@ struct Decision<'a> {
     /// Single-use keys of tokens that passed their own checks; recorded even when a later rule
     /// fails in report mode, since the request then goes upstream with them.
     unrecorded: Vec<SingleUse>,
+    /// The single-use records of this request, recorded together once every other rule
+    /// passed (SPEC §5 "Single use is decided last"): assertion `jti`, request object `jti`
+    /// (and the DPoP proof's, §11).
+    pending: Vec<SingleUse>,
+    /// Keys this request wrote, removed again if the request is refused after all.
+    written: Vec<String>,
+    /// Certificate and DPoP proof, for sender-constraining (SPEC §9).
+    sender: SenderInputs,
 }
 
 impl Decision<'_> {
@@ -172,7 +200,13 @@ impl Decision<'_> {
             Endpoint::Par => self.par(&req, &params).await,
             Endpoint::Token | Endpoint::ClientAuth => {
                 let auth = self.authenticate_client(&req, &params).await?;
-                self.record_all(auth.single_use).await?;
+                self.level_client_auth(auth.client.as_deref())?;
+                self.remember(&auth.single_use);
+                self.pending.extend(auth.single_use);
+                if let (Some(client), Endpoint::Token) = (&auth.client, req.endpoint) {
+                    self.level_token_request(client.level, &params)?;
+                }
+                self.record_pending().await?;
                 match (&auth.client, auth.by_assertion && self.legacy()) {
                     (Some(client), true) => {
                         Ok(legacy::client_secret(self.snapshot, client, &params, req.body)?.into())
@@ -187,16 +221,33 @@ impl Decision<'_> {
         self.snapshot.settings.upstream.mode == crate::config::Mode::Legacy
     }
 
-    /// Records single-use keys once every stateless rule passed; the first replay refuses.
-    async fn record_all(&mut self, pending: Vec<SingleUse>) -> Result<(), Rejection> {
-        for item in pending {
+    /// Records the pending single-use keys, last, once every other rule passed; the first
+    /// replay (or store failure under `on_error = "reject"`) refuses, and `decide` then
+    /// removes what this request already wrote.
+    async fn record_pending(&mut self) -> Result<(), Rejection> {
+        for item in std::mem::take(&mut self.pending) {
             match self.store.insert_once(&item.key, item.ttl).await {
-                Ok(true) => {}
+                Ok(true) => self.written.push(item.key),
                 Ok(false) => return Err(item.replayed),
                 Err(e) => self.store_failed(e)?,
             }
         }
         Ok(())
+    }
+
+    /// Removes the single-use records this request wrote: it is refused after all, so the
+    /// client may send the same tokens again. A failed removal is logged; the record then
+    /// expires on its own.
+    async fn rollback(&mut self) {
+        for key in std::mem::take(&mut self.written) {
+            if let Err(e) = self.store.remove(&key).await {
+                tracing::warn!(
+                    request_id = crate::logs::request_id(),
+                    error = %e,
+                    "store call failed: a single-use record of a refused request stays until it expires"
+                );
+            }
+        }
     }
 
     /// Keeps `items` for [`Decision::record_forwarded`].

@@ -46,7 +46,7 @@ pub fn upstream_endpoints() -> Vec<&'static str> {
 
 pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "reset", "protocol"];
 /// `op` and `result` of `jargate_store_operations_total` (see `store.rs` here).
-pub const STORE_OPS: [&str; 3] = ["insert_once", "put", "take"];
+pub const STORE_OPS: [&str; 4] = ["insert_once", "put", "take", "remove"];
 pub const STORE_RESULTS: [&str; 4] = ["ok", "full", "timeout", "unavailable"];
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 

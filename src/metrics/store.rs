@@ -53,6 +53,12 @@ impl Store for CountedStore {
         result
     }
 
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let result = self.inner.remove(key).await;
+        self.count("remove", &result);
+        result
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

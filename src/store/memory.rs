@@ -170,6 +170,15 @@ impl Store for MemoryStore {
         Ok(taken.and_then(|(value, expires)| (Instant::now() < expires).then_some(value)))
     }
 
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let digest = digest(key);
+        let mut shard = self.shard(digest as usize);
+        if shard.expiries.remove(&digest).is_some() {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -178,6 +187,17 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_removed_key_is_accepted_again() {
+        let store = MemoryStore::new(100);
+        let ttl = Duration::from_secs(60);
+        assert_eq!(store.insert_once("k", ttl).await, Ok(true));
+        assert_eq!(store.remove("k").await, Ok(()));
+        assert_eq!(store.len(), 0);
+        assert_eq!(store.insert_once("k", ttl).await, Ok(true));
+        assert_eq!(store.remove("never").await, Ok(()));
+    }
 
     #[tokio::test]
     async fn a_key_is_accepted_once_until_it_expires() {

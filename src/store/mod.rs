@@ -29,6 +29,11 @@ pub trait Store: Send + Sync {
     /// Removes and returns a pushed request: a second `take` of the same key finds nothing.
     async fn take(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
 
+    /// Forgets a single-use record this request wrote (SPEC §5 "Single use is decided last":
+    /// when a later record of the same request fails, the earlier ones are removed). Removing
+    /// a key that is not there is not an error.
+    async fn remove(&self, key: &str) -> Result<(), StoreError>;
+
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

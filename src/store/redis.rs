@@ -314,6 +314,20 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn remove(&self, key_: &str) -> Result<(), StoreError> {
+        let key = key(key_);
+        self.call(move |inner, deadline| async move {
+            let mut del = redis::cmd("DEL");
+            del.arg(&key);
+            // DEL is idempotent: a retry after a lost answer does no harm.
+            inner
+                .query::<i64>(&del, deadline, broken)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.call(|inner, deadline| async move {
             inner

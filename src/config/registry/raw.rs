@@ -81,6 +81,13 @@ pub struct RawAuthMethods {
     _self_signed_tls_client_auth: Option<IgnoredAny>,
 }
 
+impl RawAuthMethods {
+    /// Whether an mTLS method is listed (SPEC §9's load checks ask for the level's method).
+    pub fn lists_mtls(&self) -> bool {
+        self._tls_client_auth.is_some() || self._self_signed_tls_client_auth.is_some()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrivateKeyJwt {

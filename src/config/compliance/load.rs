@@ -1,0 +1,182 @@
+//! SPEC §9 "Configuration", checked once per snapshot: a client that cannot meet its level is a
+//! configuration error naming the client, the level and the rule; nothing is silently relaxed.
+//! What is not an error but changes what a level means (legacy mode cannot bind tokens, a
+//! client opting out of a global level) is a warning for `check` and the start-up log.
+
+use super::{AlgUse, Level, LevelAuth, SenderConstraint};
+use crate::config::registry::{Client, Registry};
+use crate::config::{Mode, OutsideParameters, Settings, Unregistered};
+use crate::keys::CredentialSet;
+
+/// The errors, the first of which refuses the snapshot, or the warnings.
+pub fn check(settings: &Settings, registry: &Registry) -> Result<Vec<String>, String> {
+    let global = settings.compliance.level;
+    if global.is_set() && settings.clients.unregistered == Unregistered::Passthrough {
+        return Err(format!(
+            "compliance.level {global}: clients.unregistered = \"passthrough\" would let \
+             unregistered clients past every rule of the level; set it to \"reject\""
+        ));
+    }
+    let mut clients: Vec<&Client> = registry.clients().map(|c| c.as_ref()).collect();
+    clients.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut warnings = Vec::new();
+    let mut unbound = Vec::new();
+    for client in clients {
+        if global.is_set() && client.compliance_level == Some(Level::None) {
+            warnings.push(format!(
+                "client {:?}: compliance_level \"none\" opts out of the global level {global}",
+                client.id
+            ));
+        }
+        if !client.level.is_set() {
+            continue;
+        }
+        client_meets_level(settings, client).map_err(|(rule, why)| {
+            format!(
+                "client {:?} at compliance level {}: {rule}: {why}",
+                client.id, client.level
+            )
+        })?;
+        if client.level.sender_constraint() != SenderConstraint::None {
+            unbound.push(client.id.as_str());
+        }
+    }
+    if settings.upstream.mode == Mode::Legacy && !unbound.is_empty() {
+        warnings.push(format!(
+            "legacy mode: the upstream mints bearer tokens, so the sender-constraining of these \
+             clients' levels cannot bind them (jargate only checks that a certificate or proof \
+             was sent): {}",
+            unbound.join(", ")
+        ));
+    }
+    // wired at merge: mtls sender-constraining needs a certificate source (`listen.mtls` or
+    // `mtls.from_header`, §10); dpop needs `dpop.algs` to share an alg with the level (§11);
+    // `tls_client_auth` credentials need `listen.client_ca_file`. Until those settings exist
+    // no token request carries either, and the sender-constraining rule refuses it.
+    Ok(warnings)
+}
+
+type Failure = (&'static str, String);
+
+fn client_meets_level(settings: &Settings, client: &Client) -> Result<(), Failure> {
+    let level = client.level;
+    if settings.jar.outside_parameters == OutsideParameters::Allow {
+        return Err((
+            "outside parameters",
+            "jar.outside_parameters = \"allow\" would forward parameters outside the request \
+             object to an upstream that may merge them; use \"strip\" or \"reject\""
+                .into(),
+        ));
+    }
+    callbacks(client)?;
+    credential_algs(level, AlgUse::RequestObject, &client.jar_keys, "signed_request_object")?;
+    credential_algs(
+        level,
+        AlgUse::Assertion,
+        &client.auth_keys,
+        "client_authentication_methods.private_key_jwt",
+    )?;
+    if client.public {
+        return Err((
+            "confidential client",
+            "token_endpoint_auth_method \"none\" (a public client) cannot meet any level".into(),
+        ));
+    }
+    match level.client_auth() {
+        LevelAuth::PrivateKeyJwt
+            if client.auth_keys.is_empty() && client.auth_jwks_uris.is_empty() =>
+        {
+            return Err((
+                "client authentication",
+                "the level requires private_key_jwt and no \
+                 client_authentication_methods.private_key_jwt credential is registered"
+                    .into(),
+            ))
+        }
+        LevelAuth::Mtls if !client.lists_mtls => {
+            return Err((
+                "client authentication",
+                "the level requires mTLS and client_authentication_methods lists neither \
+                 tls_client_auth nor self_signed_tls_client_auth"
+                    .into(),
+            ))
+        }
+        _ => {}
+    }
+    if level.is_fapi2() {
+        let skew = settings.limits.clock_skew_secs;
+        if !(10..=60).contains(&skew) {
+            return Err((
+                "time claims",
+                format!(
+                    "limits.clock_skew_secs = {skew}: fapi2 accepts iat and nbf up to 10 s in \
+                     the future and refuses them beyond 60 s, so it must be 10..60"
+                ),
+            ));
+        }
+        let ttl = settings.par.request_uri_ttl_secs;
+        if ttl >= 600 {
+            return Err((
+                "request_uri lifetime",
+                format!("par.request_uri_ttl_secs = {ttl}: fapi2 needs expires_in < 600"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each callback is `https`, or `http` to a loopback address; none holds a wildcard.
+fn callbacks(client: &Client) -> Result<(), Failure> {
+    if client.callbacks.is_empty() {
+        return Err((
+            "redirect_uri",
+            "callbacks is empty: the level compares redirect_uri with the registered callbacks"
+                .into(),
+        ));
+    }
+    for uri in client.callbacks.iter() {
+        let loopback = super::without_loopback_port(uri).is_some();
+        if uri.contains('*') || !(uri.starts_with("https://") || loopback) {
+            return Err((
+                "redirect_uri",
+                format!(
+                    "callback {uri:?} must be https, or http to 127.0.0.1 or [::1], without a \
+                     wildcard"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A registered key whose `alg` the level does not allow is a load error (a `jwks_uri` key is
+/// fetched later and refused per request).
+fn credential_algs(
+    level: Level,
+    kind: AlgUse,
+    keys: &CredentialSet,
+    field: &str,
+) -> Result<(), Failure> {
+    match keys.all().iter().find(|c| !level.allows_alg(kind, c.alg)) {
+        None => Ok(()),
+        Some(c) => {
+            let allowed: Vec<&str> = level
+                .algs(kind)
+                .unwrap_or_default()
+                .iter()
+                .map(|a| a.name())
+                .collect();
+            let allowed = match allowed.is_empty() {
+                true => "none (the level has no such token)".to_string(),
+                false => allowed.join(", "),
+            };
+            Err((
+                "algorithms",
+                format!(
+                    "{field} credential {:?} has alg {}; the level allows {allowed}",
+                    c.name, c.alg
+                ),
+            ))
+        }
+    }
+}
