@@ -27,6 +27,7 @@ macro_rules! out {
 }
 
 pub mod check;
+pub mod compliance;
 pub mod demo;
 pub mod explain;
 pub mod keygen;

@@ -362,3 +362,28 @@ fn a_client_that_cannot_meet_its_level_is_a_load_error_naming_client_level_and_r
         assert!(out.contains(&named), "{id}: expected {named:?} in {out}");
     }
 }
+
+#[test]
+fn check_prints_each_clients_level_its_rules_and_the_upstreams_duties() {
+    let mut export = clients();
+    // An Auth0 export: a bare array of client objects.
+    export = export["clients"].clone();
+    let dir = ConfigDir::new("[compliance]\nlevel = \"fapi2_sp_pkj_mtls\"\n", &export);
+    let ran = dir.check();
+    let out = ran.output();
+    assert_eq!(ran.code, 0, "{out}");
+    for want in [
+        "compliance fapi2_sp_pkj_mtls (clients without compliance_level)",
+        "compliance level: fapi2_sp_pkj_dpop (its compliance_level)",
+        "compliance level: fapi2_sp_pkj_mtls (compliance.level)",
+        "compliance level: none (compliance_level \"none\": opts out of the global level)",
+        "rule: PAR: code_challenge with code_challenge_method S256",
+        "rule: token: a valid DPoP proof is required, alg PS256, ES256, EdDSA",
+        "rule: token: a client certificate is required",
+        "left to the upstream: authorization codes valid at most 60 s; single-use codes; \
+         the PKCE code_verifier check; binding tokens with cnf",
+        "warning: client \"optout\": compliance_level \"none\" opts out of the global level",
+    ] {
+        assert!(out.contains(want), "expected {want:?} in {out}");
+    }
+}
