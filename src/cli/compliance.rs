@@ -78,9 +78,9 @@ fn rules(level: Level, client: &Client) -> Vec<String> {
             "client authentication: private_key_jwt only, alg {}",
             algs(level, AlgUse::Assertion)
         )),
-        LevelAuth::Mtls => {
-            rules.push("client authentication: tls_client_auth or self_signed_tls_client_auth only".into())
-        }
+        LevelAuth::Mtls => rules.push(
+            "client authentication: tls_client_auth or self_signed_tls_client_auth only".into(),
+        ),
         LevelAuth::Registry => {}
     }
     match level.sender_constraint() {

@@ -278,7 +278,10 @@ impl Compliance {
     }
 
     pub fn policies(&self, level: Level) -> Option<&super::TokenPolicies> {
-        self.policies.iter().find(|(l, _)| *l == level).map(|(_, p)| p)
+        self.policies
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, p)| p)
     }
 
     /// Whether some client is held to a fapi2 level.

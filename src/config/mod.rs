@@ -68,7 +68,9 @@ impl Snapshot {
     /// built once per snapshot for every level in use.
     pub fn policies_for(&self, level: Option<Level>) -> &TokenPolicies {
         match level {
-            Some(level) if level.is_set() => self.compliance.policies(level).unwrap_or(&self.policies),
+            Some(level) if level.is_set() => {
+                self.compliance.policies(level).unwrap_or(&self.policies)
+            }
             _ => &self.policies,
         }
     }

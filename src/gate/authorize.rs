@@ -8,8 +8,8 @@ use crate::jose::Jws;
 use crate::reject::{
     ClientFault, ComplianceFault, Rejection, RequestFault, RequestUriFault, TokenFault,
 };
-use crate::rules::compliance;
 use crate::request::Params;
+use crate::rules::compliance;
 use crate::rules::{check_request_object_with, RequestObject, TokenKind, PAR_URN_PREFIX};
 use crate::store::jti_key;
 use bytes::Bytes;
@@ -229,7 +229,10 @@ impl Decision<'_> {
         jws: &'j Jws<'j>,
         client: &Client,
     ) -> Result<RequestObject<'j>, Rejection> {
-        let policy = &self.snapshot.policies_for(Some(client.level)).request_object;
+        let policy = &self
+            .snapshot
+            .policies_for(Some(client.level))
+            .request_object;
         let checked = self
             .with_remote_keys(&client.jar_jwks_uris, |remote| {
                 check_request_object_with(jws, policy, client, remote, self.now)

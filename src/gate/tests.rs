@@ -421,7 +421,14 @@ async fn a_pkj_mtls_token_request_passes_with_a_certificate_and_is_refused_witho
         }
     }
     let without = SenderInputs::default();
-    let refused = decide_with(&store, &NoRemoteKeys, &snapshot, incoming(&request), NOW, without);
+    let refused = decide_with(
+        &store,
+        &NoRemoteKeys,
+        &snapshot,
+        incoming(&request),
+        NOW,
+        without,
+    );
     assert_eq!(
         refused.await.result,
         Err(ComplianceFault::CertificateRequired.into())
@@ -431,9 +438,20 @@ async fn a_pkj_mtls_token_request_passes_with_a_certificate_and_is_refused_witho
         has_client_cert: true,
         dpop_proof_valid: false,
     };
-    let passed = decide_with(&store, &NoRemoteKeys, &snapshot, incoming(&request), NOW, with);
+    let passed = decide_with(
+        &store,
+        &NoRemoteKeys,
+        &snapshot,
+        incoming(&request),
+        NOW,
+        with,
+    );
     assert_eq!(passed.await.result, Ok(Forward::default().into()));
-    assert_eq!(store.len(), 1, "the assertion's jti is recorded once it passed");
+    assert_eq!(
+        store.len(),
+        1,
+        "the assertion's jti is recorded once it passed"
+    );
 }
 
 #[tokio::test]

@@ -320,10 +320,7 @@ impl Store for RedisStore {
             let mut del = redis::cmd("DEL");
             del.arg(&key);
             // DEL is idempotent: a retry after a lost answer does no harm.
-            inner
-                .query::<i64>(&del, deadline, broken)
-                .await
-                .map(|_| ())
+            inner.query::<i64>(&del, deadline, broken).await.map(|_| ())
         })
         .await
     }

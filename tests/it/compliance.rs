@@ -27,12 +27,13 @@ fn fapi_client(id: &str, level: Value) -> Value {
 }
 
 /// `fapi`: fapi2_sp_pkj_dpop by its own `compliance_level`; `inherits`: no `compliance_level`
-/// (the global level); `optout`: `compliance_level: "none"`.
+/// (the global level); `optout`: `compliance_level: "none"`; `fapi1`: fapi1_adv_pkj_par.
 fn clients() -> Value {
     registry(vec![
         fapi_client("fapi", json!(DPOP_LEVEL)),
         fapi_client("inherits", Value::Null),
         fapi_client("optout", json!("none")),
+        fapi_client("fapi1", json!("fapi1_adv_pkj_par")),
     ])
 }
 
@@ -187,6 +188,33 @@ async fn every_par_rule_of_the_level_refuses_with_its_error_and_forwards_nothing
 }
 
 #[tokio::test]
+async fn fapi1_requires_a_signed_request_object_and_a_hybrid_or_jarm_response_type() {
+    let (up, j) = start("").await;
+    let plain = format!(
+        "client_id=fapi1&response_type=code+id_token&code_challenge={CHALLENGE}\
+         &code_challenge_method=S256&client_assertion_type={ASSERTION_TYPE_FORM}\
+         &client_assertion={}",
+        assertion("fapi1", json!({}))
+    );
+    let resp = post_form(j.proxy_addr(), PAR, &plain).await;
+    assert_rejected(&resp, 400, "invalid_request", &up);
+    let code_only = par_body(
+        "fapi1",
+        &fapi_object("fapi1", json!({})),
+        &assertion("fapi1", json!({})),
+    );
+    let resp = post_form(j.proxy_addr(), PAR, &code_only).await;
+    assert_rejected(&resp, 400, "unsupported_response_type", &up);
+    let hybrid = par_body(
+        "fapi1",
+        &fapi_object("fapi1", json!({"response_type": "code id_token"})),
+        &assertion("fapi1", json!({})),
+    );
+    let resp = post_form(j.proxy_addr(), PAR, &hybrid).await;
+    assert_forwarded(&resp, &up, "POST", PAR, hybrid.as_bytes());
+}
+
+#[tokio::test]
 async fn a_par_refused_by_the_level_leaves_its_assertion_unspent() {
     let (up, j) = start("").await;
     let assertion = assertion("fapi", json!({}));
@@ -295,12 +323,16 @@ async fn legacy_mode_enforces_the_level_at_its_own_par() {
     let resp = post_form(j.proxy_addr(), PAR, &valid_par("fapi")).await;
     assert_eq!(resp.status, 201, "{}", resp.text());
     assert_eq!(up.count(), 0, "legacy PAR is answered by jargate");
-    let uri = resp.json()["request_uri"].as_str().expect("request_uri").to_string();
+    let uri = resp.json()["request_uri"]
+        .as_str()
+        .expect("request_uri")
+        .to_string();
     let query = format!("client_id=fapi&request_uri={}", form_encode(&uri));
     let resp = get(j.proxy_addr(), &format!("{AUTHORIZE}?{query}")).await;
     let fwd = relayed_nth(&resp, &up, 0);
     assert!(
-        fwd.path_and_query.contains(&format!("code_challenge={CHALLENGE}")),
+        fwd.path_and_query
+            .contains(&format!("code_challenge={CHALLENGE}")),
         "{}",
         fwd.path_and_query
     );

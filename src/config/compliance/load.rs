@@ -69,7 +69,12 @@ fn client_meets_level(settings: &Settings, client: &Client) -> Result<(), Failur
         ));
     }
     callbacks(client)?;
-    credential_algs(level, AlgUse::RequestObject, &client.jar_keys, "signed_request_object")?;
+    credential_algs(
+        level,
+        AlgUse::RequestObject,
+        &client.jar_keys,
+        "signed_request_object",
+    )?;
     credential_algs(
         level,
         AlgUse::Assertion,
