@@ -32,13 +32,7 @@ pub fn client_lines(snapshot: &Snapshot, client: &Client) -> String {
 }
 
 fn algs(level: Level, kind: AlgUse) -> String {
-    let names: Vec<&str> = level
-        .algs(kind)
-        .unwrap_or_default()
-        .iter()
-        .map(|a| a.name())
-        .collect();
-    names.join(", ")
+    level.alg_names(kind)
 }
 
 /// SPEC §9's table, for this client's level.

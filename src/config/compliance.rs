@@ -157,6 +157,18 @@ impl Level {
         }
     }
 
+    /// The level's algorithms for `kind`, comma-separated, for messages (empty: none, or no
+    /// restriction at `none`).
+    pub fn alg_names(self, kind: AlgUse) -> String {
+        let names: Vec<&str> = self
+            .algs(kind)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        names.join(", ")
+    }
+
     /// Whether `alg` may be used for `kind` at this level.
     pub fn allows_alg(self, kind: AlgUse, alg: Alg) -> bool {
         self.algs(kind).is_none_or(|algs| algs.contains(&alg))

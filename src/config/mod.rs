@@ -131,7 +131,15 @@ impl Snapshot {
             return Err("listen: header_timeout_ms and body_timeout_ms must be positive".into());
         }
         let upstream = parse_upstream(&settings.upstream)?;
-        let routes = Routes::new(settings.paths.intercepted(), &settings.paths.upgrade)?;
+        let mut intercepted = settings.paths.intercepted();
+        if settings.compliance.level.is_set() {
+            // SPEC §9: under a global level, userinfo refuses access tokens outside the header.
+            intercepted.push((
+                settings.paths.userinfo.clone(),
+                crate::request::Endpoint::Userinfo,
+            ));
+        }
+        let routes = Routes::new(intercepted, &settings.paths.upgrade)?;
         check_limits(&settings)?;
         if settings.issuer.identifier.is_empty() {
             return Err("issuer.identifier: must not be empty".into());

@@ -14,6 +14,7 @@ mod outside;
 pub mod report;
 #[cfg(test)]
 mod tests;
+mod userinfo;
 
 use crate::config::Snapshot;
 use crate::keys::{CredentialSet, KeySource, Refresh};
@@ -98,12 +99,14 @@ pub fn precheck(
 ) -> Result<(), Rejection> {
     let allowed = match endpoint {
         Endpoint::Authorize => method == Method::GET || method == Method::POST,
+        // The upstream decides which methods its userinfo serves (OIDC: GET and POST).
+        Endpoint::Userinfo => true,
         _ => method == Method::POST,
     };
     if !allowed {
         return Err(Rejection::MethodNotAllowed);
     }
-    if has_query && endpoint != Endpoint::Authorize {
+    if has_query && !matches!(endpoint, Endpoint::Authorize | Endpoint::Userinfo) {
         return Err(RequestFault::QueryNotAllowed.into());
     }
     if content_length.is_some_and(|n| n > snapshot.settings.limits.max_body_bytes) {
@@ -191,11 +194,17 @@ struct Decision<'a> {
 
 impl Decision<'_> {
     async fn run(&mut self, req: Incoming<'_>) -> Result<Action, Rejection> {
-        let params = read_params(&req, self.snapshot.settings.limits.max_parameters)?;
-        if req.endpoint != Endpoint::Authorize {
+        let max = self.snapshot.settings.limits.max_parameters;
+        let params = match req.endpoint {
+            // Any body may reach a userinfo endpoint; it is read only for `access_token`.
+            Endpoint::Userinfo => Params::default(),
+            _ => read_params(&req, max)?,
+        };
+        if !matches!(req.endpoint, Endpoint::Authorize | Endpoint::Userinfo) {
             self.auth_method = Some(AuthMethod::of(&params, req.authorization));
         }
         match req.endpoint {
+            Endpoint::Userinfo => userinfo::decide(&req, max),
             Endpoint::Authorize => self.authorize(&req, &params).await,
             Endpoint::Par => self.par(&req, &params).await,
             Endpoint::Token | Endpoint::ClientAuth => {

@@ -140,6 +140,7 @@ impl Request {
                 format!("grant_type=client_credentials&{auth}"),
             ),
             Endpoint::ClientAuth => (Method::POST, None, format!("token=t-1&{auth}")),
+            Endpoint::Userinfo => (Method::GET, None, String::new()),
         };
         Request {
             endpoint,

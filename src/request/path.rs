@@ -12,6 +12,8 @@ pub enum Endpoint {
     Par,
     Token,
     ClientAuth,
+    /// `paths.userinfo`, intercepted under a global compliance level only (SPEC §9).
+    Userinfo,
 }
 
 impl Endpoint {
@@ -21,6 +23,7 @@ impl Endpoint {
             Endpoint::Par => "par",
             Endpoint::Token => "token",
             Endpoint::ClientAuth => "client_auth",
+            Endpoint::Userinfo => "userinfo",
         }
     }
 }

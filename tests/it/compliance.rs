@@ -419,3 +419,49 @@ fn check_prints_each_clients_level_its_rules_and_the_upstreams_duties() {
         assert!(out.contains(want), "expected {want:?} in {out}");
     }
 }
+
+/// A request's extra headers.
+type Headers<'a> = [(&'a str, &'a str)];
+
+#[tokio::test]
+async fn userinfo_refuses_an_access_token_outside_the_authorization_header_under_a_global_level() {
+    let (up, j) = start("[compliance]\nlevel = \"fapi2_sp_pkj_dpop\"\n").await;
+    let addr = j.proxy_addr();
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let gzip = [("Content-Type", "text/plain"), ("Content-Encoding", "gzip")];
+    let cases: Vec<(&str, &str, &Headers, &str)> = vec![
+        ("GET", "/userinfo?access_token=at-1", &[], ""),
+        ("GET", "/userinfo?ACCESS_TOKEN=at-1", &[], ""),
+        ("GET", "/userinfo?%61ccess_token=at-1", &[], ""),
+        ("POST", "/userinfo", &form, "access_token=at-1"),
+        (
+            "POST",
+            "/userinfo",
+            &[("Content-Type", "application/json")],
+            "{\"x\":\"&access_token=at-1\"}",
+        ),
+        ("POST", "/userinfo", &gzip, "anything"),
+    ];
+    for (method, target, headers, body) in cases {
+        let resp = request(addr, method, target, headers, body.as_bytes()).await;
+        assert_error(&resp, 400, "invalid_request");
+        assert_eq!(
+            up.count(),
+            0,
+            "{method} {target} {body}: the upstream must see nothing"
+        );
+    }
+    let bearer = [("Authorization", "Bearer at-1")];
+    let resp = request(addr, "GET", "/userinfo?schema=openid", &bearer, b"").await;
+    let fwd = relayed_nth(&resp, &up, 0);
+    assert_eq!(fwd.path_and_query, "/userinfo?schema=openid");
+    assert_eq!(fwd.header("authorization").as_deref(), Some("Bearer at-1"));
+}
+
+#[tokio::test]
+async fn userinfo_is_not_intercepted_without_a_global_level() {
+    let (up, j) = start("").await;
+    let resp = get(j.proxy_addr(), "/userinfo?access_token=at-1").await;
+    let fwd = relayed_nth(&resp, &up, 0);
+    assert_eq!(fwd.path_and_query, "/userinfo?access_token=at-1");
+}

@@ -165,15 +165,9 @@ fn credential_algs(
     match keys.all().iter().find(|c| !level.allows_alg(kind, c.alg)) {
         None => Ok(()),
         Some(c) => {
-            let allowed: Vec<&str> = level
-                .algs(kind)
-                .unwrap_or_default()
-                .iter()
-                .map(|a| a.name())
-                .collect();
-            let allowed = match allowed.is_empty() {
-                true => "none (the level has no such token)".to_string(),
-                false => allowed.join(", "),
+            let allowed = match level.alg_names(kind) {
+                names if names.is_empty() => "none (the level has no such token)".to_string(),
+                names => names,
             };
             Err((
                 "algorithms",
