@@ -7,8 +7,9 @@
 //! - [`rules`]: every SPEC §5 token rule as one named check, in one order; the proxy stops at
 //!   the first failure, `jargate explain` runs them all.
 //! - [`request`]: path routing and parameter parsing.
-//! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use),
-//!   over a store and a key source.
+//! - [`gate`]: the decision for one intercepted request (shape → client → tokens → the
+//!   client's compliance level (SPEC §9) → single use, last), over a store and a key source.
+//!   Levels are typed in `config::compliance`, their rules are `rules::compliance`.
 //! - [`store`]: single-use `jti` and pushed requests.
 //! - [`reject`]: every refusal, mapped to SPEC §6.
 //! - [`random`]: unguessable bytes from the system. [`roots`]: trust anchors for outgoing TLS (https upstream, remote JWK Sets).
