@@ -8,8 +8,9 @@
 //! - [`rules`]: every SPEC §5 token rule as one named check, in one order; the proxy stops at
 //!   the first failure, `jargate explain` runs them all. [`rules::dpop`]: DPoP proofs (§11).
 //! - [`request`]: path routing and parameter parsing.
-//! - [`gate`]: the decision for one intercepted request (shape → client → tokens → single use),
-//!   over a store and a key source.
+//! - [`gate`]: the decision for one intercepted request (shape → client → tokens → the
+//!   client's compliance level (SPEC §9) → single use, last), over a store and a key source.
+//!   Levels are typed in `config::compliance`, their rules are `rules::compliance`.
 //! - [`store`]: single-use `jti` and pushed requests; in memory, or on Redis (one server, a
 //!   Sentinel set or a Cluster: [`store::topology`]).
 //! - [`mtls`]: client certificates (RFC 8705, RFC 9440): classification, thumbprints, DN

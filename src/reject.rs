@@ -101,6 +101,8 @@ pub enum TokenFault {
     ForbiddenClaim(&'static str),
     SubIsClient,
     Replayed,
+    /// `alg` is not one the client's compliance level allows (SPEC §9).
+    AlgNotAllowedByLevel,
 }
 
 /// A NumericDate or a span of seconds as the token wrote it (JSON numbers may be fractional).
@@ -192,6 +194,7 @@ impl TokenFault {
             ForbiddenClaim(_) => "forbidden_claim",
             SubIsClient => "sub_is_client",
             Replayed => "jti_replayed",
+            AlgNotAllowedByLevel => "level_alg",
         }
     }
 
@@ -244,6 +247,9 @@ impl TokenFault {
             ForbiddenClaim(c) => format!("{what} must not contain {c}"),
             SubIsClient => format!("{what} sub must not equal the client_id"),
             Replayed => "jti already used".to_string(),
+            AlgNotAllowedByLevel => {
+                format!("{what} alg is not allowed by the client's compliance level")
+            }
         }
     }
 }

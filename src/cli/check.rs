@@ -174,6 +174,10 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
     out += &format!("issuer     {}{aliases}\n", s.issuer.identifier);
     out += &format!("store      {:?}\n", s.store.backend).to_lowercase();
     out += &enforcement_line(snapshot);
+    let level = snapshot.compliance.global();
+    if level.is_set() {
+        out += &format!("compliance {level} (clients without compliance_level)\n");
+    }
     out += &format!("clients    {}\n", snapshot.registry.len());
     for client in sorted_clients(snapshot) {
         out += &format!("\nclient {}", client.id);
@@ -198,6 +202,7 @@ pub fn summary(snapshot: &Snapshot, now: i64) -> String {
         if client.requires_par {
             out += "  pushed authorization requests: required (require_pushed_authorization_requests)\n";
         }
+        out += &super::compliance::client_lines(snapshot, client);
         if report::mode_for(snapshot, Some(&client.id)) == EnforcementMode::Report {
             out += "  enforcement: report (NOT ENFORCED: refusals are forwarded as would_reject)\n";
         }

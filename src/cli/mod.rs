@@ -28,6 +28,7 @@ macro_rules! out {
 
 pub mod check;
 pub mod check_mtls;
+pub mod compliance;
 pub mod demo;
 pub mod explain;
 pub mod keygen;

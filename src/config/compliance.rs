@@ -6,6 +6,8 @@
 //! The rules themselves are plain functions in `rules::compliance`; the decision (`gate`) calls
 //! them in SPEC §5's order. This module knows nothing of requests.
 
+pub mod load;
+
 use crate::keys::Alg;
 use serde::Deserialize;
 use std::fmt;
@@ -155,6 +157,18 @@ impl Level {
         }
     }
 
+    /// The level's algorithms for `kind`, comma-separated, for messages (empty: none, or no
+    /// restriction at `none`).
+    pub fn alg_names(self, kind: AlgUse) -> String {
+        let names: Vec<&str> = self
+            .algs(kind)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        names.join(", ")
+    }
+
     /// Whether `alg` may be used for `kind` at this level.
     pub fn allows_alg(self, kind: AlgUse, alg: Alg) -> bool {
         self.algs(kind).is_none_or(|algs| algs.contains(&alg))
@@ -265,12 +279,21 @@ pub struct Compliance {
     pub settings: ComplianceSettings,
     /// Every level some client resolves to, each once, in `Level::ALL` order.
     pub levels_in_use: Vec<Level>,
+    /// The token policies of each level in use but `none` (`Snapshot::policies_for`).
+    pub policies: Vec<(Level, super::TokenPolicies)>,
 }
 
 impl Compliance {
     /// The global level (`compliance.level`).
     pub fn global(&self) -> Level {
         self.settings.level
+    }
+
+    pub fn policies(&self, level: Level) -> Option<&super::TokenPolicies> {
+        self.policies
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, p)| p)
     }
 
     /// Whether some client is held to a fapi2 level.

@@ -77,6 +77,17 @@ pub struct Upstream {
 }
 
 impl Snapshot {
+    /// The token policies of a client at `level` (`None`: a request of no known client),
+    /// built once per snapshot for every level in use.
+    pub fn policies_for(&self, level: Option<Level>) -> &TokenPolicies {
+        match level {
+            Some(level) if level.is_set() => {
+                self.compliance.policies(level).unwrap_or(&self.policies)
+            }
+            _ => &self.policies,
+        }
+    }
+
     /// Reads and validates the configuration file and everything it names.
     pub fn load(config_path: &Path) -> Result<Snapshot, String> {
         let text = std::fs::read_to_string(config_path)
@@ -142,7 +153,15 @@ impl Snapshot {
             return Err("listen: header_timeout_ms and body_timeout_ms must be positive".into());
         }
         let upstream = parse_upstream(&settings.upstream)?;
-        let routes = Routes::new(settings.paths.intercepted(), &settings.paths.upgrade)?;
+        let mut intercepted = settings.paths.intercepted();
+        if settings.compliance.level.is_set() {
+            // SPEC §9: under a global level, userinfo refuses access tokens outside the header.
+            intercepted.push((
+                settings.paths.userinfo.clone(),
+                crate::request::Endpoint::Userinfo,
+            ));
+        }
+        let routes = Routes::new(intercepted, &settings.paths.upgrade)?;
         check_limits(&settings)?;
         if settings.issuer.identifier.is_empty() {
             return Err("issuer.identifier: must not be empty".into());
@@ -163,10 +182,19 @@ impl Snapshot {
             // 0 would let every request with a fresh `kid` trigger a fetch of the client's JWKS.
             return Err("clients.jwks_min_refetch_secs: must be at least 1".into());
         }
-        if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 600 {
-            return Err("par.request_uri_ttl_secs: must be between 1 and 600".into());
+        if settings.par.request_uri_ttl_secs == 0 || settings.par.request_uri_ttl_secs > 599 {
+            // FAPI 2.0 asks for expires_in < 600 (SPEC §3).
+            return Err("par.request_uri_ttl_secs: must be between 1 and 599".into());
         }
-        let compliance = registry.resolve_levels(&settings.compliance);
+        let mut compliance = registry.resolve_levels(&settings.compliance);
+        let warnings = compliance::load::check(&settings, &registry)?;
+        registry.warnings.extend(warnings);
+        compliance.policies = compliance
+            .levels_in_use
+            .iter()
+            .filter(|l| l.is_set())
+            .map(|l| (*l, TokenPolicies::for_level(&settings, *l)))
+            .collect();
         let response_iss = response_iss::IssCallbacks::new(
             settings.compliance.response_iss,
             compliance.global(),

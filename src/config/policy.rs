@@ -1,6 +1,7 @@
 //! What the token rules need from the settings, resolved once per snapshot: one policy per
 //! token kind, so a request reads no setting itself and the two kinds' limits never mix.
 
+use super::compliance::{AlgUse, Level};
 use super::Settings;
 
 /// The limits and requirements one kind of token is checked against (SPEC §5).
@@ -16,6 +17,9 @@ pub struct TokenPolicy {
     /// `typ` must be present (request objects with `jar.require_typ`).
     pub require_typ: bool,
     pub audience: AudiencePolicy,
+    /// The algorithms the client's compliance level allows for this kind (SPEC §9); `None`:
+    /// no level, the registered credential's `alg` decides alone.
+    pub algs: Option<&'static [crate::keys::Alg]>,
 }
 
 /// Who a token must be addressed to.
@@ -69,6 +73,7 @@ impl TokenPolicies {
                 require_nbf: false,
                 require_typ: false,
                 audience: audience(issuer.strict_audience),
+                algs: None,
             }),
             // `strict_audience` hardens client assertions only: the OpenID conformance suite
             // requires a request object with `aud = [issuer, other]` to be accepted.
@@ -82,7 +87,33 @@ impl TokenPolicies {
                 require_nbf: settings.jar.require_nbf,
                 require_typ: settings.jar.require_typ,
                 audience: audience(false),
+                algs: None,
             }),
         }
     }
+
+    /// The policies of a client at `level` (SPEC §9): the level's algorithms; request objects
+    /// with `exp` and `nbf`, at most 60 minutes apart and `nbf` at most 60 minutes old; at
+    /// fapi2, client assertions addressed to `issuer.identifier` alone (aliases not accepted,
+    /// at PAR too). Every rule stays the §5 rule it tightens.
+    pub fn for_level(settings: &Settings, level: Level) -> TokenPolicies {
+        let mut policies = TokenPolicies::new(settings);
+        if !level.is_set() {
+            return policies;
+        }
+        let object = &mut policies.request_object.0;
+        object.require_exp = true;
+        object.require_nbf = true;
+        object.max_lifetime = object.max_lifetime.min(LEVEL_OBJECT_MAX_LIFETIME_SECS);
+        object.algs = level.algs(AlgUse::RequestObject);
+        let assertion = &mut policies.assertion.0;
+        assertion.algs = level.algs(AlgUse::Assertion);
+        if level.is_fapi2() {
+            assertion.audience.strict = true;
+        }
+        policies
+    }
 }
+
+/// FAPI 1.0 Advanced §5.2.2 items 13 and 17: `exp − nbf` at most 60 minutes.
+pub const LEVEL_OBJECT_MAX_LIFETIME_SECS: i64 = 3600;

@@ -55,6 +55,10 @@ pub struct Client {
     /// `dpop_bound_access_tokens` (RFC 9449 §5.2): every token request carries a valid DPoP
     /// proof (SPEC §11).
     pub dpop_bound_access_tokens: bool,
+    /// `token_endpoint_auth_method = "none"`: a public client, which no level admits.
+    pub public: bool,
+    /// `client_authentication_methods` lists `tls_client_auth` or `self_signed_tls_client_auth`.
+    pub lists_mtls: bool,
 }
 
 /// Credential objects by `id` (`clients.credentials_file`), for clients that name theirs by
@@ -112,6 +116,7 @@ impl Registry {
         Compliance {
             settings: settings.clone(),
             levels_in_use: in_use,
+            policies: Vec::new(),
         }
     }
 
@@ -231,6 +236,11 @@ fn build_client(
     let auth_required = mtls::auth_required(&raw, &listed);
     let mtls_credentials =
         mtls::credentials(&raw, &listed, base, credentials, &mut registry.files)?;
+    let public = raw.token_endpoint_auth_method == Some(AuthMethod::None);
+    let lists_mtls = raw
+        .client_authentication_methods
+        .as_ref()
+        .is_some_and(|m| m.lists_mtls());
     registry.warnings.extend(warning);
     let enforcement = enforcement(&raw)?;
     let (jar_required, jar_raw) = match raw.signed_request_object {
@@ -289,6 +299,8 @@ fn build_client(
         mtls: mtls_credentials,
         auth_required,
         dpop_bound_access_tokens: raw.dpop_bound_access_tokens.unwrap_or(false),
+        public,
+        lists_mtls,
     })
 }
 

@@ -6,12 +6,15 @@
 
 use super::outside::Inside;
 use super::{legacy, outside, pushed, Action, Decision, Forward, Incoming, SingleUse};
-use crate::config::{Client, OutsideParameters, Unregistered};
+use crate::config::{Client, Level, OutsideParameters, Unregistered};
 use crate::jose::Jws;
-use crate::reject::{ClientFault, Rejection, RequestFault, RequestUriFault, TokenFault};
+use crate::reject::{
+    ClientFault, ComplianceFault, Rejection, RequestFault, RequestUriFault, TokenFault,
+};
 use crate::request::params::Origin;
 use crate::request::urn::is_urn;
 use crate::request::Params;
+use crate::rules::compliance;
 use crate::rules::{check_request_object_with, RequestObject, TokenKind, PAR_URN_PREFIX};
 use crate::store::jti_key;
 use bytes::Bytes;
@@ -43,6 +46,7 @@ impl Decision<'_> {
         let client = client_id
             .and_then(|id| self.snapshot.registry.get(id))
             .cloned();
+        let level = client.as_ref().map_or(Level::None, |c| c.level);
         if let Some(uri) = request_uri {
             let client_id = client_id.ok_or(RequestFault::MissingParameter("client_id"))?;
             if self.legacy() {
@@ -55,15 +59,33 @@ impl Decision<'_> {
                         outside::apply(policy, params, inside, req.query, req.body)?;
                     }
                 }
-                return self.redeem(uri, client_id).await;
+                return self.redeem(uri, client_id, level).await;
             }
             // Passthrough mode: the upstream holds the pushed request and checks its binding;
             // outside parameters are compared with what jargate saw pushed, if it did.
-            let pushed = self.recall_pushed(policy, uri, client_id).await?;
+            // Under a level the record is needed even with `allow` (a load error there anyway).
+            let recall = if level.is_set() {
+                OutsideParameters::Strip
+            } else {
+                policy
+            };
+            let pushed = self.recall_pushed(recall, uri, client_id).await?;
+            if level.is_set() {
+                // SPEC §9: a `request_uri` jargate did not see pushed, or (fapi2) one pushed
+                // more than 599 s ago, is refused whatever the upstream would do.
+                let record = pushed
+                    .as_ref()
+                    .ok_or(ComplianceFault::RequestUriNotPushed)?;
+                compliance::request_uri_age(level, record.pushed_time(), self.now)?;
+            }
             let inside = pushed.as_ref().map_or(Inside::Nothing, Inside::Pushed);
             let forward = outside::apply(policy, params, inside, req.query, req.body)?;
             self.admit(client.as_ref())?;
             return Ok(forward.into());
+        }
+        // SPEC §9: every level requires PAR; a `request` by value is refused with it.
+        if level.is_set() {
+            return Err(ComplianceFault::ParRequired.into());
         }
         if self.snapshot.settings.par.require_par || client.as_ref().is_some_and(|c| c.requires_par)
         {
@@ -85,10 +107,11 @@ impl Decision<'_> {
         let checked = self.check_object(&jws, &client).await?;
         let single_use = self.object_single_use(&client, &checked);
         self.remember(&single_use);
+        self.pending.extend(single_use);
         let inside = Inside::Object(checked.claims);
         let forward = outside::apply(policy, params, inside, req.query, req.body)?;
         let legacy_query = self.legacy_query(&client.id, checked.claims)?;
-        self.record_all(single_use).await?;
+        self.record_pending().await?;
         if let Some(query) = legacy_query {
             return Ok(legacy::authorize_with(query).into());
         }
@@ -109,14 +132,20 @@ impl Decision<'_> {
         }
         let auth = self.authenticate_client(req, params).await?;
         self.client_authenticated = auth.proven();
+        self.level_client_auth(auth.client.as_deref())?;
         // In legacy mode jargate keeps the pushed request, so it must know who pushed it; an
         // assertion is the one client authentication it can verify.
         if self.legacy() && !auth.proven() {
             return Err(Rejection::Client(ClientFault::AssertionRequired));
         }
-        let mut single_use = auth.single_use;
-        self.remember(&single_use);
+        self.remember(&auth.single_use);
+        self.pending.extend(auth.single_use);
         let Some(token) = params.get("request") else {
+            if let Some(client) = &auth.client {
+                if client.level.is_set() {
+                    self.level_authorization_request(client, None, params)?;
+                }
+            }
             if auth
                 .client
                 .as_ref()
@@ -124,9 +153,10 @@ impl Decision<'_> {
             {
                 return Err(RequestFault::SignedRequestRequired.into());
             }
-            single_use.extend(self.dpop(req, auth.client.as_deref())?);
+            let proof = self.dpop(req, auth.client.as_deref())?;
+            self.pending.extend(proof);
             self.dpop_jkt_matches(params, None)?;
-            self.record_all(single_use).await?;
+            self.record_pending().await?;
             return match auth.client {
                 Some(client) if self.legacy() => {
                     let query = legacy::query_from_params(&client.id, params);
@@ -137,7 +167,7 @@ impl Decision<'_> {
                     let pusher = client.as_ref().map(|c| c.id.as_str());
                     let record = pusher
                         .or(params.get("client_id"))
-                        .map(|id| pushed::Record::from_params(id, params));
+                        .map(|id| pushed::Record::from_params(id, params).pushed_at(self.now));
                     Ok(Forward {
                         push: record,
                         ..Forward::default()
@@ -152,19 +182,22 @@ impl Decision<'_> {
         let checked = self.check_object(&jws, &client).await?;
         let object_single_use = self.object_single_use(&client, &checked);
         self.remember(&object_single_use);
+        self.pending.extend(object_single_use);
         let policy = self.snapshot.settings.jar.outside_parameters;
         let inside = Inside::Object(checked.claims);
         let mut forward = outside::apply(policy, params, inside, None, req.body)?;
+        self.level_authorization_request(&client, Some(checked.claims), params)?;
         let legacy_query = self.legacy_query(&client.id, checked.claims)?;
-        single_use.extend(object_single_use);
-        single_use.extend(self.dpop(req, Some(&client))?);
+        let proof = self.dpop(req, Some(&client))?;
+        self.pending.extend(proof);
         self.dpop_jkt_matches(params, Some(checked.claims))?;
-        self.record_all(single_use).await?;
+        self.record_pending().await?;
         if let Some(query) = legacy_query {
             let query = self.with_dpop_jkt(query);
             return self.push(&client, query).await;
         }
-        forward.push = Some(pushed::Record::from_claims(&client.id, checked.claims));
+        forward.push =
+            Some(pushed::Record::from_claims(&client.id, checked.claims).pushed_at(self.now));
         Ok(forward.into())
     }
 
@@ -188,8 +221,11 @@ impl Decision<'_> {
         let entry = legacy::PushedRequest {
             client_id: client.id.clone(),
             query,
+            pushed_at: Some(self.now),
         };
         let value = serde_json::to_vec(&entry).map_err(|_| Rejection::StoreUnavailable)?;
+        // The PAR entry is this request's last record; if it fails, `decide` removes the
+        // `jti`s recorded before it.
         self.store
             .put(
                 &legacy::pushed_key(&request_uri),
@@ -226,7 +262,12 @@ impl Decision<'_> {
     }
 
     /// Legacy `/authorize?request_uri=…`: the pushed request, once, for the client that pushed it.
-    async fn redeem(&mut self, request_uri: &str, client_id: &str) -> Result<Action, Rejection> {
+    async fn redeem(
+        &mut self,
+        request_uri: &str,
+        client_id: &str,
+        level: Level,
+    ) -> Result<Action, Rejection> {
         let stored = self
             .store
             .take(&legacy::pushed_key(request_uri))
@@ -237,6 +278,9 @@ impl Decision<'_> {
             .map_err(|_| Rejection::RequestUri(RequestUriFault::UnknownOrUsed))?;
         if entry.client_id != client_id {
             return Err(Rejection::RequestUri(RequestUriFault::OtherClient));
+        }
+        if let Some(pushed_at) = entry.pushed_at {
+            compliance::request_uri_age(level, pushed_at, self.now)?;
         }
         Ok(legacy::authorize_with(entry.query).into())
     }
@@ -275,7 +319,10 @@ impl Decision<'_> {
         jws: &'j Jws<'j>,
         client: &Client,
     ) -> Result<RequestObject<'j>, Rejection> {
-        let policy = &self.snapshot.policies.request_object;
+        let policy = &self
+            .snapshot
+            .policies_for(Some(client.level))
+            .request_object;
         let checked = self
             .with_remote_keys(&client.jar_jwks_uris, |remote| {
                 check_request_object_with(jws, policy, client, remote, self.now)
@@ -287,7 +334,12 @@ impl Decision<'_> {
 
     fn object_single_use(&self, client: &Client, checked: &RequestObject) -> Vec<SingleUse> {
         let kind = TokenKind::RequestObject;
-        let max_lifetime = self.snapshot.policies.request_object.0.max_lifetime;
+        let max_lifetime = self
+            .snapshot
+            .policies_for(Some(client.level))
+            .request_object
+            .0
+            .max_lifetime;
         checked
             .jti
             .iter()

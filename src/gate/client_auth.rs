@@ -113,7 +113,7 @@ impl Decision<'_> {
             .as_deref()
             .and_then(|id| registry.get(id))
             .ok_or(Rejection::Client(ClientFault::Unknown))?;
-        let policy = &self.snapshot.policies.assertion;
+        let policy = &self.snapshot.policies_for(Some(client.level)).assertion;
         let checked = self
             .with_remote_keys(&client.auth_jwks_uris, |remote| {
                 check_assertion_with(&jws, policy, client, remote, self.now)

@@ -5,6 +5,7 @@
 //! at PAR, and, in legacy mode, the thumbprint kept with jargate's own pushed request.
 
 use super::{Decision, Incoming, SingleUse};
+use crate::config::compliance::AlgUse;
 use crate::config::Client;
 use crate::reject::{DpopFault, Rejection, RequestFault, TokenFault};
 use crate::request::{Endpoint, Params};
@@ -82,7 +83,16 @@ impl Decision<'_> {
                 _ => &paths.token,
             },
         };
-        let policy = &self.snapshot.dpop;
+        let mut policy = &self.snapshot.dpop;
+        // SPEC §9: at a level, proofs are accepted for the level's row of `dpop.algs` only
+        // (the load check makes sure the two share one).
+        let narrowed;
+        if let Some(row) = client.and_then(|c| c.level.algs(AlgUse::DpopProof)) {
+            let mut level_policy = policy.clone();
+            level_policy.algs.retain(|alg| row.contains(alg));
+            narrowed = level_policy;
+            policy = &narrowed;
+        }
         let valid = dpop::check(&DpopProof::read(text), policy, target, self.now)?;
         let record = SingleUse {
             key: dpop_key(&valid.thumbprint, &valid.jti),

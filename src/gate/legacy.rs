@@ -72,6 +72,10 @@ pub fn authorize_with(query: String) -> Forward {
 pub struct PushedRequest {
     pub client_id: String,
     pub query: String,
+    /// When it was pushed (Unix seconds), for the fapi2 age rule (SPEC §9); absent in entries
+    /// an older version wrote.
+    #[serde(default)]
+    pub pushed_at: Option<i64>,
 }
 
 pub fn pushed_key(request_uri: &str) -> String {

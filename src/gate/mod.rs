@@ -10,12 +10,14 @@ pub mod discovery;
 mod dpop;
 mod facts;
 mod legacy;
+mod level;
 mod outside;
 pub mod pushed;
 pub mod report;
 pub mod response_iss;
 #[cfg(test)]
 mod tests;
+mod userinfo;
 
 use crate::config::Snapshot;
 use crate::keys::{CredentialSet, KeySource, Refresh};
@@ -31,6 +33,7 @@ use std::time::Duration;
 
 pub use dpop::DpopHeader;
 pub use facts::TokenFacts;
+pub use level::SenderInputs;
 
 /// What the proxy glue hands over once the body is buffered.
 #[derive(Debug, Clone, Copy)]
@@ -120,12 +123,14 @@ pub fn precheck(
         Endpoint::Authorize => {
             method == Method::GET || method == Method::HEAD || method == Method::POST
         }
+        // The upstream decides which methods its userinfo serves (OIDC: GET and POST).
+        Endpoint::Userinfo => true,
         _ => method == Method::POST,
     };
     if !allowed {
         return Err(Rejection::MethodNotAllowed);
     }
-    if has_query && endpoint != Endpoint::Authorize {
+    if has_query && !matches!(endpoint, Endpoint::Authorize | Endpoint::Userinfo) {
         return Err(RequestFault::QueryNotAllowed.into());
     }
     // GET query or POST form, never both: a stack reading only the body of a POST (Django's
@@ -150,7 +155,22 @@ pub async fn decide(
     req: Incoming<'_>,
     now: i64,
 ) -> Verdict {
+    decide_with(store, keys, snapshot, req, now, SenderInputs::of(&req)).await
+}
+
+/// [`decide`] with the sender-constraining inputs given (tests of the levels' token flows).
+pub async fn decide_with(
+    store: &dyn Store,
+    keys: &dyn KeySource,
+    snapshot: &Snapshot,
+    req: Incoming<'_>,
+    now: i64,
+    sender: SenderInputs,
+) -> Verdict {
     let mut ctx = Decision {
+        sender,
+        pending: Vec::new(),
+        written: Vec::new(),
         snapshot,
         store,
         keys,
@@ -168,6 +188,9 @@ pub async fn decide(
     if let Err(rejection) = &result {
         if report::forwards(snapshot, ctx.client_id.as_deref(), rejection) {
             ctx.record_forwarded().await;
+        } else {
+            // A refused request leaves no single-use record (SPEC §5).
+            ctx.rollback().await;
         }
     }
     let nonce_due = ctx.dpop_jkt.is_some() || result == Err(Rejection::UseDpopNonce);
@@ -205,26 +228,46 @@ struct Decision<'a> {
     unrecorded: Vec<SingleUse>,
     /// The thumbprint of the request's valid DPoP proof.
     dpop_jkt: Option<String>,
+    /// The single-use records of this request, recorded together once every other rule
+    /// passed (SPEC §5 "Single use is decided last"): assertion `jti`, request object `jti`
+    /// (and the DPoP proof's, §11).
+    pending: Vec<SingleUse>,
+    /// Keys this request wrote, removed again if the request is refused after all.
+    written: Vec<String>,
+    /// Certificate and DPoP proof, for sender-constraining (SPEC §9).
+    sender: SenderInputs,
 }
 
 impl Decision<'_> {
     async fn run(&mut self, req: Incoming<'_>) -> Result<Action, Rejection> {
         dpop::header_count(&req)?;
-        let params = read_params(&req, self.snapshot.settings.limits.max_parameters)?;
-        if req.endpoint != Endpoint::Authorize {
+        let max = self.snapshot.settings.limits.max_parameters;
+        let params = match req.endpoint {
+            // Any body may reach a userinfo endpoint; it is read only for `access_token`.
+            Endpoint::Userinfo => Params::default(),
+            _ => read_params(&req, max)?,
+        };
+        if !matches!(req.endpoint, Endpoint::Authorize | Endpoint::Userinfo) {
             self.auth_method = Some(AuthMethod::of(&params, req.authorization));
         }
         match req.endpoint {
+            Endpoint::Userinfo => userinfo::decide(&req, max),
             Endpoint::Authorize => self.authorize(&req, &params).await,
             Endpoint::Par => self.par(&req, &params).await,
             Endpoint::Token | Endpoint::ClientAuth => {
                 let auth = self.authenticate_client(&req, &params).await?;
                 let proven = auth.proven();
                 self.client_authenticated = proven;
-                let mut single_use = auth.single_use;
-                self.remember(&single_use);
-                single_use.extend(self.dpop(&req, auth.client.as_deref())?);
-                self.record_all(single_use).await?;
+                self.level_client_auth(auth.client.as_deref())?;
+                self.remember(&auth.single_use);
+                self.pending.extend(auth.single_use);
+                let proof = self.dpop(&req, auth.client.as_deref())?;
+                self.sender.dpop_proof_valid |= self.dpop_jkt.is_some();
+                if let (Some(client), Endpoint::Token) = (&auth.client, req.endpoint) {
+                    self.level_token_request(client.level, &params)?;
+                }
+                self.pending.extend(proof);
+                self.record_pending().await?;
                 match (&auth.client, proven && self.legacy()) {
                     (Some(client), true) => {
                         Ok(legacy::client_secret(self.snapshot, client, &params, req.body)?.into())
@@ -239,35 +282,31 @@ impl Decision<'_> {
         self.snapshot.settings.upstream.mode == crate::config::Mode::Legacy
     }
 
-    /// Records single-use keys once every stateless rule passed; the first replay refuses,
-    /// and then the keys this request already wrote are removed (SPEC §5: a refused request
-    /// leaves no single-use record).
-    async fn record_all(&mut self, pending: Vec<SingleUse>) -> Result<(), Rejection> {
-        let mut written: Vec<String> = Vec::with_capacity(pending.len());
-        for item in pending {
-            let refused = match self.store.insert_once(&item.key, item.ttl).await {
-                Ok(true) => {
-                    written.push(item.key);
-                    continue;
-                }
-                Ok(false) => item.replayed,
-                Err(e) => match self.store_failed(e) {
-                    Ok(()) => continue,
-                    Err(r) => r,
-                },
-            };
-            self.roll_back(&written).await;
-            return Err(refused);
+    /// Records the pending single-use keys, last, once every other rule passed; the first
+    /// replay (or store failure under `on_error = "reject"`) refuses, and `decide` then
+    /// removes what this request already wrote.
+    async fn record_pending(&mut self) -> Result<(), Rejection> {
+        for item in std::mem::take(&mut self.pending) {
+            match self.store.insert_once(&item.key, item.ttl).await {
+                Ok(true) => self.written.push(item.key),
+                Ok(false) => return Err(item.replayed),
+                Err(e) => self.store_failed(e)?,
+            }
         }
         Ok(())
     }
 
-    /// Removes the single-use keys a refused request wrote. A store failure here is logged:
-    /// the request is refused either way, and the key expires on its own.
-    async fn roll_back(&self, written: &[String]) {
-        for key in written {
-            if let Err(e) = self.store.remove(key).await {
-                tracing::warn!(request_id = crate::logs::request_id(), error = %e, "store call failed");
+    /// Removes the single-use records this request wrote: it is refused after all, so the
+    /// client may send the same tokens again. A failed removal is logged; the record then
+    /// expires on its own.
+    async fn rollback(&mut self) {
+        for key in std::mem::take(&mut self.written) {
+            if let Err(e) = self.store.remove(&key).await {
+                tracing::warn!(
+                    request_id = crate::logs::request_id(),
+                    error = %e,
+                    "store call failed: a single-use record of a refused request stays until it expires"
+                );
             }
         }
     }

@@ -64,6 +64,10 @@ pub struct Record {
     client_id: String,
     /// Parameter name → base64url SHA-256 of its value as the strip rule compares it.
     params: BTreeMap<String, String>,
+    /// When it was pushed (Unix seconds): a fapi2 level refuses a `request_uri` older than
+    /// 599 s at `/authorize` even when the upstream would still accept it (SPEC §9).
+    #[serde(default)]
+    pushed_at: i64,
 }
 
 impl Record {
@@ -102,7 +106,18 @@ impl Record {
         Record {
             client_id: client_id.to_owned(),
             params,
+            pushed_at: 0,
         }
+    }
+
+    /// The record, stamped with the time of its push.
+    pub fn pushed_at(mut self, now: i64) -> Record {
+        self.pushed_at = now;
+        self
+    }
+
+    pub fn pushed_time(&self) -> i64 {
+        self.pushed_at
     }
 
     /// Whether the pushed request holds `name` with exactly `value`.

@@ -140,6 +140,7 @@ impl Request {
                 format!("grant_type=client_credentials&{auth}"),
             ),
             Endpoint::ClientAuth => (Method::POST, None, format!("token=t-1&{auth}")),
+            Endpoint::Userinfo => (Method::GET, None, String::new()),
         };
         Request {
             endpoint,
@@ -389,4 +390,96 @@ async fn a_replayed_assertion_is_refused_once_recorded() {
             TokenFault::Replayed
         )))
     );
+}
+
+/// Client `fapi` at fapi2_sp_pkj_mtls: the same keys as `app`, ES256 assertions.
+fn fapi_snapshot() -> Snapshot {
+    let toml = format!(
+        "[upstream]\nurl = \"http://127.0.0.1:9\"\n[issuer]\nidentifier = \"{ISSUER}\"\n\
+         [clients]\nfile = \"clients.json\"\n"
+    );
+    let credential = |file: &str, alg: &str| json!({"credential_type": "public_key", "pem_file": key_path(file), "alg": alg});
+    let clients = json!({"clients": [{
+        "client_id": "app",
+        "compliance_level": "fapi2_sp_pkj_mtls",
+        "callbacks": ["https://app.example.com/cb"],
+        "client_authentication_methods": {"private_key_jwt": {"credentials": [
+            credential("ec-a.pub.pem", "ES256")]}},
+        "signed_request_object": {"credentials": [credential("ed-a.pub.pem", "EdDSA")]},
+    }]});
+    let settings = parse_settings(&toml).expect("settings");
+    let registry = Registry::from_json(clients, Path::new("/")).expect("registry");
+    Snapshot::build(settings, registry).expect("snapshot")
+}
+
+#[tokio::test]
+async fn a_pkj_mtls_token_request_passes_with_a_certificate_and_is_refused_without() {
+    use super::{decide_with, SenderInputs};
+    use crate::reject::ComplianceFault;
+    let snapshot = fapi_snapshot();
+    let store = MemoryStore::new(1000);
+    let request = Request::valid(Endpoint::Token, "");
+    fn incoming(r: &Request) -> Incoming<'_> {
+        Incoming {
+            endpoint: r.endpoint,
+            method: &r.method,
+            query: None,
+            content_type: Some(&b"application/x-www-form-urlencoded"[..]),
+            content_encoding: None,
+            authorization: None,
+            body: r.body.as_bytes(),
+            client_cert: None,
+            dpop: Default::default(),
+        }
+    }
+    let without = SenderInputs::default();
+    let refused = decide_with(
+        &store,
+        &NoRemoteKeys,
+        &snapshot,
+        incoming(&request),
+        NOW,
+        without,
+    );
+    assert_eq!(
+        refused.await.result,
+        Err(ComplianceFault::CertificateRequired.into())
+    );
+    // The refusal left the assertion unspent: the same request with a certificate passes.
+    let with = SenderInputs {
+        has_client_cert: true,
+        dpop_proof_valid: false,
+    };
+    let passed = decide_with(
+        &store,
+        &NoRemoteKeys,
+        &snapshot,
+        incoming(&request),
+        NOW,
+        with,
+    );
+    assert_eq!(passed.await.result, Ok(Forward::default().into()));
+    assert_eq!(
+        store.len(),
+        1,
+        "the assertion's jti is recorded once it passed"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_of_a_later_item_removes_the_records_the_request_wrote() {
+    // A PAR whose assertion is fresh but whose request object was already used: the object's
+    // replay refuses it, and the assertion recorded just before is removed again.
+    let snapshot = snapshot(Mode::Passthrough, OutsideParameters::Allow, "");
+    let store = MemoryStore::new(1000);
+    let object = request_object();
+    let first = Request::valid(Endpoint::Par, &object);
+    assert!(first.decide(&snapshot, &store).await.result.is_ok());
+    assert_eq!(store.len(), 2);
+    let second = Request::valid(Endpoint::Par, &object);
+    assert_eq!(
+        second.decide(&snapshot, &store).await.result,
+        Err(Rejection::RequestObject(TokenFault::Replayed))
+    );
+    assert_eq!(store.len(), 2, "the second assertion's record was removed");
 }

@@ -18,18 +18,23 @@ pub fn endpoints() -> Vec<&'static str> {
     names
 }
 
-const ENDPOINTS: [Endpoint; 4] = [
+const ENDPOINTS: [Endpoint; 5] = [
     Endpoint::Authorize,
     Endpoint::Par,
     Endpoint::Token,
     Endpoint::ClientAuth,
+    Endpoint::Userinfo,
 ];
 
 /// Compiles only while [`ENDPOINTS`] names every endpoint.
 #[allow(dead_code)]
 fn endpoint_listed(e: Endpoint) {
     match e {
-        Endpoint::Authorize | Endpoint::Par | Endpoint::Token | Endpoint::ClientAuth => {}
+        Endpoint::Authorize
+        | Endpoint::Par
+        | Endpoint::Token
+        | Endpoint::ClientAuth
+        | Endpoint::Userinfo => {}
     }
 }
 

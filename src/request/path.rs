@@ -17,6 +17,8 @@ pub enum Endpoint {
     Par,
     Token,
     ClientAuth,
+    /// `paths.userinfo`, intercepted under a global compliance level only (SPEC §9).
+    Userinfo,
 }
 
 impl Endpoint {
@@ -26,6 +28,7 @@ impl Endpoint {
             Endpoint::Par => "par",
             Endpoint::Token => "token",
             Endpoint::ClientAuth => "client_auth",
+            Endpoint::Userinfo => "userinfo",
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum Check {
     Header,
     Alg,
     Crit,
+    /// The client's compliance level allows this `alg` (SPEC §9).
+    LevelAlg,
     AlgAllowed,
     Kid,
     Signature,
@@ -61,6 +63,7 @@ impl Check {
             Header => "header",
             Alg => "alg",
             Crit => "crit",
+            LevelAlg => "level alg",
             AlgAllowed => "alg allowed",
             Kid => "kid",
             Signature => "signature",
@@ -116,6 +119,13 @@ impl Check {
             Header | Claims => "a JSON object without duplicate member names".into(),
             Alg => format!("a string of at most {} characters", p.max_alg_chars),
             Crit => "no crit: no JWS extension is supported".into(),
+            LevelAlg => match p.algs {
+                Some(algs) => format!(
+                    "one of {} (the client's compliance level)",
+                    algs.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+                ),
+                None => "any registered alg (no compliance level)".into(),
+            },
             AlgAllowed => format!("an alg registered for {use_} of {id:?}: {}", current),
             Kid | Signature => {
                 format!("a current credential for {use_} of {id:?}: {}", current)
@@ -265,6 +275,7 @@ where
         jws.alg(s.policy.max_alg_chars).map(|_| ()).into(),
     )?;
     each(Check::Crit, jws.crit().into())?;
+    each(Check::LevelAlg, level_alg(s))?;
     match s.keys {
         Some(keys) => signature(s, keys, each)?,
         None => each(Check::Signature, Outcome::Skip)?,
@@ -282,6 +293,22 @@ where
         each(*check, rule(s, &claims))?;
     }
     ControlFlow::Continue(())
+}
+
+/// The level's algorithms (SPEC §9), before any key is looked at: a key registered with
+/// another alg is a load error, but a `jwks_uri` key may carry any.
+fn level_alg<'a>(s: &Subject<'a>) -> Outcome<'a> {
+    let Some(algs) = s.policy.algs else {
+        return Outcome::Skip;
+    };
+    match s.jws.alg(s.policy.max_alg_chars) {
+        Ok(name) => match crate::keys::Alg::parse(name) {
+            Some(alg) if algs.contains(&alg) => Outcome::Pass,
+            _ => Outcome::Fail(TokenFault::AlgNotAllowedByLevel),
+        },
+        // Already the `alg` check's failure.
+        Err(_) => Outcome::Skip,
+    }
 }
 
 /// SPEC §5 steps 2 and 3 against the credentials; each step needs the one before it.

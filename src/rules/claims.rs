@@ -249,6 +249,7 @@ mod tests {
                 aliases: vec!["https://custom.example.com/".into()],
                 strict: false,
             },
+            algs: None,
         }
     }
 

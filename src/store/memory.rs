@@ -193,6 +193,17 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_removed_key_is_accepted_again() {
+        let store = MemoryStore::new(100);
+        let ttl = Duration::from_secs(60);
+        assert_eq!(store.insert_once("k", ttl).await, Ok(true));
+        assert_eq!(store.remove("k").await, Ok(()));
+        assert_eq!(store.len(), 0);
+        assert_eq!(store.insert_once("k", ttl).await, Ok(true));
+        assert_eq!(store.remove("never").await, Ok(()));
+    }
+
+    #[tokio::test]
     async fn a_key_is_accepted_once_until_it_expires() {
         let store = MemoryStore::new(100);
         let ttl = Duration::from_secs(1);

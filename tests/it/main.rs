@@ -9,6 +9,7 @@ mod admin_jwks;
 mod auth_method;
 mod cli;
 mod client_assertion;
+mod compliance;
 mod deploy;
 mod differential;
 mod discovery;

@@ -172,7 +172,7 @@ fn actual(c: &Context, check: Check, fault: Option<&TokenFault>) -> String {
         (Check::AlgAllowed, Some(AlgNotAllowed)) if Alg::parse(alg).is_none() => {
             format!("{alg:?} is never accepted (none and HS* are not signature algorithms)")
         }
-        (Check::AlgAllowed, _) => alg.into(),
+        (Check::AlgAllowed | Check::LevelAlg, _) => alg.into(),
         (Check::Signature, Some(AlgNotAllowed)) => format!("kid {} of another alg", c.got("kid")),
         (_, Some(BadSignature)) => {
             let kid = c.header("kid").and_then(Value::as_str);

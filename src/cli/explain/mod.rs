@@ -176,7 +176,7 @@ fn explain(snapshot: &Snapshot, jws: &Jws, t: &Target, now: i64, style: Style) -
     let subject = Subject {
         jws,
         kind,
-        policy: kind.policy(&snapshot.policies),
+        policy: kind.policy(snapshot.policies_for(found.map(|c| c.level))),
         client_id: client_id.as_deref().unwrap_or_default(),
         keys: found.map(|_| sets.as_slice()),
         now,

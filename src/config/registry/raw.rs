@@ -84,6 +84,13 @@ pub struct RawAuthMethods {
     pub self_signed_tls_client_auth: Option<RawPrivateKeyJwt>,
 }
 
+impl RawAuthMethods {
+    /// Whether an mTLS method is listed (SPEC §9's load checks ask for the level's method).
+    pub fn lists_mtls(&self) -> bool {
+        self.tls_client_auth.is_some() || self.self_signed_tls_client_auth.is_some()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrivateKeyJwt {
