@@ -29,7 +29,9 @@ pub struct Settings {
     pub legacy: LegacySettings,
     #[serde(default)]
     pub compliance: super::compliance::ComplianceSettings,
+    #[serde(default)]
     pub mtls: MtlsSettings,
+    #[serde(default)]
     pub dpop: DpopSettings,
 }
 
