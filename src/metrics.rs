@@ -61,6 +61,10 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Clients too slow to send their request, by `phase` (header, body).
     pub client_timeouts: IntCounterVec,
+    /// Pooled upstream connections found closed by the upstream just before carrying a request
+    /// (the request went out on another one): many mean `upstream.idle_timeout_ms` is above
+    /// the upstream's keep-alive timeout.
+    pub upstream_stale_connections: IntCounter,
 }
 
 impl Metrics {
@@ -244,6 +248,10 @@ impl Metrics {
         for phase in ["header", "body"] {
             client_timeouts.with_label_values(&[phase]);
         }
+        let upstream_stale_connections = counter(
+            "jargate_upstream_stale_connections_total",
+            "Pooled upstream connections found closed just before carrying a request, not used",
+        );
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
@@ -298,6 +306,7 @@ impl Metrics {
             passthrough,
             upstream_errors,
             client_timeouts,
+            upstream_stale_connections,
         }
     }
 

@@ -8,6 +8,7 @@ mod forwarded;
 mod head_deadline;
 mod intercept;
 mod outcome;
+mod pooled;
 mod request_id;
 mod respond;
 mod rewrite;
@@ -170,7 +171,30 @@ impl ProxyHttp for Gateway {
         peer.options.total_connection_timeout = Some(up.connect_timeout);
         peer.options.read_timeout = Some(up.read_timeout);
         peer.options.write_timeout = Some(up.read_timeout);
+        // Pooled connections idle this long are closed (SPEC §3), before the upstream's own
+        // keep-alive timeout can close one under a request that must not be resent (§6). When
+        // taking a pooled connection, Pingora also checks that it is still open (a
+        // non-blocking read that sees the upstream's FIN or data): see `upstream_failure`.
+        peer.options.idle_timeout = Some(up.idle_timeout);
         Ok(Box::new(peer))
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        // Nothing of the request was written yet: a pooled connection the upstream has closed
+        // is given up here, and the request taken to another one (`pooled`).
+        if reused && pooled::peer_closed(fd) {
+            self.app.metrics.upstream_stale_connections.inc();
+            return Err(pooled::stale_error());
+        }
+        Ok(())
     }
 
     async fn upstream_request_filter(
@@ -247,6 +271,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
         client_reused: bool,
     ) -> Box<Error> {
+        if pooled::is_stale(&e) {
+            // Given up before a byte was written: retried on another connection, whatever the
+            // request (SPEC §6 forbids resending what was sent, and nothing was).
+            return e;
+        }
         // Pingora's policy first (retry idempotent requests on a reused connection), then ours.
         let mut e = e.more_context(format!("Peer: {peer}"));
         if !session.req_header().method.is_idempotent() || session.retry_buffer_truncated() {

@@ -28,4 +28,5 @@ mod report_mode;
 mod request_object;
 mod request_shape;
 mod tls;
+mod upstream_pool;
 mod walkthrough;
