@@ -12,6 +12,8 @@ mod pooled;
 mod request_id;
 mod respond;
 mod rewrite;
+#[cfg(test)]
+mod sizes;
 mod upstream_failure;
 
 use crate::app::App;
@@ -59,14 +61,16 @@ pub struct Ctx {
     _in_flight: InFlight,
     /// Who is asking, for every log line about the request (SPEC §8).
     trace: Trace,
-    /// The token the decision checked last, for the decision line.
-    token: Option<gate::TokenFacts>,
+    /// The token the decision checked last, for the decision line (boxed: intercepted
+    /// requests only).
+    token: Option<Box<gate::TokenFacts>>,
     /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
     auth_method: Option<AuthMethod>,
     /// A discovery document request in legacy mode (`legacy.discovery`).
     discovery: bool,
-    /// The discovery document being buffered for rewriting.
-    document: Option<DocumentBuffer>,
+    /// The discovery document being buffered for rewriting (boxed: rare, and `Ctx` is moved
+    /// with every request's state).
+    document: Option<Box<DocumentBuffer>>,
 }
 
 /// What identifies a request in the logs.
@@ -142,26 +146,21 @@ impl ProxyHttp for Gateway {
             upstream.remove_header(&http::header::CONTENT_LENGTH);
             upstream.remove_header(&http::header::ETAG);
             upstream.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-            ctx.document = Some(DocumentBuffer::default());
+            ctx.document = Some(Box::default());
         }
         Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let routed = match intercept::route(session, ctx) {
-            Ok(Some(routed)) => routed,
+            Ok(Some(routed)) => Ok(routed),
             Ok(None) => return Ok(false),
-            Err(stop) => return intercept::stop(session, ctx, stop).await,
+            Err(stop) => Err(stop),
         };
-        if let Err(stop) = intercept::precheck(session, ctx, &routed) {
-            return intercept::stop(session, ctx, stop).await;
-        }
-        let body = match self.read_body(session, ctx).await? {
-            Ok(body) => body,
-            Err(stop) => return intercept::stop(session, ctx, stop).await,
-        };
-        let verdict = self.decide(session.req_header(), ctx, &routed, &body).await;
-        intercept::apply(session, ctx, verdict).await
+        // The decision's state (body, verification, store calls: 4 KiB) lives in a future of
+        // its own: this hook's future is boxed and moved for every request, passthrough too
+        // (`async_trait`), and stays small (`sizes`).
+        Box::pin(self.intercept(session, ctx, routed)).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -344,6 +343,44 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// An intercepted request, routed (or refused by routing): precheck → read body → decide →
+    /// apply.
+    async fn intercept(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        routed: std::result::Result<intercept::Routed, intercept::Stop>,
+    ) -> Result<bool> {
+        let routed = match routed {
+            Ok(routed) => routed,
+            Err(stop) => return intercept::stop(session, ctx, stop).await,
+        };
+        if let Err(stop) = intercept::precheck(session, ctx, &routed) {
+            return intercept::stop(session, ctx, stop).await;
+        }
+        let body = match self.read_body(session, ctx).await? {
+            Ok(body) => body,
+            Err(stop) => return intercept::stop(session, ctx, stop).await,
+        };
+        let verdict = self.decide(session.req_header(), ctx, &routed, &body).await;
+        intercept::apply(session, ctx, verdict).await
+    }
+
+    #[cfg(test)]
+    fn intercept_for_sizes<'a>(
+        &'a self,
+        session: &'a mut Session,
+        ctx: &'a mut Ctx,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + 'a>> {
+        Box::pin(self.intercept(
+            session,
+            ctx,
+            Err(intercept::Stop::Always(
+                crate::reject::Rejection::BodyTimeout,
+            )),
+        ))
+    }
+
     /// The optional line of a passthrough request (`listen.access_log`): method and path only.
     fn access_log(&self, session: &Session, ctx: &Ctx) {
         if !ctx.snapshot.settings.listen.access_log {
