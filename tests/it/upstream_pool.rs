@@ -34,7 +34,19 @@ struct Counts {
     closed_idle: AtomicUsize,
     /// Connections jargate closed while they waited for a next request.
     closed_by_proxy: AtomicUsize,
+    /// Requests that arrived after the upstream closed their connection idle: how long after.
+    crossed: Mutex<Vec<Duration>>,
 }
+
+/// How long a connection closed idle is still watched for a request that crossed the close.
+const CROSSING_WATCH: Duration = Duration::from_millis(500);
+
+/// A request written this soon after the upstream's close crossed it: jargate's last look (just
+/// before the first byte) came before the close, and its write after, which a host starved for
+/// tens of milliseconds (a loaded test machine) can stretch this far. One written later went
+/// into a connection jargate should have known was closed: pauses reach twice the upstream's
+/// idle timeout, so without the idle timeout and the last look many would.
+const CROSSING: Duration = Duration::from_millis(100);
 
 impl IdleClosingUpstream {
     async fn start(idle: Duration) -> IdleClosingUpstream {
@@ -73,6 +85,14 @@ async fn serve(mut stream: TcpStream, idle: Duration, counts: Arc<Counts>) {
             match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
                 Err(_) => {
                     counts.closed_idle.fetch_add(1, Ordering::Relaxed);
+                    // Close (FIN), then note a request that was already on its way: it crossed
+                    // the close, and how long after the close it arrived.
+                    let closed = Instant::now();
+                    let _ = stream.shutdown().await;
+                    let late = tokio::time::timeout(CROSSING_WATCH, stream.read(&mut chunk)).await;
+                    if let Ok(Ok(1..)) = late {
+                        counts.crossed.lock().expect("lock").push(closed.elapsed());
+                    }
                     return;
                 }
                 Ok(Ok(0)) | Ok(Err(_)) => {
@@ -207,19 +227,31 @@ async fn no_502_behind(
     );
     eprintln!(
         "{upstream_idle:?}: {:?} (status: count); upstream: {reused} on reused connections, \
-         {by_proxy} closed idle by jargate, {} closed idle by itself",
+         {by_proxy} closed idle by jargate, {} closed idle by itself, crossings {:?}",
         got.0,
-        counts.closed_idle.load(Ordering::Relaxed)
+        counts.closed_idle.load(Ordering::Relaxed),
+        counts.crossed.lock().expect("lock")
     );
     assert!(
         total >= 500,
         "{upstream_idle:?}: too few requests to judge: {:?}",
         got.0
     );
-    assert_eq!(
-        got.0.get(&200).copied().unwrap_or(0),
-        total,
-        "{upstream_idle:?}: every valid token request must be answered 200 (status: count) {:?}",
+    // A 502 is only acceptable for a request that crossed the upstream's close (the upstream's
+    // timer and jargate's write in the same instant: with `idle_timeout_ms` well below the
+    // upstream's, only a host starved for tens of ms, as a loaded test machine is, gets there).
+    let crossed = counts.crossed.lock().expect("lock").clone();
+    let late: Vec<_> = crossed.iter().filter(|d| **d >= CROSSING).collect();
+    assert!(
+        late.is_empty(),
+        "{upstream_idle:?}: requests written into a connection the upstream had closed: {late:?}"
+    );
+    let failed = total - got.0.get(&200).copied().unwrap_or(0);
+    assert!(
+        failed <= crossed.len(),
+        "{upstream_idle:?}: every valid token request must be answered 200 unless it crossed the \
+         upstream's close ({} did): (status: count) {:?}",
+        crossed.len(),
         got.0
     );
     assert_eq!(
