@@ -1,7 +1,8 @@
 //! The Pingora glue: route each request, buffer and decide intercepted ones (`gate`), answer
 //! refusals, forward the rest. Hooks stay short; every decision lives in `gate` and `rules`.
 //! `request_filter` runs the steps of `intercept` (route → precheck → read body → decide →
-//! apply); `outcome` says what became of a decided request in the decision line and metrics.
+//! apply); `outcome` says what became of a decided request in the decision line and metrics;
+//! `pooled` takes a last look at a pooled upstream connection before it carries a request.
 
 mod canonical;
 mod forwarded;
