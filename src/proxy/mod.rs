@@ -181,16 +181,19 @@ impl ProxyHttp for Gateway {
 
     async fn connected_to_upstream(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         reused: bool,
         _peer: &HttpPeer,
         fd: std::os::unix::io::RawFd,
         _digest: Option<&pingora::protocols::Digest>,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         // Nothing of the request was written yet: a pooled connection the upstream has closed
-        // is given up here, and the request taken to another one (`pooled`).
-        if reused && pooled::peer_closed(fd) {
+        // is given up here, and the request taken to another one (`pooled`). Only for requests
+        // never resent after a failure (intercepted, or not idempotent): Pingora resends the
+        // others itself, and they are spared the system call.
+        let sent_once = ctx.endpoint.is_some() || !session.req_header().method.is_idempotent();
+        if reused && sent_once && pooled::peer_closed(fd) {
             self.app.metrics.upstream_stale_connections.inc();
             return Err(pooled::stale_error());
         }

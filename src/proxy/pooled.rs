@@ -7,7 +7,10 @@
 //! client a 502. Here the socket itself is asked, with a non-blocking `recv(MSG_PEEK)`, just
 //! before the first byte is written (`connected_to_upstream`): a connection the upstream has
 //! closed (end of stream, or reset) is dropped and the request goes out on another one. That is
-//! a retry before any byte was sent, which §6 allows.
+//! a retry before any byte was sent, which §6 allows. Only requests that are never resent after
+//! a failure take that look (intercepted ones, and passthrough requests with a method that is
+//! not idempotent): Pingora resends the others itself on a reused connection that failed, and
+//! they are spared the system call.
 //!
 //! Bytes waiting on an idle connection are left to Pingora's own check (which reads them through
 //! TLS): on a TLS connection they may be a session ticket, not a sign of death.

@@ -219,6 +219,9 @@ async fn no_502_behind(
     });
     let j = Jargate::start(up.addr, &config, default_clients()).await;
     let got = drive(j.proxy_addr(), clients, pause, Duration::from_secs(14)).await;
+    let text = scrape_metrics(j.admin_addr()).await;
+    let stale = metric(&text, "jargate_upstream_stale_connections_total", &[])
+        .expect("jargate_upstream_stale_connections_total is exported");
     let total = got.total();
     let counts = &up.counts;
     let (reused, by_proxy) = (
@@ -227,7 +230,8 @@ async fn no_502_behind(
     );
     eprintln!(
         "{upstream_idle:?}: {:?} (status: count); upstream: {reused} on reused connections, \
-         {by_proxy} closed idle by jargate, {} closed idle by itself, crossings {:?}",
+         {by_proxy} closed idle by jargate, {} closed idle by itself, crossings {:?}; \
+         {stale} stale pooled connections given up by jargate",
         got.0,
         counts.closed_idle.load(Ordering::Relaxed),
         counts.crossed.lock().expect("lock")
@@ -284,4 +288,30 @@ async fn upstream_closing_idle_connections_after_2_s_never_costs_a_502_with_the_
     // The default idle_timeout_ms (1000) is below gunicorn's 2 s; pauses of 0-2.6 s.
     let (up_idle, pause) = (Duration::from_secs(2), Duration::from_millis(2600));
     no_502_behind(up_idle, None, 96, pause).await;
+}
+
+#[test]
+fn idle_timeout_ms_must_be_a_positive_number_of_milliseconds() {
+    let config = |idle: &str| {
+        format!(
+            "[upstream]\nurl = \"http://127.0.0.1:9\"\nidle_timeout_ms = {idle}\n\n[issuer]\n\
+             identifier = \"{ISSUER}\"\n\n[clients]\nfile = \"clients.json\"\n"
+        )
+    };
+    let clients = default_clients().to_string();
+    let ok = ConfigDir::with_files(&config("1500"), &clients).check();
+    assert_eq!(ok.code, 0, "{}", ok.output());
+    for (idle, expected) in [
+        ("0", "timeouts must be positive"),
+        ("-1", "idle_timeout_ms"),
+        ("\"1s\"", "idle_timeout_ms"),
+    ] {
+        let refused = ConfigDir::with_files(&config(idle), &clients).check();
+        assert_eq!(refused.code, 1, "{idle}: {}", refused.output());
+        assert!(
+            refused.stderr.contains(expected),
+            "{idle}: error lacks {expected:?}: {}",
+            refused.stderr
+        );
+    }
 }
