@@ -65,6 +65,10 @@ pub struct Metrics {
     pub response_iss: IntCounterVec,
     /// DPoP proofs on intercepted requests by `result` (SPEC §11; [`labels::DPOP_RESULTS`]).
     pub dpop_proofs: IntCounterVec,
+    /// Pooled upstream connections found closed by the upstream just before carrying a request
+    /// (the request went out on another one): many mean `upstream.idle_timeout_ms` is above
+    /// the upstream's keep-alive timeout.
+    pub upstream_stale_connections: IntCounter,
 }
 
 impl Metrics {
@@ -264,6 +268,10 @@ impl Metrics {
         for result in labels::DPOP_RESULTS {
             dpop_proofs.with_label_values(&[result]);
         }
+        let upstream_stale_connections = counter(
+            "jargate_upstream_stale_connections_total",
+            "Pooled upstream connections found closed just before carrying a request, not used",
+        );
         // Series that alerts watch exist from the start, at zero.
         for result in ["ok", "failed"] {
             reloads.with_label_values(&[result]);
@@ -320,6 +328,7 @@ impl Metrics {
             client_timeouts,
             response_iss,
             dpop_proofs,
+            upstream_stale_connections,
         }
     }
 

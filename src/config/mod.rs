@@ -74,6 +74,8 @@ pub struct Upstream {
     pub base_path: String,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// `upstream.idle_timeout_ms`: how long a pooled connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 impl Snapshot {
@@ -377,7 +379,7 @@ fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
                 .into(),
         );
     }
-    if up.connect_timeout_ms == 0 || up.read_timeout_ms == 0 {
+    if up.connect_timeout_ms == 0 || up.read_timeout_ms == 0 || up.idle_timeout_ms == 0 {
         return Err("upstream: timeouts must be positive".into());
     }
     Ok(Upstream {
@@ -387,6 +389,7 @@ fn parse_upstream(up: &UpstreamSettings) -> Result<Upstream, String> {
         base_path: uri.path().trim_end_matches('/').to_string(),
         connect_timeout: Duration::from_millis(up.connect_timeout_ms),
         read_timeout: Duration::from_millis(up.read_timeout_ms),
+        idle_timeout: Duration::from_millis(up.idle_timeout_ms),
     })
 }
 

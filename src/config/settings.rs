@@ -116,6 +116,9 @@ pub struct UpstreamSettings {
     pub connect_timeout_ms: u64,
     #[serde(default = "ms_10000")]
     pub read_timeout_ms: u64,
+    /// A pooled upstream connection idle this long is closed, never reused (SPEC §3).
+    #[serde(default = "ms_1000")]
+    pub idle_timeout_ms: u64,
     /// Trust anchors added to the system roots for an https upstream and remote JWK Sets.
     pub ca_file: Option<String>,
     /// `true`: `ca_file` replaces the system roots instead of extending them.
@@ -134,6 +137,9 @@ fn ms_2000() -> u64 {
 }
 fn ms_10000() -> u64 {
     10000
+}
+fn ms_1000() -> u64 {
+    1000
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -97,7 +97,7 @@ pub(super) async fn stop(session: &mut Session, ctx: &mut Ctx, stop: Stop) -> Re
 /// Carries out the verdict: forward (maybe rewritten), answer, or refuse.
 pub(super) async fn apply(session: &mut Session, ctx: &mut Ctx, verdict: Verdict) -> Result<bool> {
     ctx.client_id = verdict.client_id;
-    ctx.token = verdict.token;
+    ctx.token = verdict.token.map(Box::new);
     ctx.auth_method = verdict.auth_method;
     ctx.client_authenticated = verdict.client_authenticated;
     ctx.dpop_jkt = verdict.dpop_jkt;

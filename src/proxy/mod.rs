@@ -3,6 +3,7 @@
 //! `request_filter` runs the steps of `intercept` (route → precheck → read body → decide →
 //! apply); `outcome` says what became of a decided request in the decision line and metrics;
 //! `par_answer` reads the upstream's answer to a forwarded push (passthrough PAR memory).
+//! `pooled` takes a last look at a pooled upstream connection before it carries a request.
 
 mod canonical;
 mod client_cert;
@@ -13,10 +14,13 @@ mod interaction_id;
 mod intercept;
 mod outcome;
 mod par_answer;
+mod pooled;
 mod request_id;
 mod respond;
 mod response_iss;
 mod rewrite;
+#[cfg(test)]
+mod sizes;
 mod upstream_failure;
 
 use crate::app::App;
@@ -64,14 +68,16 @@ pub struct Ctx {
     _in_flight: InFlight,
     /// Who is asking, for every log line about the request (SPEC §8).
     trace: Trace,
-    /// The token the decision checked last, for the decision line.
-    token: Option<gate::TokenFacts>,
+    /// The token the decision checked last, for the decision line (boxed: intercepted
+    /// requests only).
+    token: Option<Box<gate::TokenFacts>>,
     /// How the client authenticated (token, PAR, client-auth paths), once the body was read.
     auth_method: Option<AuthMethod>,
     /// A discovery document request in legacy mode (`legacy.discovery`).
     discovery: bool,
-    /// The discovery document being buffered for rewriting.
-    document: Option<DocumentBuffer>,
+    /// The discovery document being buffered for rewriting (boxed: rare, and `Ctx` is moved
+    /// with every request's state).
+    document: Option<Box<DocumentBuffer>>,
     /// The upstream's answer to a forwarded push, copied to remember the push.
     par_answer: Option<par_answer::ParAnswer>,
     /// The request's client certificate (SPEC §10), read once before anything else.
@@ -191,7 +197,7 @@ impl ProxyHttp for Gateway {
             upstream.remove_header(&http::header::CONTENT_LENGTH);
             upstream.remove_header(&http::header::ETAG);
             upstream.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-            ctx.document = Some(DocumentBuffer::default());
+            ctx.document = Some(Box::default());
         }
         ctx.par_answer = par_answer::ParAnswer::watch(upstream, ctx.forward.push.take());
         Ok(())
@@ -209,19 +215,14 @@ impl ProxyHttp for Gateway {
             return intercept::stop(session, ctx, intercept::Stop::Always(fault.into())).await;
         }
         let routed = match intercept::route(session, ctx) {
-            Ok(Some(routed)) => routed,
+            Ok(Some(routed)) => Ok(routed),
             Ok(None) => return Ok(false),
-            Err(stop) => return intercept::stop(session, ctx, stop).await,
+            Err(stop) => Err(stop),
         };
-        if let Err(stop) = intercept::precheck(session, ctx, &routed) {
-            return intercept::stop(session, ctx, stop).await;
-        }
-        let body = match self.read_body(session, ctx).await? {
-            Ok(body) => body,
-            Err(stop) => return intercept::stop(session, ctx, stop).await,
-        };
-        let verdict = self.decide(session.req_header(), ctx, &routed, &body).await;
-        intercept::apply(session, ctx, verdict).await
+        // The decision's state (body, verification, store calls: 4 KiB) lives in a future of
+        // its own: this hook's future is boxed and moved for every request, passthrough too
+        // (`async_trait`), and stays small (`sizes`).
+        Box::pin(self.intercept(session, ctx, routed)).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -231,7 +232,33 @@ impl ProxyHttp for Gateway {
         peer.options.total_connection_timeout = Some(up.connect_timeout);
         peer.options.read_timeout = Some(up.read_timeout);
         peer.options.write_timeout = Some(up.read_timeout);
+        // Pooled connections idle this long are closed (SPEC §3), before the upstream's own
+        // keep-alive timeout can close one under a request that must not be resent (§6). When
+        // taking a pooled connection, Pingora also checks that it is still open (a
+        // non-blocking read that sees the upstream's FIN or data): see `upstream_failure`.
+        peer.options.idle_timeout = Some(up.idle_timeout);
         Ok(Box::new(peer))
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // Nothing of the request was written yet: a pooled connection the upstream has closed
+        // is given up here, and the request taken to another one (`pooled`). Only for requests
+        // never resent after a failure (intercepted, or not idempotent): Pingora resends the
+        // others itself, and they are spared the system call.
+        let sent_once = ctx.endpoint.is_some() || !session.req_header().method.is_idempotent();
+        if reused && sent_once && pooled::peer_closed(fd) {
+            self.app.metrics.upstream_stale_connections.inc();
+            return Err(pooled::stale_error());
+        }
+        Ok(())
     }
 
     async fn upstream_request_filter(
@@ -324,6 +351,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
         client_reused: bool,
     ) -> Box<Error> {
+        if pooled::is_stale(&e) {
+            // Given up before a byte was written: retried on another connection, whatever the
+            // request (SPEC §6 forbids resending what was sent, and nothing was).
+            return e;
+        }
         // Pingora's policy first (retry idempotent requests on a reused connection), then ours.
         let mut e = e.more_context(format!("Peer: {peer}"));
         if !session.req_header().method.is_idempotent() || session.retry_buffer_truncated() {
@@ -392,6 +424,44 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// An intercepted request, routed (or refused by routing): precheck → read body → decide →
+    /// apply.
+    async fn intercept(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        routed: std::result::Result<intercept::Routed, intercept::Stop>,
+    ) -> Result<bool> {
+        let routed = match routed {
+            Ok(routed) => routed,
+            Err(stop) => return intercept::stop(session, ctx, stop).await,
+        };
+        if let Err(stop) = intercept::precheck(session, ctx, &routed) {
+            return intercept::stop(session, ctx, stop).await;
+        }
+        let body = match self.read_body(session, ctx).await? {
+            Ok(body) => body,
+            Err(stop) => return intercept::stop(session, ctx, stop).await,
+        };
+        let verdict = self.decide(session.req_header(), ctx, &routed, &body).await;
+        intercept::apply(session, ctx, verdict).await
+    }
+
+    #[cfg(test)]
+    fn intercept_for_sizes<'a>(
+        &'a self,
+        session: &'a mut Session,
+        ctx: &'a mut Ctx,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + 'a>> {
+        Box::pin(self.intercept(
+            session,
+            ctx,
+            Err(intercept::Stop::Always(
+                crate::reject::Rejection::BodyTimeout,
+            )),
+        ))
+    }
+
     /// The optional line of a passthrough request (`listen.access_log`): method and path only.
     fn access_log(&self, session: &Session, ctx: &Ctx) {
         if !ctx.snapshot.settings.listen.access_log {

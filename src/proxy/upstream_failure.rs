@@ -8,6 +8,14 @@
 //! * an intercepted request is never retried (Pingora retries idempotent requests that failed
 //!   on a reused pooled connection): its single-use `jti` or assertion would reach the upstream
 //!   twice. Passthrough requests keep Pingora's policy.
+//!
+//! A stale pooled connection is avoided rather than retried: `upstream.idle_timeout_ms` (set on
+//! every peer in `upstream_peer`) closes a pooled connection before the upstream's keep-alive
+//! timeout can close it under a request, and Pingora 0.9's pool checks a connection when it is
+//! taken (`TransportConnector::reused_stream`: a non-blocking read; the upstream's FIN, a reset
+//! or unexpected bytes mean a new connection instead). What is left is an upstream closing a
+//! connection for a reason of its own at the instant a request is written: answered 502, never
+//! resent.
 
 use crate::metrics::Metrics;
 use crate::reject::Rejection;

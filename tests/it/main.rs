@@ -36,4 +36,5 @@ mod request_object;
 mod request_shape;
 mod store_config;
 mod tls;
+mod upstream_pool;
 mod walkthrough;
