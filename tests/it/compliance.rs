@@ -37,8 +37,20 @@ fn clients() -> Value {
     ])
 }
 
+/// A client-certificate source, which the mtls sender-constraining of `fapi1` needs (a load
+/// error otherwise): the sidecar header, trusted from loopback.
+const CERT_SOURCE: &str =
+    "[mtls]\nfrom_header = \"client-cert\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n";
+
 async fn start(extra_toml: &str) -> (StubUpstream, Jargate) {
-    start_with(extra_toml, clients()).await
+    start_with(&format!("{CERT_SOURCE}{extra_toml}"), clients()).await
+}
+
+/// `client-cert: :<base64 DER>:` (RFC 9440) of a self-signed certificate in tests/keys.
+fn client_cert_header() -> String {
+    let pem = key_file("tls-ca.cert.pem");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    format!(":{body}:")
 }
 
 fn assertion(client: &str, changes: Value) -> String {
@@ -241,10 +253,24 @@ async fn authorize_without_a_pushed_request_is_refused_in_auth0s_words() {
             "Pushed Authorization Requests are required by the configured compliance level"
         );
     }
-    // A PAR reference is forwarded in passthrough (the upstream holds the pushed request).
+    // A `request_uri` jargate never saw pushed is refused under a level (SPEC §9).
     let query = format!("client_id=fapi&request_uri={PAR_URI_FORM}");
     let resp = get(j.proxy_addr(), &format!("{AUTHORIZE}?{query}")).await;
-    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_rejected(&resp, 400, "invalid_request_uri", &up);
+    // One pushed through jargate is forwarded in passthrough (the upstream holds it).
+    let strict = StubUpstream::oidc_strict().await;
+    let j = Jargate::start(strict.addr(), CERT_SOURCE, clients()).await;
+    let resp = post_form(j.proxy_addr(), PAR, &valid_par("fapi")).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let uri = resp.json()["request_uri"]
+        .as_str()
+        .expect("request_uri")
+        .to_string();
+    let query = format!("client_id=fapi&request_uri={}", form_encode(&uri));
+    get(j.proxy_addr(), &format!("{AUTHORIZE}?{query}")).await;
+    let seen = strict.requests();
+    assert_eq!(seen.len(), 2, "the push and the authorization request");
+    assert_eq!(seen[1].path_and_query, format!("{AUTHORIZE}?{query}"));
 }
 
 #[tokio::test]
@@ -289,6 +315,26 @@ async fn token_requests_follow_the_levels_method_grant_and_sender_constraining()
         assert_error(&resp, status, error);
         assert_eq!(up.count(), 0, "{case}: the upstream must see nothing");
     }
+    // mtls sender-constraining (fapi1_adv_pkj_par): no certificate, refused; with one, forwarded.
+    let body = assertion_form(&assertion("fapi1", json!({})));
+    let resp = post_form(j.proxy_addr(), TOKEN, &body).await;
+    assert_error(&resp, 400, "invalid_request");
+    assert_eq!(
+        up.count(),
+        0,
+        "no certificate: the upstream must see nothing"
+    );
+    let cert = client_cert_header();
+    let body = assertion_form(&assertion("fapi1", json!({})));
+    let resp = post_form_with(j.proxy_addr(), TOKEN, &[("client-cert", &cert)], &body).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let forwarded = up.requests();
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].body_str(), body, "forwarded byte for byte");
+    assert_eq!(
+        forwarded[0].header("client-cert").as_deref(),
+        Some(cert.as_str())
+    );
 }
 
 #[tokio::test]
@@ -347,7 +393,7 @@ async fn legacy_mode_enforces_the_level_at_its_own_par() {
 async fn report_mode_forwards_what_the_level_would_refuse() {
     let mut clients = clients();
     clients["clients"][0]["client_metadata"] = json!({"jargate_enforcement": "report"});
-    let (up, j) = start_with("", clients).await;
+    let (up, j) = start_with(CERT_SOURCE, clients).await;
     let body = par_body(
         "fapi",
         &fapi_object("fapi", json!({"code_challenge": null})),
@@ -400,7 +446,8 @@ fn check_prints_each_clients_level_its_rules_and_the_upstreams_duties() {
     let mut export = clients();
     // An Auth0 export: a bare array of client objects.
     export = export["clients"].clone();
-    let dir = ConfigDir::new("[compliance]\nlevel = \"fapi2_sp_pkj_mtls\"\n", &export);
+    let toml = format!("{CERT_SOURCE}[compliance]\nlevel = \"fapi2_sp_pkj_mtls\"\n");
+    let dir = ConfigDir::new(&toml, &export);
     let ran = dir.check();
     let out = ran.output();
     assert_eq!(ran.code, 0, "{out}");

@@ -8,16 +8,6 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 
-/// Guides that other changes of the same round write (listed in the index and the README's map
-/// ahead of them). A link to one of them is allowed only while the file does not exist; once it
-/// does, its anchors are checked like every other. Empty this list when they have landed.
-const GUIDES_WRITTEN_ELSEWHERE: &[&str] = &[
-    "docs/compliance.md",
-    "docs/mtls.md",
-    "docs/dpop.md",
-    "docs/replicas.md",
-];
-
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -120,12 +110,9 @@ fn every_link_of_the_readme_and_the_guides_resolves() {
             } else {
                 dir.join(path)
             };
-            let name = relative(&resolved).replace("docs/../", "");
             checked += 1;
             if !resolved.exists() {
-                if !GUIDES_WRITTEN_ELSEWHERE.contains(&name.as_str()) {
-                    broken.push(format!("{}: {target}: no such file", relative(&file)));
-                }
+                broken.push(format!("{}: {target}: no such file", relative(&file)));
                 continue;
             }
             if let Some(fragment) = fragment {

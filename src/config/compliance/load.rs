@@ -137,7 +137,8 @@ fn sender_constraining(settings: &Settings, client: &Client) -> Result<(), Failu
         {
             return Err((
                 "sender-constraining",
-                "the level binds tokens to a client certificate, and jargate has no certificate                  source: set listen.mtls or mtls.from_header"
+                "the level binds tokens to a client certificate, and jargate has no \
+                 certificate source: set listen.mtls or mtls.from_header"
                     .into(),
             ))
         }
