@@ -572,3 +572,29 @@ fn an_incomplete_mtls_configuration_is_an_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_main_tls_listener_never_asks_for_a_certificate() {
+    let ca = Ca::new("Client CA");
+    let main_tls = "tls_cert = \"keys/tls-a.cert.pem\"\ntls_key = \"keys/tls-a.key.pem\"\n";
+    let m = start(&ca, main_tls, clients(&self_signed("self-app"))).await;
+    let leaf = ca.issue(BANK_DN);
+    let main = m.jargate.proxy_addr();
+    let get = build_request(main, "GET", "/userinfo", &[], b"");
+    let resp = send_tls(main, Some(&leaf), &get)
+        .await
+        .expect("main listener");
+    let seen = relayed_nth(&resp, &m.upstream, 0);
+    assert_eq!(
+        seen.header("client-cert"),
+        None,
+        "no certificate was asked for"
+    );
+    // The same client on listen.mtls: asked, verified, forwarded.
+    let get = build_request(m.addr, "GET", "/userinfo", &[], b"");
+    let resp = send_tls(m.addr, Some(&leaf), &get)
+        .await
+        .expect("mtls listener");
+    let seen = relayed_nth(&resp, &m.upstream, 1);
+    assert_eq!(seen.header("client-cert"), Some(leaf.rfc9440()));
+}
