@@ -85,4 +85,9 @@ impl ConfigDir {
     pub fn check(&self) -> Ran {
         run_jargate(&["check", "--config", &self.config()])
     }
+
+    /// `jargate check --config <jargate.toml> --online`.
+    pub fn check_online(&self) -> Ran {
+        run_jargate(&["check", "--config", &self.config(), "--online"])
+    }
 }

@@ -76,6 +76,19 @@ async fn start(ca: &Ca, extra: &str, clients: Value) -> Mtls {
     }
 }
 
+/// `jargate_client_auth_total{method}` counted one forwarded request.
+async fn assert_counted_once(m: &Mtls, method: &str) {
+    let metrics = scrape_metrics(m.jargate.admin_addr()).await;
+    let labels = [("method", method)];
+    assert_eq!(counter(&metrics, "jargate_client_auth_total", &labels), 1.0);
+}
+
+/// The raw bytes of the `bank-app` token request.
+fn token_request(addr: SocketAddr) -> Vec<u8> {
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    build_request(addr, "POST", TOKEN, &form, GRANT.as_bytes())
+}
+
 #[tokio::test]
 async fn tls_client_auth_by_subject_dn_is_accepted_and_the_certificate_forwarded() {
     let ca = Ca::new("Client CA");
@@ -97,9 +110,7 @@ async fn tls_client_auth_by_subject_dn_is_accepted_and_the_certificate_forwarded
         line.contains(&leaf.thumbprint()),
         "thumbprint in the decision line: {line}"
     );
-    let metrics = scrape_metrics(m.jargate.admin_addr()).await;
-    let labels = [("method", "tls_client_auth")];
-    assert_eq!(counter(&metrics, "jargate_client_auth_total", &labels), 1.0);
+    assert_counted_once(&m, "tls_client_auth").await;
 }
 
 #[tokio::test]
@@ -133,13 +144,7 @@ async fn tls_client_auth_refusals_forward_nothing() {
     let resp = post_tls(m.addr, Some(&self_signed_same_dn), TOKEN, GRANT).await;
     assert_rejected(&resp, 401, "invalid_client", &m.upstream);
     // A certificate of an untrusted CA (not self-signed) ends the handshake.
-    let raw = build_request(
-        m.addr,
-        "POST",
-        TOKEN,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        GRANT.as_bytes(),
-    );
+    let raw = token_request(m.addr);
     assert!(send_tls(m.addr, Some(&foreign), &raw).await.is_err());
     // On the main listener there is no certificate at all.
     let resp = post_form(m.jargate.proxy_addr(), TOKEN, GRANT).await;
@@ -154,13 +159,7 @@ async fn tls_client_auth_refusals_forward_nothing() {
 async fn expired_and_not_yet_valid_certificates_end_the_handshake() {
     let ca = Ca::new("Client CA");
     let m = start(&ca, "", clients(&self_signed("self-app"))).await;
-    let raw = build_request(
-        m.addr,
-        "POST",
-        TOKEN,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        GRANT.as_bytes(),
-    );
+    let raw = token_request(m.addr);
     for leaf in [
         ca.issue_at(BANK_DN, -30, -1),
         ca.issue_at(BANK_DN, 2, 30),
@@ -188,13 +187,7 @@ async fn a_replaced_client_ca_file_is_trusted_from_the_next_handshake() {
     let resp = post_tls(m.addr, Some(&old_leaf), TOKEN, GRANT).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     std::fs::write(m.dir.path().join("client-ca.pem"), new_ca.pem()).expect("rewrite");
-    let raw = build_request(
-        m.addr,
-        "POST",
-        TOKEN,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        GRANT.as_bytes(),
-    );
+    let raw = token_request(m.addr);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while send_tls(m.addr, Some(&old_leaf), &raw).await.is_ok() {
         assert!(
@@ -222,9 +215,7 @@ async fn self_signed_tls_client_auth_by_thumbprint() {
     let resp = post_tls(m.addr, Some(&impostor), TOKEN, form).await;
     assert_error(&resp, 401, "invalid_client");
     assert_eq!(m.upstream.count(), before, "nothing forwarded");
-    let metrics = scrape_metrics(m.jargate.admin_addr()).await;
-    let labels = [("method", "self_signed_tls_client_auth")];
-    assert_eq!(counter(&metrics, "jargate_client_auth_total", &labels), 1.0);
+    assert_counted_once(&m, "self_signed_tls_client_auth").await;
 }
 
 #[tokio::test]
@@ -580,4 +571,30 @@ fn an_incomplete_mtls_configuration_is_an_error() {
             ran.output()
         );
     }
+}
+
+#[tokio::test]
+async fn the_main_tls_listener_never_asks_for_a_certificate() {
+    let ca = Ca::new("Client CA");
+    let main_tls = "tls_cert = \"keys/tls-a.cert.pem\"\ntls_key = \"keys/tls-a.key.pem\"\n";
+    let m = start(&ca, main_tls, clients(&self_signed("self-app"))).await;
+    let leaf = ca.issue(BANK_DN);
+    let main = m.jargate.proxy_addr();
+    let get = build_request(main, "GET", "/userinfo", &[], b"");
+    let resp = send_tls(main, Some(&leaf), &get)
+        .await
+        .expect("main listener");
+    let seen = relayed_nth(&resp, &m.upstream, 0);
+    assert_eq!(
+        seen.header("client-cert"),
+        None,
+        "no certificate was asked for"
+    );
+    // The same client on listen.mtls: asked, verified, forwarded.
+    let get = build_request(m.addr, "GET", "/userinfo", &[], b"");
+    let resp = send_tls(m.addr, Some(&leaf), &get)
+        .await
+        .expect("mtls listener");
+    let seen = relayed_nth(&resp, &m.upstream, 1);
+    assert_eq!(seen.header("client-cert"), Some(leaf.rfc9440()));
 }

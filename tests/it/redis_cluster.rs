@@ -162,18 +162,17 @@ async fn a_migrated_slot_is_followed_through_ask_and_moved() {
 async fn check_online_pings_every_primary_of_the_cluster() {
     let cluster = RedisCluster::start().await;
     let dir = ConfigDir::new(&cluster_toml(&cluster.toml_list()), &default_clients());
-    let config = dir.config();
     let Ran {
         code,
         stdout,
         stderr,
-    } = run_jargate(&["check", "--config", &config, "--online"]);
+    } = dir.check_online();
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stdout.contains("cluster_state ok, 3 primaries serving slots; every primary answered PING"),
         "{stdout}"
     );
     drop(cluster);
-    let Ran { code, stdout, .. } = run_jargate(&["check", "--config", &config, "--online"]);
+    let Ran { code, stdout, .. } = dir.check_online();
     assert_eq!(code, 1, "{stdout}");
 }

@@ -262,12 +262,11 @@ async fn a_killed_primary_is_replaced_and_both_replicas_follow_without_a_restart
 async fn check_online_names_the_primary_the_sentinels_report() {
     let set = SentinelSet::start().await;
     let dir = ConfigDir::new(&sentinel_toml(&set, 0), &default_clients());
-    let config = dir.config();
     let Ran {
         code,
         stdout,
         stderr,
-    } = run_jargate(&["check", "--config", &config, "--online"]);
+    } = dir.check_online();
     assert_eq!(code, 0, "{stdout}{stderr}");
     let expected = format!(
         "redis sentinel service \"{SENTINEL_MASTER}\" via 127.0.0.1:{}, 127.0.0.1:{}, 127.0.0.1:{}: primary 127.0.0.1:{} answered PING",
@@ -278,7 +277,7 @@ async fn check_online_names_the_primary_the_sentinels_report() {
     );
     assert!(stdout.contains(&expected), "{stdout}");
     drop(set);
-    let Ran { code, stdout, .. } = run_jargate(&["check", "--config", &config, "--online"]);
+    let Ran { code, stdout, .. } = dir.check_online();
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("redis sentinel service"), "{stdout}");
 }
@@ -306,7 +305,7 @@ async fn passwords_reach_the_servers_and_the_sentinels_and_are_never_printed() {
         code,
         stdout,
         stderr,
-    } = run_jargate(&["check", "--config", &dir.config(), "--online"]);
+    } = dir.check_online();
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("answered PING"), "{stdout}");
     assert!(!format!("{stdout}{stderr}").contains("hunter2"));
@@ -322,7 +321,7 @@ async fn passwords_reach_the_servers_and_the_sentinels_and_are_never_printed() {
         code,
         stdout,
         stderr,
-    } = run_jargate(&["check", "--config", &dir.config(), "--online"]);
+    } = dir.check_online();
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(!format!("{stdout}{stderr}").contains("s3ntinel"));
     assert!(
