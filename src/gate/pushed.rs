@@ -90,8 +90,9 @@ impl Record {
 
     fn build<'n>(client_id: &str, pairs: impl Iterator<Item = (&'n str, String)>) -> Record {
         let mut params = BTreeMap::new();
-        // `{"client_id":"…","params":{}}` and, per entry, `"name":"<43 chars>",`.
-        let mut size = client_id.len() + 26;
+        // `{"client_id":"…","params":{},"pushed_at":<up to 20 digits>}` and, per entry,
+        // `"name":"<43 chars>",`.
+        let mut size = client_id.len() + 26 + 33;
         for (name, value) in pairs {
             if INTERPRETED.contains(&name) || name.len() > MAX_NAME_BYTES {
                 continue;

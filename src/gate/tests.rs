@@ -396,7 +396,8 @@ async fn a_replayed_assertion_is_refused_once_recorded() {
 fn fapi_snapshot() -> Snapshot {
     let toml = format!(
         "[upstream]\nurl = \"http://127.0.0.1:9\"\n[issuer]\nidentifier = \"{ISSUER}\"\n\
-         [clients]\nfile = \"clients.json\"\n"
+         [clients]\nfile = \"clients.json\"\n\
+         [mtls]\nfrom_header = \"client-cert\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n"
     );
     let credential = |file: &str, alg: &str| json!({"credential_type": "public_key", "pem_file": key_path(file), "alg": alg});
     let clients = json!({"clients": [{

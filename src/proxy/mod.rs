@@ -79,11 +79,11 @@ pub struct Ctx {
     /// with every request's state).
     document: Option<Box<DocumentBuffer>>,
     /// The upstream's answer to a forwarded push, copied to remember the push.
-    par_answer: Option<par_answer::ParAnswer>,
+    par_answer: Option<Box<par_answer::ParAnswer>>,
     /// The request's client certificate (SPEC §10), read once before anything else.
     client_cert: Option<Arc<crate::mtls::ClientCert>>,
     /// Why the certificate `mtls.from_header` carried cannot be used: refused first.
-    cert_fault: Option<crate::reject::RequestFault>,
+    cert_fault: Option<Box<crate::reject::RequestFault>>,
     /// jargate authenticated the client of a forwarded client-authentication request.
     client_authenticated: bool,
     /// The thumbprint of the request's valid DPoP proof, for the decision line.
@@ -164,7 +164,7 @@ impl ProxyHttp for Gateway {
         let now = crate::clock::unix_now();
         match client_cert::of_request(session, &ctx.snapshot, ctx.trace.peer, now) {
             Ok(cert) => ctx.client_cert = cert,
-            Err(fault) => ctx.cert_fault = Some(fault),
+            Err(fault) => ctx.cert_fault = Some(Box::new(fault)),
         }
         Ok(())
     }
@@ -199,7 +199,8 @@ impl ProxyHttp for Gateway {
             upstream.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
             ctx.document = Some(Box::default());
         }
-        ctx.par_answer = par_answer::ParAnswer::watch(upstream, ctx.forward.push.take());
+        ctx.par_answer =
+            par_answer::ParAnswer::watch(upstream, ctx.forward.push.take()).map(Box::new);
         Ok(())
     }
 
@@ -208,11 +209,13 @@ impl ProxyHttp for Gateway {
         if let Some(fault) = ctx
             .cert_fault
             .take()
-            .map(Err)
+            .map(|fault| Err(*fault))
             .unwrap_or_else(|| client_cert::precheck(&ctx.snapshot, cert))
             .err()
         {
-            return intercept::stop(session, ctx, intercept::Stop::Always(fault.into())).await;
+            // Rare: boxed, so that this hook's future stays small (`sizes`).
+            let stop = intercept::Stop::Always(fault.into());
+            return Box::pin(intercept::stop(session, ctx, stop)).await;
         }
         let routed = match intercept::route(session, ctx) {
             Ok(Some(routed)) => Ok(routed),
